@@ -1,0 +1,72 @@
+// Shared helpers of the pybind11 bindings: array checks and dtype dispatch. No maths here.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include "common.hpp"
+
+namespace revcore::bind {
+
+namespace py = pybind11;
+
+// A 2-D array seen by the kernels: data pointer, shape and strides in elements.
+template <typename T>
+struct Matrix {
+  T* data;
+  index_t rows, cols, rs, cs;
+};
+
+template <typename T>
+bool has_dtype(const py::array& a) {
+  return a.dtype().is(py::dtype::of<T>());
+}
+
+template <typename T>
+Matrix<T> matrix(const py::array& a, const char* name) {
+  if (!has_dtype<T>(a)) throw py::type_error(std::string(name) + ": unexpected dtype");
+  if (a.ndim() != 2)
+    throw py::value_error(std::string(name) + ": expected a 2-D array, got " +
+                          std::to_string(a.ndim()) + "-D");
+  const auto size = static_cast<py::ssize_t>(sizeof(T));
+  if (a.strides(0) % size || a.strides(1) % size ||
+      reinterpret_cast<std::uintptr_t>(a.data()) % alignof(T))
+    throw py::value_error(std::string(name) + ": misaligned array (copy it first)");
+  return {static_cast<T*>(const_cast<void*>(a.data())), a.shape(0), a.shape(1),
+          a.strides(0) / size, a.strides(1) / size};
+}
+
+// A C-contiguous array of any shape, seen as a flat buffer.
+template <typename T>
+T* flat(const py::array& a, const char* name) {
+  if (!has_dtype<T>(a)) throw py::type_error(std::string(name) + ": unexpected dtype");
+  if (!(a.flags() & py::array::c_style))
+    throw py::value_error(std::string(name) + ": expected a C-contiguous array");
+  return static_cast<T*>(const_cast<void*>(a.data()));
+}
+
+// Calls f(T{}) with T the scalar type of `a` (float or double).
+template <typename F>
+decltype(auto) dispatch(const py::array& a, F&& f) {
+  if (has_dtype<float>(a)) return f(float{});
+  if (has_dtype<double>(a)) return f(double{});
+  throw py::type_error("expected a float32 or float64 array, got dtype " +
+                       std::string(py::str(a.dtype())));
+}
+
+inline Activation activation_from_int(int code) {
+  if (code < 0 || code > static_cast<int>(Activation::sigmoid))
+    throw py::value_error("unknown activation code " + std::to_string(code));
+  return static_cast<Activation>(code);
+}
+
+void register_gemm(py::module_& m);
+void register_activation(py::module_& m);
+void register_lu(py::module_& m);
+void register_network(py::module_& m);
+
+}  // namespace revcore::bind

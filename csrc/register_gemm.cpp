@@ -1,0 +1,59 @@
+#include "bindings.hpp"
+#include "gemm.hpp"
+
+namespace revcore::bind {
+
+namespace {
+
+py::array matmul(const py::array& a, const py::array& b) {
+  return dispatch(a, [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    const auto A = matrix<T>(a, "a");
+    const auto B = matrix<T>(b, "b");
+    if (A.cols != B.rows) throw py::value_error("matmul: inner dimensions differ");
+    py::array_t<T> c({A.rows, B.cols});
+    const auto C = matrix<T>(c, "out");
+    py::gil_scoped_release release;
+    gemm<T>(A.rows, B.cols, A.cols, T(1), A.data, A.rs, A.cs, B.data, B.rs, B.cs, T(0), C.data,
+            C.rs, C.cs);
+    return std::move(c);
+  });
+}
+
+// act(x W^T + bias): W is n_out x n_in, read transposed through its strides.
+py::array dense(const py::array& x, const py::array& w, const py::object& bias, int act,
+                double slope) {
+  return dispatch(x, [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    const auto X = matrix<T>(x, "x");
+    const auto W = matrix<T>(w, "weight");
+    if (X.cols != W.cols) throw py::value_error("dense: x and weight disagree on n_features");
+    const T* bias_data = nullptr;
+    py::array bias_array;
+    if (!bias.is_none()) {
+      bias_array = bias.cast<py::array>();
+      if (bias_array.ndim() != 1 || bias_array.shape(0) != W.rows)
+        throw py::value_error("dense: bias must have shape (n_out,)");
+      bias_data = flat<T>(bias_array, "bias");
+    }
+    py::array_t<T> y({X.rows, W.rows});
+    const auto Y = matrix<T>(y, "out");
+    const Activation a = activation_from_int(act);
+    py::gil_scoped_release release;
+    gemm_bias_act<T>(X.rows, W.rows, X.cols, X.data, X.rs, X.cs, W.data, W.cs, W.rs, Y.data,
+                     Y.rs, Y.cs, bias_data, a, static_cast<T>(slope));
+    return std::move(y);
+  });
+}
+
+}  // namespace
+
+void register_gemm(py::module_& m) {
+  m.def("matmul", &matmul, py::arg("a"), py::arg("b"));
+  m.def("dense", &dense, py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("activation"),
+        py::arg("negative_slope"));
+  m.def("set_num_threads", &set_num_threads, py::arg("n"));
+  m.def("get_num_threads", &get_num_threads);
+}
+
+}  // namespace revcore::bind

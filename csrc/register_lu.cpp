@@ -1,0 +1,78 @@
+#include <algorithm>
+
+#include "bindings.hpp"
+#include "lu.hpp"
+
+namespace revcore::bind {
+
+namespace {
+
+using Pivots = py::array_t<std::int32_t, py::array::c_style | py::array::forcecast>;
+
+template <typename T>
+void copy_matrix(const Matrix<T>& from, const Matrix<T>& to) {
+  for (index_t i = 0; i < from.rows; ++i)
+    for (index_t j = 0; j < from.cols; ++j)
+      to.data[i * to.rs + j * to.cs] = from.data[i * from.rs + j * from.cs];
+}
+
+// Returns (lu, piv, info) with lu a new C-ordered array; `a` is left untouched.
+py::tuple factor(const py::array& a) {
+  return dispatch(a, [&](auto tag) -> py::tuple {
+    using T = decltype(tag);
+    const auto A = matrix<T>(a, "a");
+    py::array_t<T> lu({A.rows, A.cols});
+    Pivots piv(std::min(A.rows, A.cols));
+    const auto LU = matrix<T>(lu, "lu");
+    std::int32_t* p = piv.mutable_data();
+    index_t info = 0;
+    {
+      py::gil_scoped_release release;
+      copy_matrix(A, LU);
+      info = lu_factor<T>(LU.rows, LU.cols, LU.data, LU.rs, LU.cs, p);
+    }
+    return py::make_tuple(std::move(lu), std::move(piv), info);
+  });
+}
+
+// Returns the solution of op(A) X = B as a new C-ordered array shaped like b (2-D).
+py::array solve(const py::array& lu, const Pivots& piv, const py::array& b, bool trans) {
+  return dispatch(lu, [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    const auto LU = matrix<T>(lu, "lu");
+    const auto B = matrix<T>(b, "b");
+    if (LU.rows != LU.cols || B.rows != LU.rows || piv.size() != LU.rows)
+      throw py::value_error("lu_solve: shapes of lu, piv and b disagree");
+    py::array_t<T> x({B.rows, B.cols});
+    const auto X = matrix<T>(x, "x");
+    const std::int32_t* p = piv.data();
+    py::gil_scoped_release release;
+    copy_matrix(B, X);
+    lu_solve<T>(LU.rows, X.cols, LU.data, LU.rs, LU.cs, p, trans, X.data, X.rs, X.cs);
+    return std::move(x);
+  });
+}
+
+double condition_estimate(const py::array& lu, const Pivots& piv, double norm1) {
+  return dispatch(lu, [&](auto tag) -> double {
+    using T = decltype(tag);
+    const auto LU = matrix<T>(lu, "lu");
+    if (LU.rows != LU.cols || piv.size() != LU.rows)
+      throw py::value_error("lu_condition_estimate: shapes of lu and piv disagree");
+    const std::int32_t* p = piv.data();
+    py::gil_scoped_release release;
+    return static_cast<double>(
+        lu_condition_estimate<T>(LU.rows, LU.data, LU.rs, LU.cs, p, static_cast<T>(norm1)));
+  });
+}
+
+}  // namespace
+
+void register_lu(py::module_& m) {
+  m.def("lu_factor", &factor, py::arg("a"));
+  m.def("lu_solve", &solve, py::arg("lu"), py::arg("piv"), py::arg("b"), py::arg("trans"));
+  m.def("lu_condition_estimate", &condition_estimate, py::arg("lu"), py::arg("piv"),
+        py::arg("norm1"));
+}
+
+}  // namespace revcore::bind

@@ -1,0 +1,102 @@
+#include <pybind11/stl.h>
+
+#include <vector>
+
+#include "bindings.hpp"
+#include "network.hpp"
+
+namespace revcore::bind {
+
+namespace {
+
+// Layers as the kernels see them. The Python side passes C-contiguous arrays of one dtype and
+// keeps them alive for the duration of the call.
+template <typename T>
+std::vector<DenseLayer<T>> layers_of(const py::list& weights, const py::list& biases,
+                                     const std::vector<int>& acts,
+                                     const std::vector<double>& slopes, const py::list* lus,
+                                     const py::list* pivs) {
+  const std::size_t depth = weights.size();
+  if (biases.size() != depth || acts.size() != depth || slopes.size() != depth ||
+      (lus && (lus->size() != depth || pivs->size() != depth)))
+    throw py::value_error("network: per-layer lists differ in length");
+  std::vector<DenseLayer<T>> layers(depth);
+  for (std::size_t l = 0; l < depth; ++l) {
+    DenseLayer<T>& L = layers[l];
+    const auto w = weights[l].cast<py::array>();
+    if (w.ndim() != 2) throw py::value_error("network: weights must be 2-D");
+    L.weight = flat<T>(w, "weight");
+    L.n_out = w.shape(0);
+    L.n_in = w.shape(1);
+    if (l > 0 && L.n_in != layers[l - 1].n_out)
+      throw py::value_error("network: consecutive layer shapes do not chain");
+    if (!biases[l].is_none()) {
+      const auto b = biases[l].cast<py::array>();
+      if (b.ndim() != 1 || b.shape(0) != L.n_out)
+        throw py::value_error("network: bias shape does not match its weight");
+      L.bias = flat<T>(b, "bias");
+    }
+    L.act = activation_from_int(acts[l]);
+    L.negative_slope = static_cast<T>(slopes[l]);
+    if (lus) {
+      const auto lu = (*lus)[l].cast<py::array>();
+      const auto piv = (*pivs)[l].cast<py::array>();
+      if (L.n_out != L.n_in || lu.ndim() != 2 || lu.shape(0) != L.n_out ||
+          lu.shape(1) != L.n_out || piv.ndim() != 1 || piv.shape(0) != L.n_out)
+        throw py::value_error("network: inverse needs square layers with matching factors");
+      L.lu = flat<T>(lu, "lu");
+      L.piv = flat<std::int32_t>(piv, "piv");
+    }
+  }
+  return layers;
+}
+
+py::array forward(const py::list& weights, const py::list& biases, const std::vector<int>& acts,
+                  const std::vector<double>& slopes, const py::array& x) {
+  return dispatch(x, [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    const auto layers = layers_of<T>(weights, biases, acts, slopes, nullptr, nullptr);
+    if (layers.empty()) throw py::value_error("network: no layers");
+    const T* in = flat<T>(x, "x");
+    if (x.ndim() != 2 || x.shape(1) != layers.front().n_in)
+      throw py::value_error("network: x must have shape (batch, n_in)");
+    py::array_t<T> y({x.shape(0), static_cast<py::ssize_t>(layers.back().n_out)});
+    T* out = y.mutable_data();
+    py::gil_scoped_release release;
+    network_forward<T>(layers.data(), static_cast<index_t>(layers.size()), x.shape(0), in, out);
+    return std::move(y);
+  });
+}
+
+// Returns (x, failure, layer, count, first); see InverseStatus.
+py::tuple inverse(const py::list& weights, const py::list& biases, const std::vector<int>& acts,
+                  const std::vector<double>& slopes, const py::list& lus, const py::list& pivs,
+                  const py::array& y) {
+  return dispatch(y, [&](auto tag) -> py::tuple {
+    using T = decltype(tag);
+    const auto layers = layers_of<T>(weights, biases, acts, slopes, &lus, &pivs);
+    if (layers.empty()) throw py::value_error("network: no layers");
+    const T* in = flat<T>(y, "y");
+    if (y.ndim() != 2 || y.shape(1) != layers.back().n_out)
+      throw py::value_error("network: y must have shape (batch, n_out)");
+    py::array_t<T> x({y.shape(0), y.shape(1)});
+    T* out = x.mutable_data();
+    InverseStatus status;
+    {
+      py::gil_scoped_release release;
+      status = network_inverse<T>(layers.data(), static_cast<index_t>(layers.size()),
+                                  y.shape(0), in, out);
+    }
+    return py::make_tuple(std::move(x), static_cast<int>(status.failure), status.layer,
+                          status.count, status.first);
+  });
+}
+
+}  // namespace
+
+void register_network(py::module_& m) {
+  m.def("network_forward", &forward);
+  m.def("network_inverse", &inverse);
+}
+
+}  // namespace revcore::bind

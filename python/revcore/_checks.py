@@ -1,0 +1,264 @@
+"""Argument checks and messages shared by the native API and the numpy reference."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "ACTIVATIONS",
+    "NotInvertibleError",
+    "LinAlgWarning",
+    "activation_code",
+    "activation_range",
+    "as_float_array",
+    "check_finite_array",
+    "kernel_ready",
+    "out_of_range_message",
+    "out_of_range_mask",
+]
+
+# Codes shared with the C++ enum revcore::Activation.
+ACTIVATIONS = {"identity": 0, "relu": 1, "leaky_relu": 2, "tanh": 3, "sigmoid": 4}
+_RANGES = {
+    "identity": (-math.inf, math.inf),
+    "leaky_relu": (-math.inf, math.inf),
+    "tanh": (-1.0, 1.0),
+    "sigmoid": (0.0, 1.0),
+}
+
+
+class NotInvertibleError(ValueError):
+    """A network, layer or target that cannot be inverted exactly.
+
+    Attributes
+    ----------
+    layer : int or None
+        Index of the offending layer, when one is to blame.
+    reason : str
+        Why the inverse does not exist or cannot be trusted.
+    rows, columns : tuple of int
+        For targets outside an activation's range: the distinct rows (samples) and columns
+        (units) of the offending elements, in increasing order.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        layer: int | None = None,
+        reason: str = "",
+        rows: tuple[int, ...] = (),
+        columns: tuple[int, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.layer = layer
+        self.reason = reason or message
+        self.rows = rows
+        self.columns = columns
+
+
+class LinAlgWarning(RuntimeWarning):
+    """A factorization met an exactly singular matrix (as scipy.linalg.LinAlgWarning)."""
+
+
+def activation_code(name: Any, negative_slope: Any) -> int:
+    """Validate an activation name and slope; return the kernel's activation code."""
+    if not isinstance(name, str):
+        raise TypeError(f"activation must be a string, got {type(name).__name__}")
+    if name not in ACTIVATIONS:
+        raise ValueError(
+            f"unknown activation {name!r}; expected one of {', '.join(map(repr, ACTIVATIONS))}"
+        )
+    if isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real):
+        raise TypeError(f"negative_slope must be a real number, got {negative_slope!r}")
+    if not (math.isfinite(negative_slope) and negative_slope > 0):
+        raise ValueError(
+            f"negative_slope must be a finite positive number (leaky_relu is a bijection only "
+            f"then), got {negative_slope!r}"
+        )
+    return ACTIVATIONS[name]
+
+
+def activation_range(name: str) -> tuple[float, float]:
+    """The open interval of values an activation can produce (its inverse's domain)."""
+    if name == "relu":
+        raise NotInvertibleError(
+            "relu is not a bijection (it maps every negative number to 0), so it has no "
+            "inverse; use leaky_relu",
+            reason="relu is not a bijection",
+        )
+    return _RANGES[name]
+
+
+def as_float_array(x: Any, name: str) -> np.ndarray:
+    """Return x as a float32 or float64 array without copying when it already is one.
+
+    Integers become float64 and float16 becomes float32, as numpy's promotion would give in
+    arithmetic with a float; bool, complex, object, string and extended-precision arrays are
+    refused with TypeError.
+    """
+    array = np.asarray(x)
+    kind = array.dtype.kind
+    if kind in "iu":
+        return array.astype(np.float64)
+    if kind == "f":
+        if array.dtype.itemsize == 2:
+            return array.astype(np.float32)
+        if array.dtype.itemsize in (4, 8):
+            return array
+    raise TypeError(
+        f"{name} must hold real numbers (float32, float64 or integers), got dtype "
+        f"{array.dtype}"
+    )
+
+
+def check_finite_array(array: np.ndarray, name: str) -> None:
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} must not contain infs or NaNs")
+
+
+def kernel_ready(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Cast to dtype; copy only when the kernels cannot address the memory as it is."""
+    array = array.astype(dtype, copy=False)
+    size = array.dtype.itemsize
+    if array.ctypes.data % size or any(s % size for s in array.strides):
+        array = array.copy()
+    return array
+
+
+def out_of_range_mask(values: np.ndarray, name: str) -> np.ndarray:
+    """True where a value lies outside the open range of activation `name` (NaN included)."""
+    lo, hi = activation_range(name)
+    with np.errstate(invalid="ignore"):
+        return ~((values > lo) & (values < hi))
+
+
+def out_of_range_message(values: np.ndarray, name: str, what: str = "y") -> str:
+    """Describe the values of `values` that activation `name`'s inverse cannot accept."""
+    lo, hi = activation_range(name)
+    mask = out_of_range_mask(values, name)
+    count = int(mask.sum())
+    first = np.unravel_index(int(np.argmax(mask.ravel())), values.shape)
+    where = f"{what}[{', '.join(map(str, first))}]" if values.ndim else what
+    return (
+        f"{count} of {values.size} values lie outside the open range ({lo:g}, {hi:g}) of "
+        f"{name}; the first is {where} = {float(values[first])!r}"
+    )
+
+
+def _two_d(array: np.ndarray, name: str) -> np.ndarray:
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array, got shape {array.shape}")
+    return array
+
+
+def prepare_matmul(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray, np.dtype]:
+    """Checked 2-D operands of matmul (1-D ones promoted as numpy does) and result dtype."""
+    a = as_float_array(a, "a")
+    b = as_float_array(b, "b")
+    for name, array in (("a", a), ("b", b)):
+        if array.ndim not in (1, 2):
+            raise ValueError(f"matmul: {name} must be 1-D or 2-D, got shape {array.shape}")
+    a2 = a[np.newaxis, :] if a.ndim == 1 else a
+    b2 = b[:, np.newaxis] if b.ndim == 1 else b
+    if a2.shape[1] != b2.shape[0]:
+        raise ValueError(
+            f"matmul: shapes {a.shape} and {b.shape} are not aligned: "
+            f"{a2.shape[1]} (last dimension of a) != {b2.shape[0]} (first dimension of b)"
+        )
+    return a2, b2, np.result_type(a2, b2)
+
+
+def finish_matmul(c: np.ndarray, a_ndim: int, b_ndim: int) -> Any:
+    if b_ndim == 1:
+        c = c[:, 0]
+    if a_ndim == 1:
+        c = c[0]
+    return c
+
+
+def prepare_dense(
+    x: Any, weight: Any, bias: Any, activation: Any, negative_slope: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.dtype, int]:
+    """Checked 2-D x, weight, bias (or None), result dtype and activation code of dense."""
+    code = activation_code(activation, negative_slope)
+    x = as_float_array(x, "x")
+    weight = _two_d(as_float_array(weight, "weight"), "weight")
+    if x.ndim not in (1, 2):
+        raise ValueError(f"dense: x must have shape (n_features,) or (batch, n_features), "
+                         f"got {x.shape}")
+    if x.shape[-1] != weight.shape[1]:
+        raise ValueError(
+            f"dense: x has {x.shape[-1]} features but weight {weight.shape} expects "
+            f"{weight.shape[1]} (weight has shape (n_out, n_features))"
+        )
+    arrays = [x, weight]
+    if bias is not None:
+        bias = as_float_array(bias, "bias")
+        if bias.shape != (weight.shape[0],):
+            raise ValueError(
+                f"dense: bias must have shape ({weight.shape[0]},) to match weight "
+                f"{weight.shape}, got {bias.shape}"
+            )
+        arrays.append(bias)
+    x2 = x[np.newaxis, :] if x.ndim == 1 else x
+    return x2, weight, bias, np.result_type(*arrays), code
+
+
+def prepare_lu_factor(a: Any, check_finite: bool) -> np.ndarray:
+    a = _two_d(as_float_array(a, "a"), "a")
+    if check_finite:
+        check_finite_array(a, "a")
+    return a
+
+
+def check_factors(lu_and_piv: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Checked (lu, int32 piv) from the pair returned by lu_factor (revcore's or scipy's)."""
+    try:
+        lu, piv = lu_and_piv
+    except (TypeError, ValueError):
+        raise TypeError("lu_and_piv must be the pair (lu, piv) returned by lu_factor") from None
+    lu = _two_d(as_float_array(lu, "lu"), "lu")
+    n = lu.shape[0]
+    if lu.shape[1] != n:
+        raise ValueError(
+            f"expected the factors of a square matrix, got lu of shape {lu.shape}"
+        )
+    piv = np.asarray(piv)
+    if piv.dtype.kind not in "iu":
+        raise TypeError(f"piv must hold integers, got dtype {piv.dtype}")
+    if piv.shape != (n,):
+        raise ValueError(f"piv must have shape ({n},) to match lu {lu.shape}, got {piv.shape}")
+    if n and (piv.min() < 0 or piv.max() >= n):
+        raise ValueError(f"piv holds row indices outside [0, {n})")
+    return lu, piv.astype(np.int32)
+
+
+def prepare_lu_solve(
+    lu_and_piv: Any, b: Any, trans: Any, check_finite: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.dtype, bool]:
+    """Checked (lu, int32 piv, 2-D b, result dtype, transposed?) for lu_solve."""
+    lu, piv = check_factors(lu_and_piv)
+    n = lu.shape[0]
+    b = as_float_array(b, "b")
+    if b.ndim == 0 or b.shape[0] != n:
+        raise ValueError(f"shapes of lu {lu.shape} and b {b.shape} are incompatible")
+    if isinstance(trans, bool) or trans not in (0, 1, 2):
+        raise ValueError(f"trans must be 0 (solve A x = b) or 1 or 2 (A^T x = b), got {trans!r}")
+    if check_finite:
+        check_finite_array(lu, "lu")
+        check_finite_array(b, "b")
+    return lu, piv, b.reshape(n, math.prod(b.shape[1:])), np.result_type(lu, b), trans != 0
+
+
+def prepare_condition(lu_and_piv: Any, norm1: Any) -> tuple[np.ndarray, np.ndarray, float]:
+    lu, piv = check_factors(lu_and_piv)
+    if isinstance(norm1, bool) or not isinstance(norm1, numbers.Real):
+        raise TypeError(f"norm1 must be a real number, got {norm1!r}")
+    if not (math.isfinite(norm1) and norm1 >= 0):
+        raise ValueError(f"norm1 must be a finite non-negative number, got {norm1!r}")
+    return lu, piv, float(norm1)

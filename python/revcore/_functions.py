@@ -1,0 +1,250 @@
+"""The public array functions, on the native kernels."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._checks import (
+    LinAlgWarning,
+    activation_code,
+    activation_range,
+    as_float_array,
+    finish_matmul,
+    kernel_ready,
+    out_of_range_message,
+    prepare_condition,
+    prepare_dense,
+    prepare_lu_factor,
+    prepare_lu_solve,
+    prepare_matmul,
+)
+
+__all__ = [
+    "matmul",
+    "dense",
+    "activate",
+    "activate_inverse",
+    "activate_derivative",
+    "lu_factor",
+    "lu_solve",
+    "lu_condition_estimate",
+]
+
+
+def matmul(a: Any, b: Any) -> Any:
+    """Matrix product of two arrays, as ``numpy.matmul`` for 1-D and 2-D operands.
+
+    Parameters
+    ----------
+    a : array_like, shape (m, k) or (k,)
+    b : array_like, shape (k, n) or (k,)
+        Real arrays of any memory layout. Integers are converted to float64 and float16 to
+        float32; the result dtype follows numpy's promotion of the two.
+
+    Returns
+    -------
+    ndarray, shape (m, n), (n,), (m,) or a scalar, as numpy gives.
+
+    Examples
+    --------
+    >>> import numpy as np, revcore
+    >>> revcore.matmul(np.eye(2), np.array([[1.0, 2.0], [3.0, 4.0]]))
+    array([[1., 2.],
+           [3., 4.]])
+    """
+    a_ndim, b_ndim = np.ndim(a), np.ndim(b)
+    a2, b2, dtype = prepare_matmul(a, b)
+    c = _core.matmul(kernel_ready(a2, dtype), kernel_ready(b2, dtype))
+    return finish_matmul(c, a_ndim, b_ndim)
+
+
+def dense(
+    x: Any,
+    weight: Any,
+    bias: Any = None,
+    activation: str = "identity",
+    negative_slope: float = 0.01,
+) -> np.ndarray:
+    """A dense layer: ``activation(x @ weight.T + bias)``.
+
+    Parameters
+    ----------
+    x : array_like, shape (n_features,) or (batch, n_features)
+    weight : array_like, shape (n_out, n_features)
+    bias : array_like, shape (n_out,), optional
+    activation : {"identity", "leaky_relu", "tanh", "sigmoid", "relu"}
+    negative_slope : float
+        Slope of leaky_relu for negative inputs; must be positive.
+
+    Returns
+    -------
+    ndarray, shape (n_out,) or (batch, n_out)
+
+    Examples
+    --------
+    >>> import numpy as np, revcore
+    >>> revcore.dense(np.array([1.0, -2.0]), np.eye(2), activation="leaky_relu",
+    ...               negative_slope=0.5)
+    array([ 1., -1.])
+    """
+    x_ndim = np.ndim(x)
+    x2, weight, bias, dtype, code = prepare_dense(x, weight, bias, activation, negative_slope)
+    y = _core.dense(
+        kernel_ready(x2, dtype),
+        kernel_ready(weight, dtype),
+        None if bias is None else np.ascontiguousarray(bias, dtype=dtype),
+        code,
+        float(negative_slope),
+    )
+    return y[0] if x_ndim == 1 else y
+
+
+def _elementwise(kernel: Any, x: Any, name: str, negative_slope: float) -> np.ndarray:
+    code = activation_code(name, negative_slope)
+    x = as_float_array(x, "x")
+    flat = np.ascontiguousarray(x).reshape(-1)
+    return kernel(flat, code, float(negative_slope)).reshape(x.shape)
+
+
+def activate(x: Any, name: str, negative_slope: float = 0.01) -> np.ndarray:
+    """Apply an activation element-wise.
+
+    ``identity``: x; ``relu``: max(x, 0); ``leaky_relu``: x if x > 0 else negative_slope * x;
+    ``tanh``; ``sigmoid``: 1 / (1 + exp(-x)). NaN propagates.
+
+    Examples
+    --------
+    >>> import revcore
+    >>> revcore.activate([-2.0, 0.0, 3.0], "leaky_relu", negative_slope=0.1)
+    array([-0.2,  0. ,  3. ])
+    """
+    return _elementwise(_core.activate, x, name, negative_slope)
+
+
+def activate_derivative(x: Any, name: str, negative_slope: float = 0.01) -> np.ndarray:
+    """Derivative of an activation at pre-activations x (0 for relu at 0, slope for
+    leaky_relu at 0, the left derivatives)."""
+    return _elementwise(_core.activate_derivative, x, name, negative_slope)
+
+
+def activate_inverse(y: Any, name: str, negative_slope: float = 0.01) -> np.ndarray:
+    """Invert a bijective activation element-wise.
+
+    ``leaky_relu``: y if y > 0 else y / negative_slope; ``tanh``: atanh; ``sigmoid``: logit,
+    log(y) - log1p(-y); ``identity``: y.
+
+    Raises
+    ------
+    ValueError
+        If a value lies outside the activation's open range ((-1, 1) for tanh, (0, 1) for
+        sigmoid, finite numbers otherwise; NaN never qualifies), saying how many and where
+        the first one is.
+    NotInvertibleError
+        For relu, which is not a bijection (a subclass of ValueError).
+
+    Examples
+    --------
+    >>> import revcore
+    >>> revcore.activate_inverse([0.5], "sigmoid")
+    array([0.])
+    """
+    code = activation_code(name, negative_slope)
+    activation_range(name)
+    x_in = as_float_array(y, "y")
+    flat = np.ascontiguousarray(x_in).reshape(-1)
+    x, bad, _ = _core.activate_inverse(flat, code, float(negative_slope))
+    if bad:
+        raise ValueError(f"activate_inverse({name!r}): " + out_of_range_message(x_in, name))
+    return x.reshape(x_in.shape)
+
+
+def lu_factor(a: Any, check_finite: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """LU factorization with partial pivoting, ``P A = L U``, as ``scipy.linalg.lu_factor``.
+
+    Parameters
+    ----------
+    a : array_like, shape (m, n)
+    check_finite : bool
+        Refuse arrays with inf or NaN (ValueError). Disabling it may give garbage factors
+        for such input, never a crash.
+
+    Returns
+    -------
+    lu : ndarray, shape (m, n)
+        U in the upper triangle, the unit lower-triangular L below the diagonal.
+    piv : ndarray of int32, shape (min(m, n),)
+        Row i of the matrix was interchanged with row piv[i] (0-based, LAPACK's order).
+
+    Warns
+    -----
+    LinAlgWarning
+        If U has an exact zero on its diagonal (the matrix is singular).
+
+    Examples
+    --------
+    >>> import numpy as np, revcore
+    >>> lu, piv = revcore.lu_factor(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    >>> piv
+    array([1, 1], dtype=int32)
+    """
+    a = prepare_lu_factor(a, check_finite)
+    lu, piv, info = _core.lu_factor(kernel_ready(a, a.dtype))
+    if info:
+        warnings.warn(
+            f"Diagonal number {info} is exactly zero. Singular matrix.", LinAlgWarning,
+            stacklevel=2,
+        )
+    return lu, piv
+
+
+def lu_solve(
+    lu_and_piv: tuple[Any, Any], b: Any, trans: int = 0, check_finite: bool = True
+) -> np.ndarray:
+    """Solve ``A x = b`` (trans=0) or ``A^T x = b`` (trans=1 or 2) from ``lu_factor(A)``.
+
+    Accepts the factors of either revcore.lu_factor or scipy.linalg.lu_factor.
+
+    Parameters
+    ----------
+    lu_and_piv : (lu, piv)
+    b : array_like, shape (n,) or (n, k, ...)
+    trans : {0, 1, 2}
+    check_finite : bool
+
+    Returns
+    -------
+    ndarray shaped like b.
+
+    Examples
+    --------
+    >>> import numpy as np, revcore
+    >>> a = np.array([[2.0, 1.0], [1.0, 3.0]])
+    >>> revcore.lu_solve(revcore.lu_factor(a), np.array([3.0, 4.0]))
+    array([1., 1.])
+    """
+    lu, piv, b2, dtype, transposed = prepare_lu_solve(lu_and_piv, b, trans, check_finite)
+    x = _core.lu_solve(kernel_ready(lu, dtype), piv, kernel_ready(b2, dtype), transposed)
+    return x.reshape(np.shape(b))
+
+
+def lu_condition_estimate(lu_and_piv: tuple[Any, Any], norm1: float) -> float:
+    """Estimate the 1-norm condition number of A from its LU factors and ``||A||_1``.
+
+    O(n^2) work (Hager's method with Higham's refinement, as LAPACK's gecon). The estimate
+    is a lower bound of the true ``||A||_1 ||A^-1||_1``, rarely below a third of it;
+    ``inf`` for an exactly singular matrix.
+
+    Examples
+    --------
+    >>> import numpy as np, revcore
+    >>> a = np.diag([1.0, 1e-3])
+    >>> float(revcore.lu_condition_estimate(revcore.lu_factor(a), np.abs(a).sum(0).max()))
+    1000.0
+    """
+    lu, piv, norm1 = prepare_condition(lu_and_piv, norm1)
+    return _core.lu_condition_estimate(kernel_ready(lu, lu.dtype), piv, norm1)
+

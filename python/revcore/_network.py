@@ -1,0 +1,537 @@
+"""Networks of dense layers that run forwards and, when every layer allows it, backwards."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Iterator, NamedTuple, Sequence
+
+import numpy as np
+
+from . import _core
+from . import _functions as native
+from ._checks import (
+    ACTIVATIONS,
+    NotInvertibleError,
+    activation_code,
+    activation_range,
+    as_float_array,
+    out_of_range_mask,
+)
+
+__all__ = ["Network", "Layer", "LayerReport", "InvertibilityReport"]
+
+_versions = itertools.count(1)  # next() on a count is atomic in CPython
+
+
+class Factors(NamedTuple):
+    """LU factors of one layer's weight in one dtype, with what check() reports of them."""
+
+    lu: np.ndarray
+    piv: np.ndarray
+    condition_estimate: float
+    smallest_pivot: float
+
+
+@dataclass(frozen=True, eq=False)
+class Layer:
+    """One dense layer ``y = activation(weight @ x + bias)``, immutable.
+
+    A network replaces a layer object to change its weights, so a layer's cached LU factors
+    always belong to its own weights; ``version`` tells successive layers apart.
+    """
+
+    weight: np.ndarray
+    bias: np.ndarray
+    activation: str
+    negative_slope: float
+    version: int = field(default_factory=lambda: next(_versions))
+    _factors: dict = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.weight.shape  # type: ignore[return-value]
+
+    @property
+    def is_square(self) -> bool:
+        return self.weight.shape[0] == self.weight.shape[1]
+
+
+def _make_layer(weight: Any, bias: Any, activation: Any, negative_slope: Any, index: int,
+                dtype: np.dtype | None = None) -> Layer:
+    activation_code(activation, negative_slope)
+    weight = as_float_array(weight, f"weights[{index}]")
+    if weight.ndim != 2:
+        raise ValueError(f"weights[{index}] must be 2-D (n_out, n_in), got shape {weight.shape}")
+    if bias is None:
+        bias = np.zeros(weight.shape[0], dtype=weight.dtype)
+    bias = as_float_array(bias, f"biases[{index}]")
+    if bias.shape != (weight.shape[0],):
+        raise ValueError(
+            f"biases[{index}] must have shape ({weight.shape[0]},) to match weights[{index}] "
+            f"{weight.shape}, got {bias.shape}"
+        )
+    dtype = dtype or np.result_type(weight, bias)
+    weight = np.array(weight, dtype=dtype, order="C")  # always a private copy
+    bias = np.array(bias, dtype=dtype, order="C")
+    weight.flags.writeable = False
+    bias.flags.writeable = False
+    return Layer(weight, bias, activation, float(negative_slope))
+
+
+class LayerReport(NamedTuple):
+    """What check() found about one layer."""
+
+    index: int
+    shape: tuple[int, int]
+    activation: str
+    condition_estimate: float | None
+    smallest_pivot: float | None
+    invertible: bool
+    reason: str
+    out_of_range: int | None = None
+
+    @property
+    def verdict(self) -> str:
+        return "invertible" if self.invertible else "NOT INVERTIBLE"
+
+
+class InvertibilityReport(Sequence[LayerReport]):
+    """Per-layer invertibility verdicts of a network; print it for a table.
+
+    ``report.ok`` is True when every layer is invertible (and, if targets were given, every
+    target can be inverted); ``report[i]`` is the LayerReport of layer i.
+    """
+
+    def __init__(self, layers: list[LayerReport], condition_threshold: float) -> None:
+        self.layers = layers
+        self.condition_threshold = condition_threshold
+
+    @property
+    def ok(self) -> bool:
+        return all(r.invertible for r in self.layers)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.layers[index]
+
+    def __iter__(self) -> Iterator[LayerReport]:
+        return iter(self.layers)
+
+    def __str__(self) -> str:
+        header = f"{'layer':>5}  {'shape':>11}  {'activation':<10}  {'cond (1-norm)':>13}  verdict"
+        lines = [header]
+        for r in self.layers:
+            cond = "-" if r.condition_estimate is None else f"{r.condition_estimate:.3g}"
+            shape = f"{r.shape[0]}x{r.shape[1]}"
+            verdict = r.verdict + (f": {r.reason}" if r.reason else "")
+            lines.append(f"{r.index:>5}  {shape:>11}  {r.activation:<10}  {cond:>13}  {verdict}")
+        summary = "every layer is invertible" if self.ok else "the network is NOT invertible"
+        lines.append(f"{summary} (condition threshold {self.condition_threshold:.3g})")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<InvertibilityReport ok={self.ok} layers={len(self.layers)}>\n{self}"
+
+
+class _Backend:
+    """How a network computes: the native kernels, or numpy in revcore.reference."""
+
+    lu_factor = staticmethod(native.lu_factor)
+    lu_condition_estimate = staticmethod(native.lu_condition_estimate)
+
+    @staticmethod
+    def _lists(layers: Sequence[Layer], dtype: np.dtype) -> tuple[list, list, list, list]:
+        return (
+            [layer.weight.astype(dtype, copy=False) for layer in layers],
+            [layer.bias.astype(dtype, copy=False) for layer in layers],
+            [ACTIVATIONS[layer.activation] for layer in layers],
+            [layer.negative_slope for layer in layers],
+        )
+
+    def forward(self, layers: Sequence[Layer], x: np.ndarray) -> np.ndarray:
+        return _core.network_forward(*self._lists(layers, x.dtype), x)
+
+    def inverse(
+        self, layers: Sequence[Layer], factors: Sequence[Factors], y: np.ndarray
+    ) -> tuple[np.ndarray, tuple[str, int] | None]:
+        """x with forward(x) = y, or the failing target and (kind, layer index)."""
+        lus = [f.lu for f in factors]
+        pivs = [f.piv for f in factors]
+        x, failure, layer, _, _ = _core.network_inverse(
+            *self._lists(layers, y.dtype), lus, pivs, y
+        )
+        if failure == 0:
+            return x, None
+        return x, ("out_of_range" if failure == 1 else "not_finite", layer)
+
+
+class Network:
+    """A feed-forward stack of dense layers ``x -> activation(weight @ x + bias)``.
+
+    Runs forwards for any layer shapes; runs backwards (:meth:`inverse`) when every weight is
+    square and well-conditioned and every activation a bijection (identity, leaky_relu,
+    tanh, sigmoid), each layer being inverted with LU factors cached until its weights
+    change.
+
+    Build one with :meth:`from_weights` or :meth:`random`.
+
+    Parameters
+    ----------
+    layers : sequence of Layer
+    condition_threshold : float, optional
+        Layers whose 1-norm condition estimate exceeds it are refused by :meth:`inverse`.
+        The default, ``0.01 / eps`` of the computing dtype (about 8.4e4 for float32 and
+        4.5e13 for float64), caps each layer's a-priori relative error ``cond * eps`` at 1%.
+
+    Examples
+    --------
+    >>> import numpy as np, revcore
+    >>> net = revcore.Network.random(width=4, depth=3, activation="tanh", seed=0)
+    >>> x = np.linspace(-1, 1, 4)
+    >>> bool(np.allclose(net.inverse(net.forward(x)), x))
+    True
+    """
+
+    _backend: _Backend = _Backend()
+
+    def __init__(self, layers: Sequence[Layer], *, condition_threshold: float | None = None):
+        layers = tuple(layers)
+        if not layers:
+            raise ValueError("a network needs at least one layer")
+        for i in range(1, len(layers)):
+            if layers[i].shape[1] != layers[i - 1].shape[0]:
+                raise ValueError(
+                    f"layer {i} takes {layers[i].shape[1]} inputs but layer {i - 1} gives "
+                    f"{layers[i - 1].shape[0]} outputs"
+                )
+        if len({layer.weight.dtype for layer in layers}) != 1:
+            raise TypeError("all layers of a network must share one dtype")
+        if condition_threshold is not None and not condition_threshold > 1:
+            raise ValueError(f"condition_threshold must exceed 1, got {condition_threshold!r}")
+        self._layers = layers
+        self._lock = threading.Lock()
+        self.condition_threshold = condition_threshold
+
+    # -- construction -------------------------------------------------------------------
+
+    @classmethod
+    def from_weights(
+        cls,
+        weights: Sequence[Any],
+        biases: Sequence[Any] | None,
+        activations: str | Sequence[str],
+        negative_slope: float | Sequence[float] = 0.01,
+        *,
+        condition_threshold: float | None = None,
+    ) -> "Network":
+        """Build a network from per-layer weights (n_out, n_in), biases and activations.
+
+        ``biases`` may be None (no biases) or hold None entries; ``activations`` and
+        ``negative_slope`` are one per layer, or a single value for every layer. The arrays
+        are copied: later changes to them do not reach the network. The network's dtype is
+        the promoted dtype of all weights and biases.
+        """
+        weights = list(weights)
+        depth = len(weights)
+        biases = [None] * depth if biases is None else list(biases)
+        activations = [activations] * depth if isinstance(activations, str) else list(activations)
+        slopes = (
+            list(negative_slope) if isinstance(negative_slope, (list, tuple, np.ndarray))
+            else [negative_slope] * depth
+        )
+        for name, values in (("biases", biases), ("activations", activations),
+                             ("negative_slope", slopes)):
+            if len(values) != depth:
+                raise ValueError(f"got {depth} weights but {len(values)} {name}")
+        arrays = [as_float_array(w, f"weights[{i}]") for i, w in enumerate(weights)]
+        arrays += [as_float_array(b, f"biases[{i}]") for i, b in enumerate(biases) if b is not None]
+        dtype = np.result_type(*arrays) if arrays else np.float64
+        layers = [
+            _make_layer(w, b, a, s, i, dtype)
+            for i, (w, b, a, s) in enumerate(zip(weights, biases, activations, slopes))
+        ]
+        return cls(layers, condition_threshold=condition_threshold)
+
+    @classmethod
+    def random(
+        cls,
+        width: int,
+        depth: int,
+        activation: str = "leaky_relu",
+        dtype: Any = np.float64,
+        seed: Any = None,
+        *,
+        condition: float = 10.0,
+        negative_slope: float = 0.1,
+        condition_threshold: float | None = None,
+    ) -> "Network":
+        """A random invertible network of ``depth`` square layers of size ``width``.
+
+        Each weight is ``U diag(s) V^T`` with random orthogonal U, V and singular values
+        spread geometrically from 1 down to ``1 / condition``, so its 2-norm condition
+        number is exactly ``condition``. Biases are small (normal, scale 0.1).
+        """
+        if not (isinstance(width, (int, np.integer)) and width >= 1):
+            raise ValueError(f"width must be a positive integer, got {width!r}")
+        if not (isinstance(depth, (int, np.integer)) and depth >= 1):
+            raise ValueError(f"depth must be a positive integer, got {depth!r}")
+        if not condition >= 1:
+            raise ValueError(f"condition must be >= 1, got {condition!r}")
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+        rng = np.random.default_rng(seed)
+        weights, biases = [], []
+        for _ in range(depth):
+            u, _r = np.linalg.qr(rng.standard_normal((width, width)))
+            v, _r = np.linalg.qr(rng.standard_normal((width, width)))
+            s = np.geomspace(1.0, 1.0 / condition, width) if width > 1 else np.ones(1)
+            weights.append(((u * s) @ v.T).astype(dtype))
+            biases.append((0.1 * rng.standard_normal(width)).astype(dtype))
+        return cls.from_weights(weights, biases, activation, negative_slope,
+                                condition_threshold=condition_threshold)
+
+    # -- properties ---------------------------------------------------------------------
+
+    @property
+    def layers(self) -> tuple[Layer, ...]:
+        """The layers, an immutable snapshot (use :meth:`set_layer` to change one)."""
+        return self._layers
+
+    @property
+    def depth(self) -> int:
+        return len(self._layers)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._layers[0].weight.dtype
+
+    @property
+    def n_inputs(self) -> int:
+        return self._layers[0].shape[1]
+
+    @property
+    def n_outputs(self) -> int:
+        return self._layers[-1].shape[0]
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{l.shape[1]}->{l.shape[0]} {l.activation}" for l in self._layers)
+        return f"{type(self).__name__}([{parts}], dtype={self.dtype})"
+
+    def set_layer(self, index: int, weight: Any = None, bias: Any = None) -> None:
+        """Replace layer ``index``'s weight and/or bias (same shapes); its cached factors are
+        dropped, the other layers' kept. Concurrent :meth:`inverse` calls see either the old
+        or the new layer, never a mix."""
+        with self._lock:
+            layers = list(self._layers)
+            old = layers[index]
+            weight = old.weight if weight is None else weight
+            bias = old.bias if bias is None else bias
+            new = _make_layer(weight, bias, old.activation, old.negative_slope, index, self.dtype)
+            if new.shape != old.shape:
+                raise ValueError(f"layer {index} has shape {old.shape}; got weight {new.shape}")
+            layers[index] = new
+            self._layers = tuple(layers)
+
+    def set_weights(self, weights: Sequence[Any], biases: Sequence[Any] | None = None) -> None:
+        """Replace every layer's weights (and biases) at once, atomically."""
+        with self._lock:
+            old = self._layers
+            if len(weights) != len(old) or (biases is not None and len(biases) != len(old)):
+                raise ValueError(f"expected {len(old)} weights and biases")
+            layers = []
+            for i, layer in enumerate(old):
+                bias = layer.bias if biases is None else biases[i]
+                new = _make_layer(weights[i], bias, layer.activation, layer.negative_slope, i,
+                                  self.dtype)
+                if new.shape != layer.shape:
+                    raise ValueError(f"layer {i} has shape {layer.shape}; got {new.shape}")
+                layers.append(new)
+            self._layers = tuple(layers)
+
+    # -- passes -------------------------------------------------------------------------
+
+    def _input(self, x: Any, n: int, name: str) -> tuple[np.ndarray, bool]:
+        x = as_float_array(x, name)
+        if x.ndim not in (1, 2) or x.shape[-1] != n:
+            raise ValueError(f"{name} must have shape ({n},) or (batch, {n}), got {x.shape}")
+        dtype = np.result_type(x, self.dtype)
+        single = x.ndim == 1
+        return np.ascontiguousarray(x.reshape(-1, n), dtype=dtype), single
+
+    def forward(self, x: Any) -> np.ndarray:
+        """Run the network: x of shape (n_inputs,) or (batch, n_inputs)."""
+        layers = self._layers
+        x2, single = self._input(x, layers[0].shape[1], "x")
+        y = self._backend.forward(layers, x2)
+        return y[0] if single else y
+
+    __call__ = forward
+
+    def threshold(self, dtype: Any) -> float:
+        """The condition threshold in force for computations in ``dtype``."""
+        if self.condition_threshold is not None:
+            return float(self.condition_threshold)
+        return 0.01 / float(np.finfo(dtype).eps)
+
+    def _factors(self, layer: Layer, dtype: np.dtype) -> Factors:
+        key = (type(self._backend), dtype)
+        cached = layer._factors.get(key)
+        if cached is not None:
+            return cached
+        with layer._lock:
+            cached = layer._factors.get(key)
+            if cached is None:
+                weight = layer.weight.astype(dtype, copy=False)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # an exact zero pivot is reported below
+                    lu, piv = self._backend.lu_factor(weight, check_finite=False)
+                diagonal = np.abs(np.diag(lu))
+                smallest = float(diagonal.min()) if diagonal.size else 0.0
+                if not np.isfinite(weight).all():
+                    cond = float("nan")
+                else:
+                    norm1 = float(np.abs(weight).sum(axis=0).max())
+                    cond = self._backend.lu_condition_estimate((lu, piv), norm1)
+                cached = Factors(lu, piv, cond, smallest)
+                layer._factors[key] = cached
+        return cached
+
+    def _diagnose(self, layer: Layer, dtype: np.dtype) -> tuple[Factors | None, str]:
+        """The layer's factors, and why it cannot be inverted ("" if it can)."""
+        if layer.activation == "relu":
+            return None, "relu is not a bijection (every negative input maps to 0); use leaky_relu"
+        if not layer.is_square:
+            return None, f"the weight is {layer.shape[0]}x{layer.shape[1]}, not square"
+        factors = self._factors(layer, dtype)
+        if not np.isfinite(layer.weight).all():
+            return factors, "the weight holds inf or NaN"
+        if factors.smallest_pivot == 0:
+            return factors, "the weight is singular (an exact zero pivot in its LU factors)"
+        if factors.condition_estimate > self.threshold(dtype):
+            return factors, (
+                f"the weight is ill-conditioned: condition estimate "
+                f"{factors.condition_estimate:.3g} exceeds the threshold "
+                f"{self.threshold(dtype):.3g}"
+            )
+        return factors, ""
+
+    def inverse(self, y: Any) -> np.ndarray:
+        """Run the network backwards: the x with ``forward(x) == y`` (to rounding).
+
+        Parameters
+        ----------
+        y : array_like, shape (n_outputs,) or (batch, n_outputs)
+
+        Raises
+        ------
+        NotInvertibleError
+            Naming the layer and the reason: a non-square or relu layer, a singular or
+            ill-conditioned weight, or targets outside an activation's open range (with the
+            rows and columns that are), including intermediate targets met on the way down.
+        """
+        layers = self._layers
+        y2, single = self._input(y, layers[-1].shape[0], "y")
+        factors = []
+        for index, layer in enumerate(layers):
+            f, reason = self._diagnose(layer, y2.dtype)
+            if reason:
+                raise NotInvertibleError(
+                    f"layer {index} ({layer.activation}, {layer.shape[0]}x{layer.shape[1]}) "
+                    f"cannot be inverted: {reason}",
+                    layer=index,
+                    reason=reason,
+                )
+            factors.append(f)
+        x, failure = self._backend.inverse(layers, factors, y2)
+        if failure is not None:
+            raise self._target_error(layers, failure, x, single)
+        return x[0] if single else x
+
+    @staticmethod
+    def _target_error(layers: Sequence[Layer], failure: tuple[str, int], values: np.ndarray,
+                      single: bool) -> NotInvertibleError:
+        kind, index = failure
+        layer = layers[index]
+        if kind == "out_of_range":
+            mask = out_of_range_mask(values, layer.activation)
+            lo, hi = activation_range(layer.activation)
+            what = "the targets" if index == len(layers) - 1 else (
+                f"the targets that layer {index + 1}'s inverse hands down")
+            reason = (f"{int(mask.sum())} of {values.size} of {what} lie outside the open range "
+                      f"({lo:g}, {hi:g}) of {layer.activation}")
+        else:
+            mask = ~np.isfinite(values)
+            reason = (f"solving its linear system overflowed ({int(mask.sum())} values are not "
+                      "finite)")
+        rows, columns = np.nonzero(mask)
+        r, c = int(rows[0]), int(columns[0])
+        place = f"column {c}" if single else f"row {r}, column {c}"
+        reason += f"; the first at {place} is {float(values[r, c])!r}"
+        unique_rows = tuple(int(i) for i in np.unique(rows))
+        unique_columns = tuple(int(i) for i in np.unique(columns))
+        if not single:
+            reason += f"; rows {_abbreviate(unique_rows)}"
+        reason += f"; columns {_abbreviate(unique_columns)}"
+        return NotInvertibleError(
+            f"layer {index} ({layer.activation}) cannot be inverted: {reason}",
+            layer=index, reason=reason, rows=() if single else unique_rows,
+            columns=unique_columns,
+        )
+
+    def check(self, y: Any = None) -> InvertibilityReport:
+        """Report, layer by layer, whether the network can be inverted and why not.
+
+        With targets ``y``, also counts per layer the elements of the targets met on the way
+        down that fall outside the activation's range (counting stops below the first layer
+        where some do, since nothing below it is defined).
+        """
+        layers = self._layers
+        dtype = self.dtype
+        y2 = None
+        if y is not None:
+            y2, _ = self._input(y, layers[-1].shape[0], "y")
+            dtype = y2.dtype
+        reports: list[LayerReport | None] = [None] * len(layers)
+        diagnoses = [self._diagnose(layer, dtype) for layer in layers]
+        current = y2
+        for index in reversed(range(len(layers))):
+            layer = layers[index]
+            factors, reason = diagnoses[index]
+            out_of_range = None
+            if current is not None and layer.activation != "relu":
+                mask = out_of_range_mask(current, layer.activation)
+                out_of_range = int(mask.sum())
+                if out_of_range:
+                    reason = reason or (f"{out_of_range} target values lie outside the range "
+                                        f"of {layer.activation}")
+                    current = None
+                elif factors is not None and not diagnoses[index][1]:
+                    z = native.activate_inverse(current, layer.activation, layer.negative_slope)
+                    current = native.lu_solve(factors[:2], (z - layer.bias).T,
+                                              check_finite=False).T
+                else:
+                    current = None
+            reports[index] = LayerReport(
+                index=index,
+                shape=layer.shape,
+                activation=layer.activation,
+                condition_estimate=None if factors is None else factors.condition_estimate,
+                smallest_pivot=None if factors is None else factors.smallest_pivot,
+                invertible=not reason,
+                reason=reason,
+                out_of_range=out_of_range,
+            )
+        return InvertibilityReport(reports, self.threshold(dtype))  # type: ignore[arg-type]
+
+
+def _abbreviate(items: tuple[int, ...], limit: int = 10) -> str:
+    if len(items) <= limit:
+        return "[" + ", ".join(map(str, items)) + "]"
+    return "[" + ", ".join(map(str, items[:limit])) + f", ... ({len(items)} in all)]"
