@@ -92,9 +92,46 @@ py::tuple inverse(const py::list& weights, const py::list& biases, const std::ve
   });
 }
 
+// Returns (grad_x or None, grad_weight, grad_bias) of a dense layer; see dense_backward.
+py::tuple backward(const py::array& x, const py::array& w, const py::array& z,
+                   const py::array& g, int act, double slope, bool need_grad_x) {
+  return dispatch(x, [&](auto tag) -> py::tuple {
+    using T = decltype(tag);
+    const T* xd = flat<T>(x, "x");
+    const T* wd = flat<T>(w, "weight");
+    const T* zd = flat<T>(z, "preactivation");
+    const T* gd = flat<T>(g, "grad_output");
+    if (x.ndim() != 2 || w.ndim() != 2 || z.ndim() != 2 || g.ndim() != 2)
+      throw py::value_error("dense_backward: expected 2-D arrays");
+    const index_t batch = x.shape(0), n_in = x.shape(1), n_out = w.shape(0);
+    if (w.shape(1) != n_in || z.shape(0) != batch || z.shape(1) != n_out ||
+        g.shape(0) != batch || g.shape(1) != n_out)
+      throw py::value_error("dense_backward: shapes disagree");
+    const Activation a = activation_from_int(act);
+    py::array_t<T> grad_w({n_out, n_in});
+    py::array_t<T> grad_b(n_out);
+    py::object grad_x = py::none();
+    T* gx = nullptr;
+    if (need_grad_x) {
+      py::array_t<T> array({batch, n_in});
+      gx = array.mutable_data();
+      grad_x = std::move(array);
+    }
+    T* gw = grad_w.mutable_data();
+    T* gb = grad_b.mutable_data();
+    {
+      py::gil_scoped_release release;
+      dense_backward<T>(batch, n_out, n_in, xd, wd, zd, gd, a, static_cast<T>(slope), gx, gw,
+                        gb);
+    }
+    return py::make_tuple(grad_x, std::move(grad_w), std::move(grad_b));
+  });
+}
+
 }  // namespace
 
 void register_network(py::module_& m) {
+  m.def("dense_backward", &backward);
   m.def("network_forward", &forward);
   m.def("network_inverse", &inverse);
 }

@@ -56,10 +56,29 @@ InverseStatus network_inverse(const DenseLayer<T>* layers, index_t depth, index_
   return status;
 }
 
+template <typename T>
+void dense_backward(index_t batch, index_t n_out, index_t n_in, const T* x, const T* w,
+                    const T* z, const T* g, Activation act, T negative_slope, T* grad_x,
+                    T* grad_w, T* grad_b) {
+  const index_t size = batch * n_out;
+  std::vector<T> gz(static_cast<std::size_t>(size));
+  activation_derivative<T>(size, z, gz.data(), act, negative_slope);
+  for (index_t i = 0; i < size; ++i) gz[i] *= g[i];
+  for (index_t j = 0; j < n_out; ++j) grad_b[j] = T(0);
+  for (index_t r = 0; r < batch; ++r)
+    for (index_t j = 0; j < n_out; ++j) grad_b[j] += gz[r * n_out + j];
+  // grad_w = gz^T x: gz read transposed through its strides.
+  gemm<T>(n_out, n_in, batch, T(1), gz.data(), 1, n_out, x, n_in, 1, T(0), grad_w, n_in, 1);
+  if (grad_x)
+    gemm<T>(batch, n_in, n_out, T(1), gz.data(), n_out, 1, w, n_in, 1, T(0), grad_x, n_in, 1);
+}
+
 #define REVCORE_INSTANTIATE(T)                                                                 \
   template void network_forward<T>(const DenseLayer<T>*, index_t, index_t, const T*, T*);      \
   template InverseStatus network_inverse<T>(const DenseLayer<T>*, index_t, index_t, const T*,  \
-                                            T*);
+                                            T*);                          \
+  template void dense_backward<T>(index_t, index_t, index_t, const T*, const T*, const T*,     \
+                                  const T*, Activation, T, T*, T*, T*);
 REVCORE_INSTANTIATE(float)
 REVCORE_INSTANTIATE(double)
 #undef REVCORE_INSTANTIATE

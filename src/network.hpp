@@ -40,4 +40,13 @@ template <typename T>
 InverseStatus network_inverse(const DenseLayer<T>* layers, index_t depth, index_t batch,
                               const T* y, T* x);
 
+// Gradients of a dense layer y = f(z), z = x W^T + b, given g = dL/dy (all row-major,
+// contiguous; x is batch x n_in, W and grad_w n_out x n_in, z and g batch x n_out):
+// grad_w = (g * f'(z))^T x, grad_b = column sums of g * f'(z), grad_x = (g * f'(z)) W.
+// grad_x may be null when the caller does not need it.
+template <typename T>
+void dense_backward(index_t batch, index_t n_out, index_t n_in, const T* x, const T* w,
+                    const T* z, const T* g, Activation act, T negative_slope, T* grad_x,
+                    T* grad_w, T* grad_b);
+
 }  // namespace revcore

@@ -13,11 +13,13 @@ from ._functions import (
     activate_derivative,
     activate_inverse,
     dense,
+    dense_backward,
     lu_condition_estimate,
     lu_factor,
     lu_solve,
     matmul,
 )
+from ._classifier import InvertibleClassifier
 from ._network import InvertibilityReport, Layer, LayerReport, Network
 
 __version__ = "0.1.0"
@@ -36,6 +38,7 @@ def get_num_threads() -> int:
 
 
 __all__ = [
+    "InvertibleClassifier",
     "InvertibilityReport",
     "Layer",
     "LayerReport",
@@ -46,6 +49,7 @@ __all__ = [
     "activate_derivative",
     "activate_inverse",
     "dense",
+    "dense_backward",
     "get_num_threads",
     "lu_condition_estimate",
     "lu_factor",

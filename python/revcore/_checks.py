@@ -262,3 +262,27 @@ def prepare_condition(lu_and_piv: Any, norm1: Any) -> tuple[np.ndarray, np.ndarr
     if not (math.isfinite(norm1) and norm1 >= 0):
         raise ValueError(f"norm1 must be a finite non-negative number, got {norm1!r}")
     return lu, piv, float(norm1)
+
+
+def prepare_dense_backward(
+    x: Any, weight: Any, preactivation: Any, grad_output: Any, activation: Any,
+    negative_slope: Any,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.dtype, int]:
+    """Checked 2-D x, weight, z, g, result dtype and activation code of dense_backward."""
+    code = activation_code(activation, negative_slope)
+    weight = _two_d(as_float_array(weight, "weight"), "weight")
+    arrays = [as_float_array(a, name) for a, name in
+              ((x, "x"), (preactivation, "preactivation"), (grad_output, "grad_output"))]
+    single = arrays[0].ndim == 1
+    if any(a.ndim != arrays[0].ndim for a in arrays) or arrays[0].ndim not in (1, 2):
+        raise ValueError("dense_backward: x, preactivation and grad_output must all be 1-D or "
+                         "all be 2-D")
+    x, z, g = (a[np.newaxis, :] if single else a for a in arrays)
+    n_out, n_in = weight.shape
+    if x.shape[1] != n_in or z.shape != (x.shape[0], n_out) or g.shape != z.shape:
+        raise ValueError(
+            f"dense_backward: expected x (batch, {n_in}), preactivation and grad_output "
+            f"(batch, {n_out}) for weight {weight.shape}; got x {x.shape}, preactivation "
+            f"{z.shape}, grad_output {g.shape}"
+        )
+    return x, weight, z, g, np.result_type(x, weight, z, g), code

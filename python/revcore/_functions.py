@@ -18,6 +18,7 @@ from ._checks import (
     out_of_range_message,
     prepare_condition,
     prepare_dense,
+    prepare_dense_backward,
     prepare_lu_factor,
     prepare_lu_solve,
     prepare_matmul,
@@ -26,6 +27,7 @@ from ._checks import (
 __all__ = [
     "matmul",
     "dense",
+    "dense_backward",
     "activate",
     "activate_inverse",
     "activate_derivative",
@@ -101,6 +103,51 @@ def dense(
         float(negative_slope),
     )
     return y[0] if x_ndim == 1 else y
+
+
+def dense_backward(
+    x: Any,
+    weight: Any,
+    preactivation: Any,
+    grad_output: Any,
+    activation: str = "identity",
+    negative_slope: float = 0.01,
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """Gradients of a dense layer ``y = activation(z)``, ``z = x @ weight.T + bias``.
+
+    Parameters
+    ----------
+    x : array_like, shape (batch, n_in) or (n_in,)
+        The layer's input.
+    weight : array_like, shape (n_out, n_in)
+    preactivation : array_like, shape (batch, n_out) or (n_out,)
+        z, as saved by the forward pass.
+    grad_output : array_like, shape like preactivation
+        dL/dy for some scalar loss L.
+
+    Returns
+    -------
+    grad_x, grad_weight, grad_bias : ndarray
+        dL/dx (shaped like x), dL/dweight (n_out, n_in) and dL/dbias (n_out,).
+
+    Examples
+    --------
+    >>> import numpy as np, revcore
+    >>> gx, gw, gb = revcore.dense_backward([[1.0, 2.0]], np.eye(2), [[1.0, -1.0]],
+    ...                                     [[1.0, 1.0]], "leaky_relu", 0.5)
+    >>> gw
+    array([[1. , 2. ],
+           [0.5, 1. ]])
+    """
+    x_ndim = np.ndim(x)
+    x, weight, z, g, dtype, code = prepare_dense_backward(
+        x, weight, preactivation, grad_output, activation, negative_slope
+    )
+    grad_x, grad_weight, grad_bias = _core.dense_backward(
+        *(np.ascontiguousarray(a, dtype=dtype) for a in (x, weight, z, g)),
+        code, float(negative_slope), True,
+    )
+    return (grad_x[0] if x_ndim == 1 else grad_x), grad_weight, grad_bias
 
 
 def _elementwise(kernel: Any, x: Any, name: str, negative_slope: float) -> np.ndarray:

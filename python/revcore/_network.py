@@ -55,9 +55,21 @@ class Layer:
     def shape(self) -> tuple[int, int]:
         return self.weight.shape  # type: ignore[return-value]
 
+    def __reduce__(self) -> tuple:
+        # Locks and cached factors are not pickled; factors are recomputed on demand.
+        return (_restore_layer, (self.weight, self.bias, self.activation, self.negative_slope))
+
     @property
     def is_square(self) -> bool:
         return self.weight.shape[0] == self.weight.shape[1]
+
+
+def _restore_layer(weight: np.ndarray, bias: np.ndarray, activation: str,
+                   negative_slope: float) -> Layer:
+    weight, bias = np.array(weight), np.array(bias)
+    weight.flags.writeable = False
+    bias.flags.writeable = False
+    return Layer(weight, bias, activation, negative_slope)
 
 
 def _make_layer(weight: Any, bias: Any, activation: Any, negative_slope: Any, index: int,
@@ -144,6 +156,8 @@ class _Backend:
 
     lu_factor = staticmethod(native.lu_factor)
     lu_condition_estimate = staticmethod(native.lu_condition_estimate)
+    dense = staticmethod(native.dense)
+    activate = staticmethod(native.activate)
 
     @staticmethod
     def _lists(layers: Sequence[Layer], dtype: np.dtype) -> tuple[list, list, list, list]:
@@ -217,6 +231,14 @@ class Network:
         self._layers = layers
         self._lock = threading.Lock()
         self.condition_threshold = condition_threshold
+
+    def __getstate__(self) -> dict:
+        return {"layers": self._layers, "condition_threshold": self.condition_threshold}
+
+    def __setstate__(self, state: dict) -> None:
+        self._layers = state["layers"]
+        self.condition_threshold = state["condition_threshold"]
+        self._lock = threading.Lock()
 
     # -- construction -------------------------------------------------------------------
 
@@ -485,6 +507,37 @@ class Network:
             columns=unique_columns,
         )
 
+    def log_abs_det_jacobian(self, x: Any) -> np.ndarray:
+        """``log |det J(x)|`` of the network at each input, J the Jacobian dy/dx.
+
+        The sum over layers of ``log |det W|`` (from the cached LU factors: the log of the
+        absolute diagonal of U) and of ``log |f'(z)|`` at the layer's pre-activations z.
+
+        Parameters
+        ----------
+        x : array_like, shape (n_inputs,) or (batch, n_inputs)
+
+        Returns
+        -------
+        ndarray, shape () or (batch,)
+        """
+        layers = self._layers
+        for index, layer in enumerate(layers):
+            if not layer.is_square or layer.activation == "relu":
+                raise NotInvertibleError(
+                    f"layer {index}: the Jacobian determinant needs square layers with "
+                    "bijective activations", layer=index,
+                )
+        x2, single = self._input(x, layers[0].shape[1], "x")
+        total = np.zeros(x2.shape[0], dtype=x2.dtype)
+        for layer in layers:
+            factors = self._factors(layer, x2.dtype)
+            total += np.log(np.abs(np.diag(factors.lu))).sum()
+            z = self._backend.dense(x2, layer.weight, layer.bias)
+            total += _log_abs_derivative(z, layer.activation, layer.negative_slope).sum(axis=1)
+            x2 = self._backend.activate(z, layer.activation, layer.negative_slope)
+        return total[0] if single else total
+
     def check(self, y: Any = None) -> InvertibilityReport:
         """Report, layer by layer, whether the network can be inverted and why not.
 
@@ -529,6 +582,19 @@ class Network:
                 out_of_range=out_of_range,
             )
         return InvertibilityReport(reports, self.threshold(dtype))  # type: ignore[arg-type]
+
+
+def _log_abs_derivative(z: np.ndarray, name: str, negative_slope: float) -> np.ndarray:
+    """log |f'(z)| without overflow or log(0) for large |z|."""
+    if name == "identity":
+        return np.zeros_like(z)
+    if name == "leaky_relu":
+        return np.where(z > 0, 0.0, np.log(negative_slope)).astype(z.dtype)
+    a = np.abs(z)
+    if name == "tanh":  # log(1 - tanh(z)^2) = 2 (log 2 - |z| - log1p(exp(-2|z|)))
+        return 2 * (np.log(2.0) - a - np.log1p(np.exp(-2 * a))).astype(z.dtype)
+    # sigmoid: log s(z) + log s(-z) = -|z| - 2 log1p(exp(-|z|))
+    return (-a - 2 * np.log1p(np.exp(-a))).astype(z.dtype)
 
 
 def _abbreviate(items: tuple[int, ...], limit: int = 10) -> str:

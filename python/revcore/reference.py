@@ -21,6 +21,7 @@ from ._checks import (
     out_of_range_message,
     prepare_condition,
     prepare_dense,
+    prepare_dense_backward,
     prepare_lu_factor,
     prepare_lu_solve,
     prepare_matmul,
@@ -31,6 +32,7 @@ from ._network import _Backend
 __all__ = [
     "matmul",
     "dense",
+    "dense_backward",
     "activate",
     "activate_inverse",
     "activate_derivative",
@@ -76,6 +78,24 @@ def dense(
         z += bias.astype(dtype)
     y = _activate(z, activation, negative_slope)
     return y[0] if x_ndim == 1 else y
+
+
+def dense_backward(
+    x: Any,
+    weight: Any,
+    preactivation: Any,
+    grad_output: Any,
+    activation: str = "identity",
+    negative_slope: float = 0.01,
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    x_ndim = np.ndim(x)
+    x, weight, z, g, dtype, _ = prepare_dense_backward(
+        x, weight, preactivation, grad_output, activation, negative_slope
+    )
+    x, weight, z, g = (a.astype(dtype) for a in (x, weight, z, g))
+    grad_z = g * activate_derivative(z, activation, negative_slope)
+    grad_x = grad_z @ weight
+    return (grad_x[0] if x_ndim == 1 else grad_x), grad_z.T @ x, grad_z.sum(axis=0)
 
 
 def activate(x: Any, name: str, negative_slope: float = 0.01) -> np.ndarray:
@@ -191,6 +211,8 @@ class _ReferenceBackend(_Backend):
 
     lu_factor = staticmethod(lu_factor)
     lu_condition_estimate = staticmethod(lu_condition_estimate)
+    dense = staticmethod(dense)
+    activate = staticmethod(activate)
 
     @staticmethod
     def forward(layers: Any, x: np.ndarray) -> np.ndarray:
