@@ -23,7 +23,8 @@ struct Matrix {
 
 template <typename T>
 bool has_dtype(const py::array& a) {
-  return a.dtype().is(py::dtype::of<T>());
+  // Equivalence, not identity: an unpickled array carries its own dtype object.
+  return py::isinstance<py::array_t<T>>(a);
 }
 
 template <typename T>

@@ -371,6 +371,7 @@ class InvertibleClassifier:
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted labels, shape (n_samples,)."""
+        self._check_fitted()
         return self.classes_[np.argmax(self.decision_function(X), axis=1)]
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
@@ -398,7 +399,7 @@ class InvertibleClassifier:
         unknown = self.classes_[index] != labels
         if np.any(unknown):
             raise ValueError(
-                f"unknown label {labels[unknown].ravel()[0]!r}; the classes are "
+                f"unknown label {labels[unknown].ravel()[0].tolist()!r}; the classes are "
                 f"{self.classes_.tolist()}"
             )
         return index
