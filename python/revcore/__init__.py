@@ -22,6 +22,8 @@ from ._functions import (
 from ._classifier import InvertibleClassifier
 from ._network import InvertibilityReport, Layer, LayerReport, Network
 
+from . import reference  # noqa: E402  (the numpy oracle, after the names it wraps)
+
 __version__ = "0.1.0"
 
 
