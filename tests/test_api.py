@@ -1,0 +1,94 @@
+"""The public surface: names, native/reference signature parity, threads, doctests."""
+
+from __future__ import annotations
+
+import doctest
+import inspect
+
+import numpy as np
+import pytest
+
+import revcore
+import revcore._functions
+import revcore._network
+import revcore.reference as reference
+from conftest import tol
+
+DTYPES = [np.float32, np.float64]
+# Functions that configure the library rather than compute: no reference counterpart.
+CONFIGURATION = {"get_num_threads", "set_num_threads"}
+
+
+def test_all_names_exist():
+    assert len(revcore.__all__) == len(set(revcore.__all__))
+    for name in revcore.__all__:
+        assert hasattr(revcore, name), name
+    for name in ("matmul", "dense", "activate", "activate_inverse", "activate_derivative",
+                 "lu_factor", "lu_solve", "lu_condition_estimate", "Network",
+                 "NotInvertibleError", "LinAlgWarning"):
+        assert name in revcore.__all__, name
+    assert isinstance(revcore.__version__, str)
+
+
+def test_reference_all_names_exist():
+    for name in reference.__all__:
+        assert hasattr(reference, name), name
+
+
+PUBLIC_FUNCTIONS = sorted(
+    name for name in revcore.__all__
+    if inspect.isfunction(getattr(revcore, name)) and name not in CONFIGURATION
+)
+
+
+@pytest.mark.parametrize("name", PUBLIC_FUNCTIONS)
+def test_reference_has_same_signature(name):
+    native = getattr(revcore, name)
+    assert hasattr(reference, name), f"revcore.reference lacks {name}"
+    assert name in reference.__all__
+    oracle = getattr(reference, name)
+    assert oracle is not native
+    assert inspect.signature(oracle) == inspect.signature(native)
+
+
+def test_reference_network_same_api():
+    assert issubclass(reference.Network, revcore.Network)
+    for method in ("from_weights", "random", "forward", "inverse", "check"):
+        assert inspect.signature(getattr(reference.Network, method)) == \
+            inspect.signature(getattr(revcore.Network, method))
+
+
+def test_error_classes():
+    assert issubclass(revcore.NotInvertibleError, ValueError)
+    assert issubclass(revcore.LinAlgWarning, RuntimeWarning)
+    error = revcore.NotInvertibleError("message", layer=2, reason="why", rows=(1,), columns=(3,))
+    assert (error.layer, error.reason, error.rows, error.columns) == (2, "why", (1,), (3,))
+    assert revcore.NotInvertibleError("only").reason == "only"
+
+
+def test_thread_count():
+    original = revcore.get_num_threads()
+    assert isinstance(original, int) and original >= 1
+    try:
+        for n in (1, 2, 3):
+            revcore.set_num_threads(n)
+            assert revcore.get_num_threads() == n
+            a = np.random.default_rng(n).standard_normal((97, 64))
+            b = np.random.default_rng(n + 1).standard_normal((64, 31))
+            # Any thread count gives 64-term dot products within the usual bound.
+            scale = np.abs(a) @ np.abs(b)
+            assert np.all(np.abs(revcore.matmul(a, b) - a @ b) <= tol(np.float64, 64) * scale)
+        for bad in (0, -1, 1.5, True, "2", None):
+            with pytest.raises(ValueError, match="number of threads must be a positive integer"):
+                revcore.set_num_threads(bad)
+        assert revcore.get_num_threads() == 3
+    finally:
+        revcore.set_num_threads(original)
+    assert revcore.get_num_threads() == original
+
+
+@pytest.mark.parametrize("module", [revcore._functions, revcore._network], ids=lambda m: m.__name__)
+def test_doctests(module):
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0
+    assert result.failed == 0
