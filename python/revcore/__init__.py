@@ -6,6 +6,8 @@ holds the same API in plain numpy, the test oracle.
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import _core
 from ._checks import LinAlgWarning, NotInvertibleError
 from ._functions import (
@@ -20,6 +22,7 @@ from ._functions import (
     matmul,
 )
 from ._classifier import InvertibleClassifier
+from ._config import get_num_threads, num_threads, set_num_threads, show_config
 from ._network import InvertibilityReport, Layer, LayerReport, Network
 
 from . import reference  # noqa: E402  (the numpy oracle, after the names it wraps)
@@ -27,16 +30,15 @@ from . import reference  # noqa: E402  (the numpy oracle, after the names it wra
 __version__ = "0.1.0"
 
 
-def set_num_threads(n: int) -> None:
-    """Set how many threads the kernels use (at least 1)."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"the number of threads must be a positive integer, got {n!r}")
-    _core.set_num_threads(n)
+def load(path: Any) -> Network:
+    """Read a network saved with :meth:`Network.save` (an .npz file; nothing is unpickled).
 
+    Raises ValueError for a truncated or corrupt file, a newer format version or
+    inconsistent shapes.
+    """
+    from ._interop import load as _load
 
-def get_num_threads() -> int:
-    """The number of threads the kernels use."""
-    return int(_core.get_num_threads())
+    return _load(path, Network)
 
 
 __all__ = [
@@ -53,9 +55,12 @@ __all__ = [
     "dense",
     "dense_backward",
     "get_num_threads",
+    "load",
     "lu_condition_estimate",
     "lu_factor",
     "lu_solve",
     "matmul",
+    "num_threads",
     "set_num_threads",
+    "show_config",
 ]

@@ -319,6 +319,30 @@ class Network:
         return cls.from_weights(weights, biases, activation, negative_slope,
                                 condition_threshold=condition_threshold)
 
+    @classmethod
+    def from_torch(cls, module: Any, *, condition_threshold: float | None = None) -> "Network":
+        """Build a network from a PyTorch ``nn.Sequential`` of square ``nn.Linear`` layers,
+        each optionally followed by LeakyReLU, Tanh, Sigmoid or Identity (same dtype).
+
+        Raises NotInvertibleError naming the module that cannot be inverted and why.
+        """
+        from ._interop import from_torch
+
+        return from_torch(module, cls, condition_threshold=condition_threshold)
+
+    def to_torch(self) -> Any:
+        """The network as a PyTorch ``nn.Sequential`` (Linear and activation modules)."""
+        from ._interop import to_torch
+
+        return to_torch(self)
+
+    def save(self, path: Any) -> None:
+        """Write the network to an .npz file (layout in ``revcore._interop``; numpy alone
+        reads it). Load it with :func:`revcore.load`."""
+        from ._interop import save
+
+        save(self, path)
+
     # -- properties ---------------------------------------------------------------------
 
     @property
