@@ -16,7 +16,7 @@ from conftest import tol
 
 DTYPES = [np.float32, np.float64]
 # Functions that configure the library rather than compute: no reference counterpart.
-CONFIGURATION = {"get_num_threads", "set_num_threads"}
+CONFIGURATION = {"get_num_threads", "set_num_threads", "num_threads", "show_config"}
 
 
 def test_all_names_exist():

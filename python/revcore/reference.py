@@ -40,6 +40,7 @@ __all__ = [
     "lu_solve",
     "lu_condition_estimate",
     "Network",
+    "load",
 ]
 
 
@@ -239,3 +240,10 @@ class _ReferenceBackend(_Backend):
 class Network(_NativeNetwork):
     __doc__ = _NativeNetwork.__doc__
     _backend = _ReferenceBackend()
+
+
+def load(path: Any) -> Network:
+    """Read a network saved with Network.save, as a reference Network."""
+    from ._interop import load as _load
+
+    return _load(path, Network)
