@@ -52,7 +52,7 @@ def test_non_square(rng, m, k, n, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("layout_a,layout_b", itertools.product(LAYOUTS, LAYOUTS))
+@pytest.mark.parametrize("layout_a,layout_b", list(itertools.product(LAYOUTS, LAYOUTS)))
 @pytest.mark.parametrize("m,k,n", [(13, 31, 7), (64, 97, 33)])
 def test_layouts(rng, m, k, n, layout_a, layout_b, dtype):
     a0 = rng.standard_normal((m, k)).astype(dtype)
