@@ -482,3 +482,11 @@ def test_promotion():
     assert mixed.dtype == np.float64
     with pytest.raises(TypeError, match="must hold real numbers"):
         network.forward(np.ones(3, dtype=complex))
+
+
+def test_empty_layers_refused_and_empty_batches_accepted():
+    with pytest.raises(ValueError, match=r"weights\[0\] has shape \(0, 0\)"):
+        revcore.Network.from_weights([np.zeros((0, 0))], None, "identity")
+    net = revcore.Network.random(4, 2, "tanh", seed=0)
+    assert net.forward(np.zeros((0, 4))).shape == (0, 4)
+    assert net.inverse(np.zeros((0, 4))).shape == (0, 4)

@@ -78,6 +78,11 @@ def _make_layer(weight: Any, bias: Any, activation: Any, negative_slope: Any, in
     weight = as_float_array(weight, f"weights[{index}]")
     if weight.ndim != 2:
         raise ValueError(f"weights[{index}] must be 2-D (n_out, n_in), got shape {weight.shape}")
+    if weight.size == 0:
+        raise ValueError(
+            f"weights[{index}] has shape {weight.shape}: a layer needs at least one input and "
+            "one output"
+        )
     if bias is None:
         bias = np.zeros(weight.shape[0], dtype=weight.dtype)
     bias = as_float_array(bias, f"biases[{index}]")
