@@ -325,6 +325,26 @@ T lu_condition_estimate(index_t n, const T* lu, index_t rsl, index_t csl,
   return norm1 * est;
 }
 
+template <typename T>
+bool all_finite(index_t m, index_t n, const T* a, index_t rsa, index_t csa) {
+  // x - x is 0 for finite x and NaN otherwise; a few independent partial sums let the
+  // loop vectorise without reordering any one sum.
+  if (std::abs(rsa) < std::abs(csa)) std::swap(m, n), std::swap(rsa, csa);
+  for (index_t i = 0; i < m; ++i) {
+    const T* p = a + i * rsa;
+    T s[8] = {};
+    index_t j = 0;
+    if (csa == 1)
+      for (; j + 8 <= n; j += 8)
+        for (int l = 0; l < 8; ++l) s[l] += p[j + l] - p[j + l];
+    for (; j < n; ++j) s[0] += p[j * csa] - p[j * csa];
+    T total = 0;
+    for (T v : s) total += v;
+    if (total != T(0)) return false;
+  }
+  return true;
+}
+
 #define REVCORE_INSTANTIATE(T)                                                                 \
   template index_t lu_factor<T>(index_t, index_t, T*, index_t, index_t, std::int32_t*);       \
   template void lu_solve<T>(index_t, index_t, const T*, index_t, index_t, const std::int32_t*, \
@@ -334,7 +354,8 @@ T lu_condition_estimate(index_t n, const T* lu, index_t rsl, index_t csl,
   template void trsm_upper<T>(index_t, index_t, bool, const T*, index_t, index_t, T*, index_t, \
                               index_t);                                                        \
   template T lu_condition_estimate<T>(index_t, const T*, index_t, index_t, const std::int32_t*, \
-                                      T);
+                                      T);                                                      \
+  template bool all_finite<T>(index_t, index_t, const T*, index_t, index_t);
 REVCORE_INSTANTIATE(float)
 REVCORE_INSTANTIATE(double)
 #undef REVCORE_INSTANTIATE

@@ -137,8 +137,30 @@ struct Solver {
     for (; k < len; ++k) y[k] -= s * a[k];
   }
 
-  // One right-hand side: dot products along contiguous rows of T (cs == 1), axpys along
-  // contiguous columns (rs == 1), plain loops otherwise.
+  static inline T hsum(V v) {
+    T s = 0;
+    for (int l = 0; l < VL; ++l) s += v[l];
+    return s;
+  }
+
+  // s[q] = sum_{k < len} t[q * rs + k] x[k] for q < 4: four rows of T share each load of x.
+  static inline void dot4(index_t len, const T* t, index_t rs, const T* x, T* s) {
+    V a0{}, a1{}, a2{}, a3{};
+    index_t k = 0;
+    for (; k + VL <= len; k += VL) {
+      const V xk = load(x + k);
+      a0 += load(t + k) * xk;
+      a1 += load(t + rs + k) * xk;
+      a2 += load(t + 2 * rs + k) * xk;
+      a3 += load(t + 3 * rs + k) * xk;
+    }
+    s[0] = hsum(a0), s[1] = hsum(a1), s[2] = hsum(a2), s[3] = hsum(a3);
+    for (; k < len; ++k)
+      for (int q = 0; q < 4; ++q) s[q] += t[q * rs + k] * x[k];
+  }
+
+  // One right-hand side: dot products along contiguous rows of T (cs == 1), four rows at a
+  // time; axpys along contiguous columns (rs == 1); plain loops otherwise.
   static void vector_lower(index_t n, bool unit, const T* t, index_t rs, index_t cs, T* x) {
     if (rs == 1 && cs != 1) {
       for (index_t k = 0; k < n; ++k) {
@@ -147,15 +169,22 @@ struct Solver {
       }
       return;
     }
-    for (index_t i = 0; i < n; ++i) {
-      const T* ti = t + i * rs;
-      T s;
-      if (cs == 1) {
-        s = dot(i, ti, x);
-      } else {
-        s = 0;
-        for (index_t k = 0; k < i; ++k) s += ti[k * cs] * x[k];
+    index_t i0 = 0;
+    if (cs == 1)
+      for (; i0 + 4 <= n; i0 += 4) {
+        T s[4];
+        dot4(i0, t + i0 * rs, rs, x, s);
+        for (int q = 0; q < 4; ++q) {
+          const T* ti = t + (i0 + q) * rs;
+          T v = x[i0 + q] - s[q];
+          for (int p = 0; p < q; ++p) v -= ti[i0 + p] * x[i0 + p];
+          x[i0 + q] = unit ? v : v / ti[i0 + q];
+        }
       }
+    for (index_t i = i0; i < n; ++i) {
+      const T* ti = t + i * rs;
+      T s = 0;
+      for (index_t k = 0; k < i; ++k) s += ti[k * cs] * x[k];
       x[i] = unit ? x[i] - s : (x[i] - s) / ti[i * cs];
     }
   }
@@ -167,15 +196,23 @@ struct Solver {
       }
       return;
     }
-    for (index_t i = n - 1; i >= 0; --i) {
-      const T* ti = t + i * rs;
-      T s;
-      if (cs == 1) {
-        s = dot(n - i - 1, ti + i + 1, x + i + 1);
-      } else {
-        s = 0;
-        for (index_t k = i + 1; k < n; ++k) s += ti[k * cs] * x[k];
+    index_t i1 = n;
+    if (cs == 1)
+      for (; i1 >= 4; i1 -= 4) {
+        const index_t i0 = i1 - 4;
+        T s[4];
+        dot4(n - i1, t + i0 * rs + i1, rs, x + i1, s);
+        for (int q = 3; q >= 0; --q) {
+          const T* ti = t + (i0 + q) * rs;
+          T v = x[i0 + q] - s[q];
+          for (int p = q + 1; p < 4; ++p) v -= ti[i0 + p] * x[i0 + p];
+          x[i0 + q] = unit ? v : v / ti[i0 + q];
+        }
       }
+    for (index_t i = i1 - 1; i >= 0; --i) {
+      const T* ti = t + i * rs;
+      T s = 0;
+      for (index_t k = i + 1; k < n; ++k) s += ti[k * cs] * x[k];
       x[i] = unit ? x[i] - s : (x[i] - s) / ti[i * cs];
     }
   }
