@@ -171,15 +171,16 @@ class _Backend:
     def forward(self, layers: Sequence[Layer], x: np.ndarray) -> np.ndarray:
         return _core.network_forward(*self._lists(layers, x.dtype), x)
 
+    def prepare_inverse(self, layers: Sequence[Layer], factors: Sequence[Factors],
+                        dtype: np.dtype) -> Any:
+        """What inverse() needs of the layers, built once per (layers, dtype) snapshot."""
+        return (*self._lists(layers, dtype), [f.lu for f in factors], [f.piv for f in factors])
+
     def inverse(
-        self, layers: Sequence[Layer], factors: Sequence[Factors], y: np.ndarray
+        self, layers: Sequence[Layer], prepared: Any, y: np.ndarray
     ) -> tuple[np.ndarray, tuple[str, int] | None]:
         """x with forward(x) = y, or the failing target and (kind, layer index)."""
-        lus = [f.lu for f in factors]
-        pivs = [f.piv for f in factors]
-        x, failure, layer, _, _ = _core.network_inverse(
-            *self._lists(layers, y.dtype), lus, pivs, y
-        )
+        x, failure, layer, _, _ = _core.network_inverse(*prepared, y)
         if failure == 0:
             return x, None
         return x, ("out_of_range" if failure == 1 else "not_finite", layer)
@@ -460,9 +461,24 @@ class Network:
         """
         layers = self._layers
         y2, single = self._input(y, layers[-1].shape[0], "y")
+        prepared = self._prepared(layers, y2.dtype)
+        x, failure = self._backend.inverse(layers, prepared, y2)
+        if failure is not None:
+            raise self._target_error(layers, failure, x, single)
+        return x[0] if single else x
+
+    def _prepared(self, layers: tuple[Layer, ...], dtype: np.dtype) -> Any:
+        """The backend's inverse arguments for this snapshot of layers, after checking that
+        every layer can be inverted; cached on the network under the snapshot's identity
+        (set_layer installs a new tuple, so a stale entry can never match)."""
+        threshold = self.threshold(dtype)
+        cached = getattr(self, "_inverse_cache", None)
+        if cached is not None and cached[0] is layers and cached[1] == dtype \
+                and cached[2] == threshold:
+            return cached[3]
         factors = []
         for index, layer in enumerate(layers):
-            f, reason = self._diagnose(layer, y2.dtype)
+            f, reason = self._diagnose(layer, dtype)
             if reason:
                 raise NotInvertibleError(
                     f"layer {index} ({layer.activation}, {layer.shape[0]}x{layer.shape[1]}) "
@@ -471,10 +487,9 @@ class Network:
                     reason=reason,
                 )
             factors.append(f)
-        x, failure = self._backend.inverse(layers, factors, y2)
-        if failure is not None:
-            raise self._target_error(layers, failure, x, single)
-        return x[0] if single else x
+        prepared = self._backend.prepare_inverse(layers, factors, dtype)
+        self._inverse_cache = (layers, dtype, threshold, prepared)
+        return prepared
 
     @staticmethod
     def _target_error(layers: Sequence[Layer], failure: tuple[str, int], values: np.ndarray,

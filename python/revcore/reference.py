@@ -222,6 +222,10 @@ class _ReferenceBackend(_Backend):
         return x
 
     @staticmethod
+    def prepare_inverse(layers: Any, factors: Any, dtype: Any) -> Any:
+        return factors
+
+    @staticmethod
     def inverse(layers: Any, factors: Any, y: np.ndarray) -> tuple[np.ndarray, Any]:
         x = y
         for index in reversed(range(len(layers))):
