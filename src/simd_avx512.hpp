@@ -1,0 +1,106 @@
+// AVX-512 (F, DQ, VL, BW) + FMA vectors for the GEMM kernels and activations.
+#pragma once
+
+// GCC 12's avx512fintrin.h self-initialises its "undefined" vectors, which trips a false
+// -Wmaybe-uninitialized in the masked and reduction intrinsics.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+#else
+#include <immintrin.h>
+#endif
+
+#include "common.hpp"
+
+namespace revcore::detail::avx512 {
+
+template <typename T>
+struct Simd;
+
+template <>
+struct Simd<float> {
+  using T = float;
+  using V = __m512;
+  static constexpr int VL = 16;
+
+  static V zero() { return _mm512_setzero_ps(); }
+  static V set1(T x) { return _mm512_set1_ps(x); }
+  static V load(const T* p) { return _mm512_loadu_ps(p); }
+  static void store(T* p, V v) { _mm512_storeu_ps(p, v); }
+  static __mmask16 tail_mask(index_t count) {
+    return static_cast<__mmask16>((1u << count) - 1u);
+  }
+  static V load_partial(const T* p, index_t count) {
+    return _mm512_maskz_loadu_ps(tail_mask(count), p);
+  }
+  static void store_partial(T* p, V v, index_t count) {
+    _mm512_mask_storeu_ps(p, tail_mask(count), v);
+  }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
+  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static V div(V a, V b) { return _mm512_div_ps(a, b); }
+  static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V fnmadd(V a, V b, V c) { return _mm512_fnmadd_ps(a, b, c); }
+  static V min(V a, V b) { return _mm512_min_ps(a, b); }
+  static V max(V a, V b) { return _mm512_max_ps(a, b); }
+  static V abs(V a) { return _mm512_abs_ps(a); }
+  static V copysign(V mag, V sgn) {
+    const V sign_bit = _mm512_set1_ps(-0.0f);
+    return _mm512_or_ps(_mm512_and_ps(sign_bit, sgn), _mm512_andnot_ps(sign_bit, mag));
+  }
+  static V round(V x) {
+    return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
+  static V scale2(V p, V n) { return _mm512_scalef_ps(p, n); }
+  static V select_nan(V x, V r) {
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), r, x);
+  }
+  static T reduce_add(V v) { return _mm512_reduce_add_ps(v); }
+};
+
+template <>
+struct Simd<double> {
+  using T = double;
+  using V = __m512d;
+  static constexpr int VL = 8;
+
+  static V zero() { return _mm512_setzero_pd(); }
+  static V set1(T x) { return _mm512_set1_pd(x); }
+  static V load(const T* p) { return _mm512_loadu_pd(p); }
+  static void store(T* p, V v) { _mm512_storeu_pd(p, v); }
+  static __mmask8 tail_mask(index_t count) {
+    return static_cast<__mmask8>((1u << count) - 1u);
+  }
+  static V load_partial(const T* p, index_t count) {
+    return _mm512_maskz_loadu_pd(tail_mask(count), p);
+  }
+  static void store_partial(T* p, V v, index_t count) {
+    _mm512_mask_storeu_pd(p, tail_mask(count), v);
+  }
+  static V add(V a, V b) { return _mm512_add_pd(a, b); }
+  static V sub(V a, V b) { return _mm512_sub_pd(a, b); }
+  static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
+  static V div(V a, V b) { return _mm512_div_pd(a, b); }
+  static V fmadd(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+  static V fnmadd(V a, V b, V c) { return _mm512_fnmadd_pd(a, b, c); }
+  static V min(V a, V b) { return _mm512_min_pd(a, b); }
+  static V max(V a, V b) { return _mm512_max_pd(a, b); }
+  static V abs(V a) { return _mm512_abs_pd(a); }
+  static V copysign(V mag, V sgn) {
+    const V sign_bit = _mm512_set1_pd(-0.0);
+    return _mm512_or_pd(_mm512_and_pd(sign_bit, sgn), _mm512_andnot_pd(sign_bit, mag));
+  }
+  static V round(V x) {
+    return _mm512_roundscale_pd(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
+  static V scale2(V p, V n) { return _mm512_scalef_pd(p, n); }
+  static V select_nan(V x, V r) {
+    return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(x, x, _CMP_UNORD_Q), r, x);
+  }
+  static T reduce_add(V v) { return _mm512_reduce_add_pd(v); }
+};
+
+}  // namespace revcore::detail::avx512
