@@ -241,22 +241,26 @@ thread_local Workspace workspace;
 index_t round_up(index_t x, index_t to) { return (x + to - 1) / to * to; }
 
 template <typename T>
-void run_blocked_serial(const GemmIsaOps<T>& ops, const GemmArgs<T>& g, bool b_in_place) {
+void run_blocked_serial(const GemmIsaOps<T>& ops, const GemmArgs<T>& g, GemmPlan plan) {
   const GemmBlocking& bl = ops.blocking;
   const index_t kc = std::min(bl.kc, g.k);
-  const index_t a_elems = round_up(std::min(bl.mc, g.m) * kc, 16);
-  const index_t b_elems = round_up(std::min(bl.nc, round_up(g.n, bl.nr)) * kc, 16);
+  // + 64: packing may store up to one vector past a block.
+  const index_t a_elems = round_up(std::min(bl.mc, g.m) * kc + 64, 16);
+  const index_t b_elems = round_up(std::min(bl.nc, round_up(g.n, bl.nr)) * kc + 64, 16);
   T* buf = static_cast<T*>(
       workspace.get(static_cast<std::size_t>(a_elems + b_elems) * sizeof(T)));
-  ops.gemm_blocked(g, buf, buf + a_elems, b_in_place);
+  ops.gemm_blocked(g, buf, buf + a_elems, plan);
 }
 
 // Below this many flops (2mnk) a product runs on the calling thread: waking a worker costs
 // more than it saves.
 constexpr double kParallelMinFlops = 4.0e6;
 
+// Widest C for which A is read in place instead of packed.
+constexpr index_t kDirectAMaxN = 128;
+
 template <typename T>
-void run_blocked(const GemmIsaOps<T>& ops, const GemmArgs<T>& g, bool b_in_place) {
+void run_blocked(const GemmIsaOps<T>& ops, const GemmArgs<T>& g, GemmPlan plan) {
   const int threads = num_threads_setting().load(std::memory_order_relaxed);
   const double flops = 2.0 * static_cast<double>(g.m) * static_cast<double>(g.n) *
                        static_cast<double>(g.k);
@@ -285,12 +289,12 @@ void run_blocked(const GemmIsaOps<T>& ops, const GemmArgs<T>& g, bool b_in_place
           sub.c += begin * g.csc;
           if (sub.bias_n) sub.bias_n += begin;
         }
-        run_blocked_serial(ops, sub, b_in_place);
+        run_blocked_serial(ops, sub, plan);
       };
       if (thread_pool().try_run(parts, task)) return;
     }
   }
-  run_blocked_serial(ops, g, b_in_place);
+  run_blocked_serial(ops, g, plan);
 }
 
 template <typename T>
@@ -328,8 +332,14 @@ void run_product(GemmArgs<T> g) {
     g.b += (g.n - 1) * g.csb;
     g.csb = -g.csb;
   }
-  const bool b_in_place = g.csb == 1 && g.n * g.k * static_cast<index_t>(sizeof(T)) <= (256 << 10);
-  run_blocked(ops, g, b_in_place);
+  // Packing A costs about as much as n/16 flops per element: skip it for narrow C (measured:
+  // n <= 128) when A's rows are contiguous and not 4 KiB apart (all rows of a micro-panel
+  // would then compete for the same L1 sets). B is read in place when it fits in L2.
+  GemmPlan plan{};
+  plan.a_in_place = g.csa == 1 && g.n <= kDirectAMaxN &&
+                    (g.rsa * static_cast<index_t>(sizeof(T))) % 4096 != 0;
+  plan.b_in_place = g.csb == 1 && g.n * g.k * static_cast<index_t>(sizeof(T)) <= (256 << 10);
+  run_blocked(ops, g, plan);
 }
 
 // C = act(value(j)) for every row, with value(j) = bias[j] or 0: the k == 0 dense layer.

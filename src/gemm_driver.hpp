@@ -40,9 +40,10 @@ struct WriteBack {
 };
 
 // C[0:R, 0:NV*VL] = alpha * Apanel Bpanel + beta * C (+ bias), C rows contiguous.
-// pa: R values per k step (packed A micro-panel); pb: NV*VL values per k step, ldb apart.
-template <class Cfg, int R, int NV>
-void gemm_ukernel(index_t kc, const typename Cfg::T* __restrict pa,
+// pa: packed A micro-panel, R values per k step, or (DirectA) A itself, rows lda apart with
+// unit column stride; pb: NV*VL values per k step, ldb apart.
+template <class Cfg, int R, int NV, bool DirectA>
+void gemm_ukernel(index_t kc, const typename Cfg::T* __restrict pa, index_t lda,
                   const typename Cfg::T* __restrict pb, index_t ldb,
                   typename Cfg::T* __restrict c, index_t rsc,
                   const WriteBack<typename Cfg::T>& wb) {
@@ -61,11 +62,11 @@ void gemm_ukernel(index_t kc, const typename Cfg::T* __restrict pa,
     for (int v = 0; v < NV; ++v) bv[v] = S::load(pb + v * VL);
 #pragma GCC unroll 32
     for (int i = 0; i < R; ++i) {
-      const V av = S::set1(pa[i]);
+      const V av = S::set1(DirectA ? pa[i * lda] : pa[i]);
 #pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) acc[i][v] = S::fmadd(av, bv[v], acc[i][v]);
     }
-    pa += R;
+    pa += DirectA ? 1 : R;
     pb += ldb;
   }
   const bool scale = wb.alpha != 1;
@@ -88,45 +89,65 @@ void gemm_ukernel(index_t kc, const typename Cfg::T* __restrict pa,
 }
 
 template <class Cfg>
-using GemmUkernelFn = void (*)(index_t, const typename Cfg::T*, const typename Cfg::T*, index_t,
-                               typename Cfg::T*, index_t, const WriteBack<typename Cfg::T>&);
+using GemmUkernelFn = void (*)(index_t, const typename Cfg::T*, index_t, const typename Cfg::T*,
+                               index_t, typename Cfg::T*, index_t,
+                               const WriteBack<typename Cfg::T>&);
 
 template <class Cfg>
 struct GemmUkernelTable {
-  GemmUkernelFn<Cfg> fn[Cfg::MR][Cfg::NV];  // [rows - 1][vectors - 1]
+  GemmUkernelFn<Cfg> fn[2][Cfg::MR][Cfg::NV];  // [A in place][rows - 1][vectors - 1]
 };
 
 template <class Cfg, std::size_t... I>
 constexpr GemmUkernelTable<Cfg> make_ukernel_table(std::index_sequence<I...>) {
+  constexpr std::size_t half = std::size_t(Cfg::MR) * Cfg::NV;
   GemmUkernelTable<Cfg> t{};
-  ((t.fn[I / Cfg::NV][I % Cfg::NV] =
-        &gemm_ukernel<Cfg, static_cast<int>(I / Cfg::NV) + 1, static_cast<int>(I % Cfg::NV) + 1>),
+  ((t.fn[I / half][(I % half) / Cfg::NV][I % Cfg::NV] =
+        &gemm_ukernel<Cfg, static_cast<int>((I % half) / Cfg::NV) + 1,
+                      static_cast<int>(I % Cfg::NV) + 1, (I / half) == 1>),
    ...);
   return t;
 }
 
 template <class Cfg>
 inline constexpr GemmUkernelTable<Cfg> gemm_ukernel_table =
-    make_ukernel_table<Cfg>(std::make_index_sequence<std::size_t(Cfg::MR* Cfg::NV)>{});
+    make_ukernel_table<Cfg>(std::make_index_sequence<std::size_t(2 * Cfg::MR * Cfg::NV)>{});
+
+// dst[p * ldd + c] = src[c * lds + p] for p < VL and c < count (<= VL), through an
+// in-register transpose. Stores VL values per p, in increasing p: with ldd < VL a store
+// overruns into the next p (rewritten by its own store) and past the last one (the caller
+// writes that part afterwards, or it is buffer slack).
+template <class S>
+void transpose_block(const typename S::T* src, index_t lds, index_t count, typename S::T* dst,
+                     index_t ldd) {
+  typename S::V v[S::VL];
+#pragma GCC unroll 16
+  for (int c = 0; c < S::VL; ++c) v[c] = c < count ? S::load(src + c * lds) : S::zero();
+  S::transpose(v);
+#pragma GCC unroll 16
+  for (int p = 0; p < S::VL; ++p) S::store(dst + p * ldd, v[p]);
+}
 
 // Packs the mc x kc block of A into micro-panels of MR rows (the last one may have fewer,
-// r rows); see the layout above gemm_blocked.
+// r rows); see the layout above gemm_blocked. Writes up to VL elements of slack past the end.
 template <class Cfg>
 void pack_a(index_t mc, index_t kc, const typename Cfg::T* a, index_t rsa, index_t csa,
             typename Cfg::T* __restrict dst) {
-  constexpr index_t MR = Cfg::MR;
+  using S = typename Cfg::S;
+  constexpr index_t MR = Cfg::MR, VL = Cfg::VL;
   for (index_t i0 = 0; i0 < mc; i0 += MR) {
     const index_t r = imin(MR, mc - i0);
     const typename Cfg::T* ap = a + i0 * rsa;
-    if (r == MR && csa == 1) {
-      // Rows contiguous: read each row once, transposing into the panel.
-      for (index_t p0 = 0; p0 < kc; p0 += 8) {
-        const index_t pb = imin(8, kc - p0);
-        for (index_t i = 0; i < MR; ++i) {
-          const typename Cfg::T* row = ap + i * rsa + p0;
-          for (index_t p = 0; p < pb; ++p) dst[(p0 + p) * MR + i] = row[p];
-        }
+    if (csa == 1 && VL > 1) {
+      // Rows contiguous: VL x VL transposes. Row chunks last to first, so the overrun of a
+      // chunk's stores is rewritten by the chunks before it; then the k tail.
+      const index_t kv = kc / VL * VL;
+      for (index_t c0 = (r - 1) / VL * VL; c0 >= 0; c0 -= VL) {
+        for (index_t p0 = 0; p0 < kv; p0 += VL)
+          transpose_block<S>(ap + c0 * rsa + p0, rsa, imin(VL, r - c0), dst + p0 * r + c0, r);
       }
+      for (index_t p = kv; p < kc; ++p)
+        for (index_t i = 0; i < r; ++i) dst[p * r + i] = ap[i * rsa + p];
     } else if (rsa == 1) {
       for (index_t p = 0; p < kc; ++p)
         for (index_t i = 0; i < r; ++i) dst[p * r + i] = ap[p * csa + i];
@@ -144,22 +165,27 @@ template <class Cfg>
 void pack_b(index_t kc, index_t nc, const typename Cfg::T* b, index_t rsb, index_t csb,
             typename Cfg::T* __restrict dst) {
   using T = typename Cfg::T;
+  using S = typename Cfg::S;
   constexpr index_t NR = Cfg::NR, VL = Cfg::VL;
   for (index_t j0 = 0; j0 < nc; j0 += NR) {
     const index_t w = imin(NR, nc - j0);
     const index_t wp = (w + VL - 1) / VL * VL;
     const T* bp = b + j0 * csb;
-    if (w == NR && csb == 1) {
-      for (index_t p = 0; p < kc; ++p)
-        for (index_t j = 0; j < NR; ++j) dst[p * NR + j] = bp[p * rsb + j];
-    } else if (w == NR && rsb == 1) {
-      // Columns contiguous (B = W^T of a row-major W): read each column once.
-      for (index_t p0 = 0; p0 < kc; p0 += 8) {
-        const index_t pb = imin(8, kc - p0);
-        for (index_t j = 0; j < NR; ++j) {
-          const T* col = bp + j * csb + p0;
-          for (index_t p = 0; p < pb; ++p) dst[(p0 + p) * NR + j] = col[p];
-        }
+    if (csb == 1) {
+      for (index_t p = 0; p < kc; ++p) {
+        for (index_t j = 0; j < w; ++j) dst[p * wp + j] = bp[p * rsb + j];
+        for (index_t j = w; j < wp; ++j) dst[p * wp + j] = T(0);
+      }
+    } else if (rsb == 1 && VL > 1) {
+      // Columns contiguous (B = W^T of a row-major W): VL x VL transposes, then the k tail.
+      const index_t kv = kc / VL * VL;
+      for (index_t c0 = 0; c0 < wp; c0 += VL) {
+        for (index_t p0 = 0; p0 < kv; p0 += VL)
+          transpose_block<S>(bp + c0 * csb + p0, csb, imin(VL, w - c0), dst + p0 * wp + c0, wp);
+      }
+      for (index_t p = kv; p < kc; ++p) {
+        for (index_t j = 0; j < w; ++j) dst[p * wp + j] = bp[j * csb + p];
+        for (index_t j = w; j < wp; ++j) dst[p * wp + j] = T(0);
       }
     } else {
       for (index_t p = 0; p < kc; ++p) {
@@ -201,6 +227,7 @@ void store_tile_general(typename Cfg::T* tile, index_t ldt, index_t r, index_t w
 //       pack A block
 //       for jc in n, step NC:             B block, KC x NC, packed per (ic, pc, jc): L2
 //         pack B block (or read B in place: small problems, unit column stride)
+//         (A is read in place instead of packed when n is small and A's rows contiguous)
 //         for ir in MC, step MR:          A micro-panel, MR x KC: L1, reused for every jr
 //           for jr in NC, step NR:        B micro-panel, KC x NR, streamed from L2
 //             micro-kernel: C[ir:ir+MR, jr:jr+NR] (+)= A micro-panel * B micro-panel
@@ -217,11 +244,12 @@ void store_tile_general(typename Cfg::T* tile, index_t ldt, index_t r, index_t w
 // tile is still in L1.
 template <class Cfg>
 void gemm_blocked(const GemmArgs<typename Cfg::T>& g, typename Cfg::T* pack_a_buf,
-                  typename Cfg::T* pack_b_buf, bool b_in_place) {
+                  typename Cfg::T* pack_b_buf, GemmPlan plan) {
   using T = typename Cfg::T;
   using S = typename Cfg::S;
   constexpr index_t MR = Cfg::MR, NR = Cfg::NR, VL = Cfg::VL;
-  const bool b_direct = b_in_place && g.csb == 1;
+  const bool a_direct = plan.a_in_place && g.csa == 1;
+  const bool b_direct = plan.b_in_place && g.csb == 1;
   const bool c_direct = g.csc == 1;
   alignas(64) T tile[MR * NR];
   const auto& table = gemm_ukernel_table<Cfg>;
@@ -232,7 +260,8 @@ void gemm_blocked(const GemmArgs<typename Cfg::T>& g, typename Cfg::T* pack_a_bu
       const index_t kc = imin(Cfg::KC, g.k - pc);
       const bool last = pc + kc == g.k;
       const T beta = pc == 0 ? g.beta : T(1);
-      pack_a<Cfg>(mc, kc, g.a + ic * g.rsa + pc * g.csa, g.rsa, g.csa, pack_a_buf);
+      const T* ablock = g.a + ic * g.rsa + pc * g.csa;
+      if (!a_direct) pack_a<Cfg>(mc, kc, ablock, g.rsa, g.csa, pack_a_buf);
       for (index_t jc = 0; jc < g.n; jc += Cfg::NC) {
         const index_t nc = imin(Cfg::NC, g.n - jc);
         const T* bblock = g.b + pc * g.rsb + jc * g.csb;
@@ -244,7 +273,7 @@ void gemm_blocked(const GemmArgs<typename Cfg::T>& g, typename Cfg::T* pack_a_bu
         }
         for (index_t ir = 0; ir < mc; ir += MR) {
           const index_t r = imin(MR, mc - ir);
-          const T* pa = pack_a_buf + ir * kc;
+          const T* pa = a_direct ? ablock + ir * g.rsa : pack_a_buf + ir * kc;
           for (index_t jr = 0; jr < nc; jr += NR) {
             const index_t w = imin(NR, nc - jr);
             const index_t nv = (w + VL - 1) / VL;
@@ -260,7 +289,7 @@ void gemm_blocked(const GemmArgs<typename Cfg::T>& g, typename Cfg::T* pack_a_bu
               pb = pack_b_buf;
               ldb = nv * VL;
             }
-            const auto kernel = table.fn[r - 1][nv - 1];
+            const auto kernel = table.fn[a_direct][r - 1][nv - 1];
             T* cp = g.c + (ic + ir) * g.rsc + (jc + jr) * g.csc;
             WriteBack<T> wb{g.alpha, beta, nullptr, nullptr};
             if (last) {
@@ -268,13 +297,13 @@ void gemm_blocked(const GemmArgs<typename Cfg::T>& g, typename Cfg::T* pack_a_bu
               wb.bias_m = g.bias_m ? g.bias_m + ic + ir : nullptr;
             }
             if (c_direct && w == nv * VL) {
-              kernel(kc, pa, pb, ldb, cp, g.rsc, wb);
+              kernel(kc, pa, g.rsa, pb, ldb, cp, g.rsc, wb);
               if (last && g.act != Activation::identity) {
                 for (index_t i = 0; i < r; ++i)
                   activation_inplace<S>(cp + i * g.rsc, w, g.act, g.slope);
               }
             } else {
-              kernel(kc, pa, pb, ldb, tile, NR, WriteBack<T>{T(1), T(0), nullptr, nullptr});
+              kernel(kc, pa, g.rsa, pb, ldb, tile, NR, WriteBack<T>{T(1), T(0), nullptr, nullptr});
               store_tile_general<Cfg>(tile, NR, r, w, cp, g.rsc, g.csc, wb,
                                       last ? g.act : Activation::identity, g.slope);
             }

@@ -33,13 +33,19 @@ struct GemmBlocking {
   index_t mr, nr, kc, mc, nc;
 };
 
+// Operands the blocked product reads where they are instead of packing them: A when its
+// column stride is 1, B when its column stride is 1 (otherwise ignored).
+struct GemmPlan {
+  bool a_in_place;
+  bool b_in_place;
+};
+
 template <typename T>
 struct GemmIsaOps {
   GemmBlocking blocking;
   // Single-threaded blocked product; m, n, k >= 1. pack_a holds mc*kc and pack_b kc*nc
-  // elements (64-byte aligned). With b_in_place and csb == 1, full panels of B are read where
-  // they are instead of being packed.
-  void (*gemm_blocked)(const GemmArgs<T>& g, T* pack_a, T* pack_b, bool b_in_place);
+  // elements (64-byte aligned).
+  void (*gemm_blocked)(const GemmArgs<T>& g, T* pack_a, T* pack_b, GemmPlan plan);
   // m == 1, k >= 1. work holds k elements (a contiguous copy of A's row when csa != 1).
   void (*gemv)(const GemmArgs<T>& g, T* work);
   // x[i] = act(x[i]) for a contiguous x.

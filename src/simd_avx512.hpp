@@ -2,10 +2,11 @@
 #pragma once
 
 // GCC 12's avx512fintrin.h self-initialises its "undefined" vectors, which trips a false
-// -Wmaybe-uninitialized in the masked and reduction intrinsics.
+// -Wmaybe-uninitialized / -Wuninitialized in the masked, shuffle and reduction intrinsics.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 #else
@@ -59,6 +60,33 @@ struct Simd<float> {
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), r, x);
   }
   static T reduce_add(V v) { return _mm512_reduce_add_ps(v); }
+  // In-register transpose of a VL x VL block: r[i][j] -> r[j][i].
+  static void transpose(V* r) {
+    V t[16], u[16];
+    for (int i = 0; i < 8; ++i) {
+      t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+      t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    // u[4q + s], 128-bit lane l: rows 4q..4q+3 of column 4l + s.
+    for (int q = 0; q < 4; ++q) {
+      const __m512d a = _mm512_castps_pd(t[4 * q]), b = _mm512_castps_pd(t[4 * q + 1]);
+      const __m512d c = _mm512_castps_pd(t[4 * q + 2]), d = _mm512_castps_pd(t[4 * q + 3]);
+      u[4 * q] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+      u[4 * q + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+      u[4 * q + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+      u[4 * q + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    for (int s = 0; s < 4; ++s) {
+      const V x0 = _mm512_shuffle_f32x4(u[s], u[4 + s], 0x44);
+      const V x1 = _mm512_shuffle_f32x4(u[s], u[4 + s], 0xEE);
+      const V y0 = _mm512_shuffle_f32x4(u[8 + s], u[12 + s], 0x44);
+      const V y1 = _mm512_shuffle_f32x4(u[8 + s], u[12 + s], 0xEE);
+      r[s] = _mm512_shuffle_f32x4(x0, y0, 0x88);
+      r[4 + s] = _mm512_shuffle_f32x4(x0, y0, 0xDD);
+      r[8 + s] = _mm512_shuffle_f32x4(x1, y1, 0x88);
+      r[12 + s] = _mm512_shuffle_f32x4(x1, y1, 0xDD);
+    }
+  }
 };
 
 template <>
@@ -101,6 +129,24 @@ struct Simd<double> {
     return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(x, x, _CMP_UNORD_Q), r, x);
   }
   static T reduce_add(V v) { return _mm512_reduce_add_pd(v); }
+  static void transpose(V* r) {
+    V t[8];
+    for (int i = 0; i < 4; ++i) {
+      t[2 * i] = _mm512_unpacklo_pd(r[2 * i], r[2 * i + 1]);
+      t[2 * i + 1] = _mm512_unpackhi_pd(r[2 * i], r[2 * i + 1]);
+    }
+    // t[2q + s], 128-bit lane l: rows 2q, 2q+1 of column 2l + s.
+    for (int s = 0; s < 2; ++s) {
+      const V x0 = _mm512_shuffle_f64x2(t[s], t[2 + s], 0x44);
+      const V x1 = _mm512_shuffle_f64x2(t[s], t[2 + s], 0xEE);
+      const V y0 = _mm512_shuffle_f64x2(t[4 + s], t[6 + s], 0x44);
+      const V y1 = _mm512_shuffle_f64x2(t[4 + s], t[6 + s], 0xEE);
+      r[s] = _mm512_shuffle_f64x2(x0, y0, 0x88);
+      r[2 + s] = _mm512_shuffle_f64x2(x0, y0, 0xDD);
+      r[4 + s] = _mm512_shuffle_f64x2(x1, y1, 0x88);
+      r[6 + s] = _mm512_shuffle_f64x2(x1, y1, 0xDD);
+    }
+  }
 };
 
 }  // namespace revcore::detail::avx512

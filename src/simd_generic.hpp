@@ -61,6 +61,7 @@ struct Simd {
   }
   static V select_nan(V x, V r) { return x != x ? x : r; }
   static T reduce_add(V v) { return v; }
+  static void transpose(V*) {}
 
  private:
   static T pow2(T n) {
