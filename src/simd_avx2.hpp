@@ -36,6 +36,7 @@ struct Simd<float> {
   static V div(V a, V b) { return _mm256_div_ps(a, b); }
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V fnmadd(V a, V b, V c) { return _mm256_fnmadd_ps(a, b, c); }
+  // min, max: b when either is NaN (the x86 rule; the math functions rely on it).
   static V min(V a, V b) { return _mm256_min_ps(a, b); }
   static V max(V a, V b) { return _mm256_max_ps(a, b); }
   static V abs(V a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
@@ -52,7 +53,15 @@ struct Simd<float> {
     const V n1 = _mm256_floor_ps(_mm256_mul_ps(n, _mm256_set1_ps(0.5f)));
     return _mm256_mul_ps(_mm256_mul_ps(p, pow2(n1)), pow2(_mm256_sub_ps(n, n1)));
   }
-  static V select_nan(V x, V r) { return _mm256_blendv_ps(r, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q)); }
+  // 1/x to about 1 ulp for finite nonzero normal x: rcp (12 bits) and two Newton steps.
+  static V recip(V x) {
+    const V one = _mm256_set1_ps(1.0f);
+    V r = _mm256_rcp_ps(x);
+    r = _mm256_fmadd_ps(r, _mm256_fnmadd_ps(x, r, one), r);
+    return _mm256_fmadd_ps(r, _mm256_fnmadd_ps(x, r, one), r);
+  }
+  // if_neg where x has its sign bit set, if_nonneg elsewhere.
+  static V blend_on_sign(V x, V if_nonneg, V if_neg) { return _mm256_blendv_ps(if_nonneg, if_neg, x); }
   static T reduce_add(V v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -122,7 +131,8 @@ struct Simd<double> {
     const V n1 = _mm256_floor_pd(_mm256_mul_pd(n, _mm256_set1_pd(0.5)));
     return _mm256_mul_pd(_mm256_mul_pd(p, pow2(n1)), pow2(_mm256_sub_pd(n, n1)));
   }
-  static V select_nan(V x, V r) { return _mm256_blendv_pd(r, x, _mm256_cmp_pd(x, x, _CMP_UNORD_Q)); }
+  static V recip(V x) { return _mm256_div_pd(_mm256_set1_pd(1.0), x); }
+  static V blend_on_sign(V x, V if_nonneg, V if_neg) { return _mm256_blendv_pd(if_nonneg, if_neg, x); }
   static T reduce_add(V v) {
     __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
     s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));

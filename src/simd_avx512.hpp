@@ -45,20 +45,30 @@ struct Simd<float> {
   static V div(V a, V b) { return _mm512_div_ps(a, b); }
   static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V fnmadd(V a, V b, V c) { return _mm512_fnmadd_ps(a, b, c); }
+  // min, max: b when either is NaN (the x86 rule; the math functions rely on it).
   static V min(V a, V b) { return _mm512_min_ps(a, b); }
   static V max(V a, V b) { return _mm512_max_ps(a, b); }
   static V abs(V a) { return _mm512_abs_ps(a); }
   static V copysign(V mag, V sgn) {
-    const V sign_bit = _mm512_set1_ps(-0.0f);
-    return _mm512_or_ps(_mm512_and_ps(sign_bit, sgn), _mm512_andnot_ps(sign_bit, mag));
+    // Bitwise select (0xCA: a ? b : c) of the sign bit from sgn, the rest from mag.
+    const __m512i sign_bit = _mm512_castps_si512(_mm512_set1_ps(-0.0f));
+    return _mm512_castsi512_ps(_mm512_ternarylogic_epi32(sign_bit, _mm512_castps_si512(sgn),
+                                                              _mm512_castps_si512(mag), 0xCA));
+  }
+  // 1/x to about 1 ulp for finite nonzero normal x: rcp14 and Newton steps.
+  static V recip(V x) {
+    V r = _mm512_rcp14_ps(x);
+    r = _mm512_fmadd_ps(r, _mm512_fnmadd_ps(x, r, _mm512_set1_ps(1)), r);
+    return r;
+  }
+  // if_neg where x has its sign bit set, if_nonneg elsewhere.
+  static V blend_on_sign(V x, V if_nonneg, V if_neg) {
+    return _mm512_mask_blend_ps(_mm512_movepi32_mask(_mm512_castps_si512(x)), if_nonneg, if_neg);
   }
   static V round(V x) {
     return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   }
   static V scale2(V p, V n) { return _mm512_scalef_ps(p, n); }
-  static V select_nan(V x, V r) {
-    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), r, x);
-  }
   static T reduce_add(V v) { return _mm512_reduce_add_ps(v); }
   // In-register transpose of a VL x VL block: r[i][j] -> r[j][i].
   static void transpose(V* r) {
@@ -118,16 +128,26 @@ struct Simd<double> {
   static V max(V a, V b) { return _mm512_max_pd(a, b); }
   static V abs(V a) { return _mm512_abs_pd(a); }
   static V copysign(V mag, V sgn) {
-    const V sign_bit = _mm512_set1_pd(-0.0);
-    return _mm512_or_pd(_mm512_and_pd(sign_bit, sgn), _mm512_andnot_pd(sign_bit, mag));
+    // Bitwise select (0xCA: a ? b : c) of the sign bit from sgn, the rest from mag.
+    const __m512i sign_bit = _mm512_castpd_si512(_mm512_set1_pd(-0.0));
+    return _mm512_castsi512_pd(_mm512_ternarylogic_epi64(sign_bit, _mm512_castpd_si512(sgn),
+                                                              _mm512_castpd_si512(mag), 0xCA));
+  }
+  // 1/x to about 1 ulp for finite nonzero normal x: rcp14 and Newton steps.
+  static V recip(V x) {
+    V r = _mm512_rcp14_pd(x);
+    r = _mm512_fmadd_pd(r, _mm512_fnmadd_pd(x, r, _mm512_set1_pd(1)), r);
+    r = _mm512_fmadd_pd(r, _mm512_fnmadd_pd(x, r, _mm512_set1_pd(1)), r);
+    return r;
+  }
+  // if_neg where x has its sign bit set, if_nonneg elsewhere.
+  static V blend_on_sign(V x, V if_nonneg, V if_neg) {
+    return _mm512_mask_blend_pd(_mm512_movepi64_mask(_mm512_castpd_si512(x)), if_nonneg, if_neg);
   }
   static V round(V x) {
     return _mm512_roundscale_pd(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   }
   static V scale2(V p, V n) { return _mm512_scalef_pd(p, n); }
-  static V select_nan(V x, V r) {
-    return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(x, x, _CMP_UNORD_Q), r, x);
-  }
   static T reduce_add(V v) { return _mm512_reduce_add_pd(v); }
   static void transpose(V* r) {
     V t[8];

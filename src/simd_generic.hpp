@@ -43,8 +43,9 @@ struct Simd {
   static V div(V a, V b) { return a / b; }
   static V fmadd(V a, V b, V c) { return a * b + c; }
   static V fnmadd(V a, V b, V c) { return c - a * b; }
-  static V min(V a, V b) { return b < a ? b : a; }
-  static V max(V a, V b) { return a < b ? b : a; }
+  // min, max: b when either is NaN, as on x86 (the math functions rely on it).
+  static V min(V a, V b) { return a < b ? a : b; }
+  static V max(V a, V b) { return a > b ? a : b; }
   static V abs(V a) { return std::fabs(a); }
   static V copysign(V mag, V sgn) { return std::copysign(mag, sgn); }
   // Round to nearest for |x| < 2^(mantissa-1), the only range the math functions use.
@@ -56,10 +57,12 @@ struct Simd {
   // p * 2^n for integral n; split in two factors so results down to the subnormal range and
   // up to overflow are reached without forming an out-of-range exponent.
   static V scale2(V p, V n) {
+    if (n != n) return n;
     const T n1 = std::floor(n * T(0.5));
     return p * pow2(n1) * pow2(n - n1);
   }
-  static V select_nan(V x, V r) { return x != x ? x : r; }
+  static V recip(V x) { return T(1) / x; }
+  static V blend_on_sign(V x, V if_nonneg, V if_neg) { return std::signbit(x) ? if_neg : if_nonneg; }
   static T reduce_add(V v) { return v; }
   static void transpose(V*) {}
 

@@ -68,11 +68,12 @@ struct VecMath {
     return S::fnmadd(n, S::set1(C::ln2_lo), r);
   }
 
+  // NaN flows through: the clamps return their second operand for NaN.
   static V exp(V x) {
-    const V xc = S::min(S::max(x, S::set1(C::exp_lo)), S::set1(C::exp_hi));
+    const V xc = S::min(S::set1(C::exp_hi), S::max(S::set1(C::exp_lo), x));
     V n;
     const V r = reduce(xc, n);
-    return S::select_nan(x, S::scale2(taylor_tail<0>(r), n));
+    return S::scale2(taylor_tail<0>(r), n);
   }
 
   // expm1 for u in [-80, 0] (2^n stays a normal number).
@@ -85,22 +86,24 @@ struct VecMath {
   }
 
   static V tanh(V z) {
-    // |z| >= 40 is 1 in both precisions; clamping keeps 2^n normal.
-    const V u = S::max(S::mul(S::abs(z), S::set1(T(-2))), S::set1(T(-80)));
+    // |z| >= 40 is 1 in both precisions; clamping keeps 2^n normal. 2 + e is in (1, 2].
+    const V u = S::max(S::set1(T(-80)), S::mul(S::abs(z), S::set1(T(-2))));
     const V e = expm1_negative(u);
-    const V t = S::div(S::sub(S::zero(), e), S::add(S::set1(T(2)), e));
-    return S::select_nan(z, S::copysign(t, z));
+    const V t = S::mul(S::sub(S::zero(), e), S::recip(S::add(S::set1(T(2)), e)));
+    return S::copysign(t, z);
   }
 
-  // exp(-z) overflows to inf for very negative z, giving exactly 0; NaN stays NaN.
+  // With e = exp(-|z|) in (0, 1]: 1 / (1 + e) for z >= 0, e / (1 + e) for z < 0; nothing
+  // overflows, and sigmoid(-large) underflows to 0.
   static V sigmoid(V z) {
-    const V e = exp(S::sub(S::zero(), z));
-    return S::div(S::set1(T(1)), S::add(S::set1(T(1)), e));
+    const V e = exp(S::sub(S::zero(), S::abs(z)));
+    const V d = S::recip(S::add(S::set1(T(1)), e));
+    return S::blend_on_sign(z, d, S::mul(e, d));
   }
 
-  static V relu(V z) { return S::select_nan(z, S::max(z, S::zero())); }
+  static V relu(V z) { return S::max(S::zero(), z); }
 
-  static V leaky_relu(V z, V slope) { return S::select_nan(z, S::max(z, S::mul(slope, z))); }
+  static V leaky_relu(V z, V slope) { return S::max(S::mul(slope, z), z); }
 };
 
 template <class S, class F>
