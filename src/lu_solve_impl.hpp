@@ -49,8 +49,10 @@ struct Solver {
         for (int v = 0; v < NV; ++v) acc[q][v] -= s * acc[p][v];
       }
       if (!unit) {
-        const T d = tr[q * rs + (i0 + q) * cs];
-        for (int v = 0; v < NV; ++v) acc[q][v] /= d;
+        // One scalar division, then products: a vector division per row would sit on the
+        // block's serial chain.
+        const T d = T(1) / tr[q * rs + (i0 + q) * cs];
+        for (int v = 0; v < NV; ++v) acc[q][v] *= d;
       }
       for (int v = 0; v < NV; ++v) store(x + (i0 + q) * RB + v * VL, acc[q][v]);
     }
@@ -78,8 +80,10 @@ struct Solver {
         for (int v = 0; v < NV; ++v) acc[q][v] -= s * acc[p][v];
       }
       if (!unit) {
-        const T d = tr[q * rs + (i0 + q) * cs];
-        for (int v = 0; v < NV; ++v) acc[q][v] /= d;
+        // One scalar division, then products: a vector division per row would sit on the
+        // block's serial chain.
+        const T d = T(1) / tr[q * rs + (i0 + q) * cs];
+        for (int v = 0; v < NV; ++v) acc[q][v] *= d;
       }
       for (int v = 0; v < NV; ++v) store(x + (i0 + q) * RB + v * VL, acc[q][v]);
     }

@@ -62,6 +62,10 @@ InverseStatus layer_inverse_packed(const DenseLayer<T>& L, index_t layer, index_
   }
   K.packed_lower(n, true, L.lu, n, 1, x);
   K.packed_upper(n, false, L.lu, n, 1, x);
+  // x - x is NaN exactly for non-finite x: a branch-free pass, counted only if it fails.
+  T probe = 0;
+  for (index_t i = 0; i < size; ++i) probe += x[i] - x[i];
+  if (probe == T(0)) return {};
   index_t not_finite = 0;
   first = -1;
   for (index_t j = 0; j < n; ++j)
