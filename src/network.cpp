@@ -47,14 +47,41 @@ InverseStatus layer_inverse_packed(const DenseLayer<T>& L, index_t layer, index_
     for (index_t j = 0; j < n; ++j) std::fill(x + j * rb + width, x + j * rb + rb, T(0.5));
   if (targets) std::copy(x, x + size, targets);
   index_t first = -1;
-  const index_t bad = activation_inverse<T>(size, x, x, L.act, L.negative_slope, &first);
-  if (bad) return {InverseFailure::out_of_range, layer, bad, first};
-  if (L.bias)
+  const bool fused = L.act == Activation::identity ||
+                     (L.act == Activation::leaky_relu && L.negative_slope <= T(1));
+  if (fused) {
+    // Range of identity and leaky ReLU: the finite reals. min(y, y / a) is the inverse for
+    // a <= 1 (numpy's fastest form too); one pass also subtracts the bias and probes for
+    // non-finite targets (y - y is NaN exactly for those).
+    const bool leaky = L.act == Activation::leaky_relu;
+    const T inv = T(1) / L.negative_slope;
+    T probe = 0;
     for (index_t j = 0; j < n; ++j) {
-      const T bj = L.bias[j];
+      const T bj = L.bias ? L.bias[j] : T(0);
       T* row = x + j * rb;
-      for (index_t l = 0; l < rb; ++l) row[l] -= bj;
+      for (index_t l = 0; l < rb; ++l) {
+        const T v = row[l];
+        probe += v - v;
+        row[l] = (leaky ? std::min(v, v * inv) : v) - bj;
+      }
     }
+    if (probe != T(0)) {
+      std::copy(targets ? targets : x, (targets ? targets : x) + size, x);
+      index_t bad = 0;
+      for (index_t i = 0; i < size; ++i)
+        if (!std::isfinite(x[i]) && bad++ == 0) first = i;
+      return {InverseFailure::out_of_range, layer, bad, first};
+    }
+  } else {
+    const index_t bad = activation_inverse<T>(size, x, x, L.act, L.negative_slope, &first);
+    if (bad) return {InverseFailure::out_of_range, layer, bad, first};
+    if (L.bias)
+      for (index_t j = 0; j < n; ++j) {
+        const T bj = L.bias[j];
+        T* row = x + j * rb;
+        for (index_t l = 0; l < rb; ++l) row[l] -= bj;
+      }
+  }
   // W = P^T L U: rows of the panel are interchanged as rows of the right-hand side.
   for (index_t i = 0; i < n; ++i) {
     const index_t p = L.piv[i];
