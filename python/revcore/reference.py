@@ -210,9 +210,12 @@ class _ReferenceBackend(_Backend):
     """The network's passes written layer by layer with the functions above."""
 
     lu_factor = staticmethod(lu_factor)
+    lu_solve = staticmethod(lu_solve)
     lu_condition_estimate = staticmethod(lu_condition_estimate)
     dense = staticmethod(dense)
+    matmul = staticmethod(matmul)
     activate = staticmethod(activate)
+    activate_inverse = staticmethod(activate_inverse)
 
     @staticmethod
     def forward(layers: Any, x: np.ndarray) -> np.ndarray:
