@@ -170,3 +170,16 @@ def test_set_layer_never_mixes_factors():
     for t in threads:
         t.join()
     assert not failures
+
+
+def test_check_reports_bounds_rows_and_columns():
+    w = [np.eye(8) * 3.0, np.eye(8) * 0.2]
+    net = revcore.Network.from_weights(w, None, "tanh")
+    y = np.full((4, 8), 0.1)
+    y[2, 5] = 0.99
+    report = net.check(y)
+    assert not report.ok
+    assert report[0].out_of_range == 1 and report[0].rows == (2,) and report[0].columns == (5,)
+    assert report[1].out_of_range == 0 and report[1].rows == ()
+    for layer in report:
+        assert layer.error_bound == pytest.approx(3 * layer.condition_estimate * 16 * eps(np.float64))

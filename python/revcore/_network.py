@@ -105,6 +105,12 @@ class LayerReport(NamedTuple):
     invertible: bool
     reason: str
     out_of_range: int | None = None
+    error_bound: float | None = None
+    """A-priori relative error of this layer's solve alone: 3 cond * 2 n eps."""
+    rows: tuple[int, ...] = ()
+    """Samples (rows of the targets) with elements outside the activation's range."""
+    columns: tuple[int, ...] = ()
+    """Units (columns) with elements outside the activation's range."""
 
     @property
     def verdict(self) -> str:
@@ -683,9 +689,14 @@ class Network:
             layer = layers[index]
             factors, reason = diagnoses[index]
             out_of_range = None
+            rows: tuple[int, ...] = ()
+            columns: tuple[int, ...] = ()
             if current is not None and layer.activation != "relu":
                 mask = out_of_range_mask(current, layer.activation)
                 out_of_range = int(mask.sum())
+                bad_rows, bad_columns = np.nonzero(mask)
+                rows = tuple(int(i) for i in np.unique(bad_rows))
+                columns = tuple(int(i) for i in np.unique(bad_columns))
                 if out_of_range:
                     reason = reason or (f"{out_of_range} target values lie outside the range "
                                         f"of {layer.activation}")
@@ -705,6 +716,10 @@ class Network:
                 invertible=not reason,
                 reason=reason,
                 out_of_range=out_of_range,
+                error_bound=None if factors is None else float(
+                    3 * factors.condition_estimate * 2 * layer.shape[0] * np.finfo(dtype).eps),
+                rows=rows,
+                columns=columns,
             )
         return InvertibilityReport(reports, self.threshold(dtype))  # type: ignore[arg-type]
 
