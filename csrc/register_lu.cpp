@@ -1,4 +1,7 @@
 #include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <type_traits>
 
 #include "bindings.hpp"
 #include "lu.hpp"
@@ -53,6 +56,35 @@ py::array solve(const py::array& lu, const Pivots& piv, const py::array& b, bool
   });
 }
 
+// As solve, but returns None instead of solving when a pivot is out of range or (with
+// check_finite) lu or b hold inf or NaN, so the caller can report it with its messages.
+py::object solve_checked(const py::array& lu, const Pivots& piv, const py::array& b,
+                         bool trans, bool check_finite) {
+  return dispatch(lu, [&](auto tag) -> py::object {
+    using T = decltype(tag);
+    const auto LU = matrix<T>(lu, "lu");
+    const auto B = matrix<T>(b, "b");
+    if (LU.rows != LU.cols || B.rows != LU.rows || piv.size() != LU.rows)
+      throw py::value_error("lu_solve: shapes of lu, piv and b disagree");
+    const std::int32_t* p = piv.data();
+    py::array_t<T> x({B.rows, B.cols});
+    const auto X = matrix<T>(x, "x");
+    bool ok = true;
+    {
+      py::gil_scoped_release release;
+      for (index_t i = 0; i < LU.rows; ++i) ok = ok && p[i] >= 0 && p[i] < LU.rows;
+      if (ok && check_finite) ok = all_finite<T>(LU.rows, LU.cols, LU.data, LU.rs, LU.cs) &&
+                                      all_finite<T>(B.rows, B.cols, B.data, B.rs, B.cs);
+      if (ok) {
+        copy_matrix(B, X);
+        lu_solve<T>(LU.rows, X.cols, LU.data, LU.rs, LU.cs, p, trans, X.data, X.rs, X.cs);
+      }
+    }
+    if (!ok) return py::none();
+    return std::move(x);
+  });
+}
+
 double condition_estimate(const py::array& lu, const Pivots& piv, double norm1) {
   return dispatch(lu, [&](auto tag) -> double {
     using T = decltype(tag);
@@ -71,6 +103,8 @@ double condition_estimate(const py::array& lu, const Pivots& piv, double norm1) 
 void register_lu(py::module_& m) {
   m.def("lu_factor", &factor, py::arg("a"));
   m.def("lu_solve", &solve, py::arg("lu"), py::arg("piv"), py::arg("b"), py::arg("trans"));
+  m.def("lu_solve_checked", &solve_checked, py::arg("lu"), py::arg("piv"), py::arg("b"),
+        py::arg("trans"), py::arg("check_finite"));
   m.def("lu_condition_estimate", &condition_estimate, py::arg("lu"), py::arg("piv"),
         py::arg("norm1"));
 }

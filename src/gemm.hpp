@@ -23,4 +23,14 @@ void gemm_bias_act(index_t m, index_t n, index_t k, const T* a, index_t rsa, ind
 void set_num_threads(int n);
 int get_num_threads();
 
+// The instruction set of the GEMM kernels in use: "avx512", "avx2" or "generic". Chosen once,
+// at first use, as the best the CPU supports, or lower if the environment variable
+// REVCORE_ARCH=avx512|avx2|generic asks for it (unknown values are ignored).
+const char* gemm_kernel_name();
+
+// Forces the kernel path, for tests: "avx512", "avx2", "generic", or "auto" (or null) for the
+// best the CPU supports. A path above what the CPU supports gives the best supported one.
+// Throws std::invalid_argument for any other name.
+void set_gemm_arch(const char* name);
+
 }  // namespace revcore

@@ -5,7 +5,12 @@
 #include <limits>
 #include <vector>
 
+#include <cstdlib>
+#include <string>
+
 #include "gemm.hpp"
+#include "lu_kernels.hpp"
+#include "parallel.hpp"
 
 namespace revcore {
 
@@ -154,19 +159,111 @@ index_t lu_factor(index_t m, index_t n, T* a, index_t rsa, index_t csa, std::int
   return info;
 }
 
+namespace detail {
+
+namespace {
+
+template <typename T>
+LuKernels<T> choose_kernels() {
+  const char* forced = std::getenv("REVCORE_ARCH");
+  const std::string arch = forced ? forced : "";
+  bool avx512 = false, avx2 = false;
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+  __builtin_cpu_init();
+  avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+  avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+  if (arch == "generic") avx512 = avx2 = false;
+  if (arch == "avx2") avx512 = false;
+  if constexpr (sizeof(T) == 4) {
+    if (avx512 && lu_avx512::available()) return lu_avx512::table_f32();
+    if (avx2 && lu_avx2::available()) return lu_avx2::table_f32();
+    return lu_generic::table_f32();
+  } else {
+    if (avx512 && lu_avx512::available()) return lu_avx512::table_f64();
+    if (avx2 && lu_avx2::available()) return lu_avx2::table_f64();
+    return lu_generic::table_f64();
+  }
+}
+
+}  // namespace
+
+const LuKernels<float>& lu_kernels_f32() {
+  static const LuKernels<float> table = choose_kernels<float>();
+  return table;
+}
+const LuKernels<double>& lu_kernels_f64() {
+  static const LuKernels<double> table = choose_kernels<double>();
+  return table;
+}
+
+}  // namespace detail
+
 template <typename T>
 void lu_solve(index_t n, index_t nrhs, const T* lu, index_t rsl, index_t csl,
               const std::int32_t* piv, bool trans, T* b, index_t rsb, index_t csb) {
-  if (!trans) {
-    for (index_t i = 0; i < n; ++i) swap_rows(nrhs, b, rsb, csb, i, index_t(piv[i]));
-    trsm_lower(n, nrhs, true, lu, rsl, csl, b, rsb, csb);
-    trsm_upper(n, nrhs, false, lu, rsl, csl, b, rsb, csb);
-  } else {
-    // A^T = U^T L^T P: U^T is lower and L^T upper, read through swapped strides.
-    trsm_lower(n, nrhs, false, lu, csl, rsl, b, rsb, csb);
-    trsm_upper(n, nrhs, true, lu, csl, rsl, b, rsb, csb);
-    for (index_t i = n - 1; i >= 0; --i) swap_rows(nrhs, b, rsb, csb, i, index_t(piv[i]));
+  if (n == 0 || nrhs == 0) return;
+  const auto& K = detail::lu_kernels<T>();
+  // op(A) = P^T L U: X = U^-1 L^-1 P B. op(A) = A^T = U^T L^T P: X = P^T L^-T U^-T B, with
+  // U^T lower and L^T upper read through swapped strides.
+  auto solve = [&](T* x, index_t stride, bool packed) {
+    auto swap_rows_of = [&](index_t i, index_t p) {
+      if (i != p) std::swap_ranges(x + i * stride, x + i * stride + stride, x + p * stride);
+    };
+    auto lower = packed ? K.packed_lower : K.vector_lower;
+    auto upper = packed ? K.packed_upper : K.vector_upper;
+    if (!trans) {
+      for (index_t i = 0; i < n; ++i) swap_rows_of(i, piv[i]);
+      lower(n, true, lu, rsl, csl, x);
+      upper(n, false, lu, rsl, csl, x);
+    } else {
+      lower(n, false, lu, csl, rsl, x);
+      upper(n, true, lu, csl, rsl, x);
+      for (index_t i = n - 1; i >= 0; --i) swap_rows_of(i, piv[i]);
+    }
+  };
+  if (nrhs <= 2) {
+    // Few right-hand sides: dot/axpy solves on each, no lanes wasted.
+    std::vector<T> x(rsb == 1 ? 0 : static_cast<std::size_t>(n));
+    for (index_t r = 0; r < nrhs; ++r) {
+      T* column = b + r * csb;
+      if (rsb == 1) {
+        solve(column, 1, false);
+      } else {
+        for (index_t i = 0; i < n; ++i) x[i] = column[i * rsb];
+        solve(x.data(), 1, false);
+        for (index_t i = 0; i < n; ++i) column[i * rsb] = x[i];
+      }
+    }
+    return;
   }
+  const index_t rb = K.lanes;
+  const index_t blocks = (nrhs + rb - 1) / rb;
+  detail::parallel_ranges(blocks, double(n) * n * nrhs > 4e6, [&](index_t b0, index_t b1,
+                                                                  index_t) {
+    std::vector<T> panel(static_cast<std::size_t>(n * rb));
+    T* x = panel.data();
+    for (index_t blk = b0; blk < b1; ++blk) {
+      const index_t c0 = blk * rb, w = std::min(rb, nrhs - c0);
+      T* bc = b + c0 * csb;
+      if (w < rb) std::fill(panel.begin(), panel.end(), T(0));
+      if (std::abs(rsb) < std::abs(csb)) {
+        for (index_t l = 0; l < w; ++l)
+          for (index_t i = 0; i < n; ++i) x[i * rb + l] = bc[l * csb + i * rsb];
+      } else {
+        for (index_t i = 0; i < n; ++i)
+          for (index_t l = 0; l < w; ++l) x[i * rb + l] = bc[i * rsb + l * csb];
+      }
+      solve(x, rb, true);
+      if (std::abs(rsb) < std::abs(csb)) {
+        for (index_t l = 0; l < w; ++l)
+          for (index_t i = 0; i < n; ++i) bc[l * csb + i * rsb] = x[i * rb + l];
+      } else {
+        for (index_t i = 0; i < n; ++i)
+          for (index_t l = 0; l < w; ++l) bc[i * rsb + l * csb] = x[i * rb + l];
+      }
+    }
+  });
 }
 
 template <typename T>
@@ -228,6 +325,26 @@ T lu_condition_estimate(index_t n, const T* lu, index_t rsl, index_t csl,
   return norm1 * est;
 }
 
+template <typename T>
+bool all_finite(index_t m, index_t n, const T* a, index_t rsa, index_t csa) {
+  // x - x is 0 for finite x and NaN otherwise; a few independent partial sums let the
+  // loop vectorise without reordering any one sum.
+  if (std::abs(rsa) < std::abs(csa)) std::swap(m, n), std::swap(rsa, csa);
+  for (index_t i = 0; i < m; ++i) {
+    const T* p = a + i * rsa;
+    T s[8] = {};
+    index_t j = 0;
+    if (csa == 1)
+      for (; j + 8 <= n; j += 8)
+        for (int l = 0; l < 8; ++l) s[l] += p[j + l] - p[j + l];
+    for (; j < n; ++j) s[0] += p[j * csa] - p[j * csa];
+    T total = 0;
+    for (T v : s) total += v;
+    if (total != T(0)) return false;
+  }
+  return true;
+}
+
 #define REVCORE_INSTANTIATE(T)                                                                 \
   template index_t lu_factor<T>(index_t, index_t, T*, index_t, index_t, std::int32_t*);       \
   template void lu_solve<T>(index_t, index_t, const T*, index_t, index_t, const std::int32_t*, \
@@ -237,7 +354,8 @@ T lu_condition_estimate(index_t n, const T* lu, index_t rsl, index_t csl,
   template void trsm_upper<T>(index_t, index_t, bool, const T*, index_t, index_t, T*, index_t, \
                               index_t);                                                        \
   template T lu_condition_estimate<T>(index_t, const T*, index_t, index_t, const std::int32_t*, \
-                                      T);
+                                      T);                                                      \
+  template bool all_finite<T>(index_t, index_t, const T*, index_t, index_t);
 REVCORE_INSTANTIATE(float)
 REVCORE_INSTANTIATE(double)
 #undef REVCORE_INSTANTIATE
