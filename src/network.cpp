@@ -120,7 +120,6 @@ InverseStatus layer_inverse_vector(const DenseLayer<T>& L, index_t layer, index_
   for (index_t j = 0; j < n; ++j)
     if (!std::isfinite(z[j]) && not_finite++ == 0) first = j;
   if (not_finite) return {InverseFailure::not_finite, layer, not_finite, first};
-  std::copy(z, z + n, x);
   return {};
 }
 
@@ -134,17 +133,21 @@ InverseStatus network_inverse(const DenseLayer<T>* layers, index_t depth, index_
   const index_t size = batch * n;
   std::copy(y, y + size, x);
   if (batch <= 2) {
-    // Layer-major, so a failure leaves x holding that layer's values for every sample.
-    std::vector<T> z(static_cast<std::size_t>(n));
-    for (index_t l = depth - 1; l >= 0; --l)
+    // Layer-major, and x is overwritten only once every sample of a layer succeeded, so a
+    // failure leaves x holding that layer's targets (or its non-finite solution) throughout.
+    std::vector<T> z(static_cast<std::size_t>(size));
+    for (index_t l = depth - 1; l >= 0; --l) {
       for (index_t r = 0; r < batch; ++r) {
-        InverseStatus s = layer_inverse_vector(layers[l], l, n, x + r * n, z.data());
-        if (s.failure == InverseFailure::not_finite) std::copy(z.begin(), z.end(), x + r * n);
+        InverseStatus s = layer_inverse_vector(layers[l], l, n, x + r * n, z.data() + r * n);
+        if (s.failure == InverseFailure::not_finite)
+          std::copy(z.begin() + r * n, z.begin() + (r + 1) * n, x + r * n);
         if (s.failure != InverseFailure::none) {
           s.first += r * n;
           return s;
         }
       }
+      std::copy(z.begin(), z.end(), x);
+    }
     return {};
   }
   // Many samples: the batch becomes panels of rb samples in the lane layout, and each panel

@@ -484,9 +484,10 @@ def test_promotion():
         network.forward(np.ones(3, dtype=complex))
 
 
-def test_empty_layers_refused_and_empty_batches_accepted():
-    with pytest.raises(ValueError, match=r"weights\[0\] has shape \(0, 0\)"):
-        revcore.Network.from_weights([np.zeros((0, 0))], None, "identity")
+def test_empty_layers_and_empty_batches():
+    empty = revcore.Network.from_weights([np.zeros((0, 0))], None, "identity")
+    assert empty.forward(np.zeros((3, 0))).shape == (3, 0)
+    assert empty.forward(np.zeros(0)).shape == (0,)
     net = revcore.Network.random(4, 2, "tanh", seed=0)
     assert net.forward(np.zeros((0, 4))).shape == (0, 4)
     assert net.inverse(np.zeros((0, 4))).shape == (0, 4)

@@ -78,11 +78,6 @@ def _make_layer(weight: Any, bias: Any, activation: Any, negative_slope: Any, in
     weight = as_float_array(weight, f"weights[{index}]")
     if weight.ndim != 2:
         raise ValueError(f"weights[{index}] must be 2-D (n_out, n_in), got shape {weight.shape}")
-    if weight.size == 0:
-        raise ValueError(
-            f"weights[{index}] has shape {weight.shape}: a layer needs at least one input and "
-            "one output"
-        )
     if bias is None:
         bias = np.zeros(weight.shape[0], dtype=weight.dtype)
     bias = as_float_array(bias, f"biases[{index}]")
@@ -424,7 +419,8 @@ class Network:
             raise ValueError(f"{name} must have shape ({n},) or (batch, {n}), got {x.shape}")
         dtype = np.result_type(x, self.dtype)
         single = x.ndim == 1
-        return np.ascontiguousarray(x.reshape(-1, n), dtype=dtype), single
+        rows = 1 if single else x.shape[0]
+        return np.ascontiguousarray(x.reshape(rows, n), dtype=dtype), single
 
     def forward(self, x: Any) -> np.ndarray:
         """Run the network: x of shape (n_inputs,) or (batch, n_inputs)."""
