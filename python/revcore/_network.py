@@ -479,6 +479,22 @@ class Network:
             )
         return factors, ""
 
+    def _checked_factors(self, layers: Sequence[Layer], dtype: Any) -> list[Factors]:
+        """Every layer's factors in ``dtype``; NotInvertibleError for the first layer (by
+        index) that cannot be inverted."""
+        factors = []
+        for index, layer in enumerate(layers):
+            f, reason = self._diagnose(layer, dtype)
+            if reason:
+                raise NotInvertibleError(
+                    f"layer {index} ({layer.activation}, {layer.shape[0]}x{layer.shape[1]}) "
+                    f"cannot be inverted: {reason}",
+                    layer=index,
+                    reason=reason,
+                )
+            factors.append(f)
+        return factors
+
     def inverse(self, y: Any, refine: int = 0, return_info: bool = False) -> Any:
         """Run the network backwards: the x with ``forward(x) == y`` (to rounding).
 
@@ -542,14 +558,7 @@ class Network:
             residual_dtype: Any = np.longdouble
         else:
             residual_dtype = np.float64
-        factors = []
-        for index, layer in enumerate(layers):
-            f, reason = self._diagnose(layer, factor_dtype)
-            if reason:
-                raise NotInvertibleError(
-                    f"layer {index} ({layer.activation}, {layer.shape[0]}x{layer.shape[1]}) "
-                    f"cannot be inverted: {reason}", layer=index, reason=reason)
-            factors.append(f)
+        factors = self._checked_factors(layers, factor_dtype)
         u_work = float(np.finfo(working).eps) / 2
         u_factor = float(np.finfo(factor_dtype).eps) / 2
         u_residual = float(np.finfo(residual_dtype).eps) / 2
@@ -617,17 +626,7 @@ class Network:
         if cached is not None and cached[0] is layers and cached[1] == dtype \
                 and cached[2] == threshold:
             return cached[3]
-        factors = []
-        for index, layer in enumerate(layers):
-            f, reason = self._diagnose(layer, dtype)
-            if reason:
-                raise NotInvertibleError(
-                    f"layer {index} ({layer.activation}, {layer.shape[0]}x{layer.shape[1]}) "
-                    f"cannot be inverted: {reason}",
-                    layer=index,
-                    reason=reason,
-                )
-            factors.append(f)
+        factors = self._checked_factors(layers, dtype)
         prepared = self._backend.prepare_inverse(layers, factors, dtype)
         self._inverse_cache = (layers, dtype, threshold, prepared)
         return prepared
