@@ -215,7 +215,11 @@ void store_tile_general(typename Cfg::T* tile, index_t ldt, index_t r, index_t w
       if (wb.bias_n) v += wb.bias_n[j];
       t[j] = v + bm;
     }
-    activation_inplace<typename Cfg::S>(t, w, act, slope);
+  }
+  activation_inplace<typename Cfg::S>(tile, ldt, r, w, act, slope);
+  for (index_t i = 0; i < r; ++i) {
+    const T* t = tile + i * ldt;
+    T* cr = c + i * rsc;
     for (index_t j = 0; j < w; ++j) cr[j * csc] = t[j];
   }
 }
@@ -274,6 +278,7 @@ void gemm_blocked(const GemmArgs<typename Cfg::T>& g, typename Cfg::T* pack_a_bu
         for (index_t ir = 0; ir < mc; ir += MR) {
           const index_t r = imin(MR, mc - ir);
           const T* pa = a_direct ? ablock + ir * g.rsa : pack_a_buf + ir * kc;
+          index_t direct_cols = 0;  // C[ir:ir+r, jc:jc+direct_cols] still needs the activation
           for (index_t jr = 0; jr < nc; jr += NR) {
             const index_t w = imin(NR, nc - jr);
             const index_t nv = (w + VL - 1) / VL;
@@ -298,16 +303,19 @@ void gemm_blocked(const GemmArgs<typename Cfg::T>& g, typename Cfg::T* pack_a_bu
             }
             if (c_direct && w == nv * VL) {
               kernel(kc, pa, g.rsa, pb, ldb, cp, g.rsc, wb);
-              if (last && g.act != Activation::identity) {
-                for (index_t i = 0; i < r; ++i)
-                  activation_inplace<S>(cp + i * g.rsc, w, g.act, g.slope);
-              }
+              direct_cols = jr + w;
             } else {
               kernel(kc, pa, g.rsa, pb, ldb, tile, NR, WriteBack<T>{T(1), T(0), nullptr, nullptr});
               store_tile_general<Cfg>(tile, NR, r, w, cp, g.rsc, g.csc, wb,
                                       last ? g.act : Activation::identity, g.slope);
             }
           }
+          // One pass over the row panel just written (in L1/L2) rather than per tile: the
+          // activation's long dependency chains then overlap each other, not the next tile's
+          // FMAs.
+          if (last && direct_cols > 0)
+            activation_inplace<S>(g.c + (ic + ir) * g.rsc + jc, g.rsc, r, direct_cols, g.act,
+                                  g.slope);
         }
       }
     }
