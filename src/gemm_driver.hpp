@@ -121,8 +121,13 @@ template <class S>
 void transpose_block(const typename S::T* src, index_t lds, index_t count, typename S::T* dst,
                      index_t ldd) {
   typename S::V v[S::VL];
+  if (count == S::VL) {  // no per-row condition, or v goes through the stack
 #pragma GCC unroll 16
-  for (int c = 0; c < S::VL; ++c) v[c] = c < count ? S::load(src + c * lds) : S::zero();
+    for (int c = 0; c < S::VL; ++c) v[c] = S::load(src + c * lds);
+  } else {
+#pragma GCC unroll 16
+    for (int c = 0; c < S::VL; ++c) v[c] = c < count ? S::load(src + c * lds) : S::zero();
+  }
   S::transpose(v);
 #pragma GCC unroll 16
   for (int p = 0; p < S::VL; ++p) S::store(dst + p * ldd, v[p]);
