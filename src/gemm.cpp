@@ -252,9 +252,10 @@ void run_blocked_serial(const GemmIsaOps<T>& ops, const GemmArgs<T>& g, GemmPlan
   ops.gemm_blocked(g, buf, buf + a_elems, plan);
 }
 
-// Below this many flops (2mnk) a product runs on the calling thread: waking a worker costs
-// more than it saves.
-constexpr double kParallelMinFlops = 4.0e6;
+// Below this many float32 flops (2mnk; float64 counts double) a product runs on the calling
+// thread. Measured with other jobs on the machine: waking a worker costs 10-50 us, 2 threads
+// break even near 12 Mflop (~120 us) and give 1.4x at 34 Mflop, 1.8x at 270 Mflop.
+constexpr double kParallelMinFlops = 16.0e6;
 
 // Widest C for which A is read in place instead of packed.
 constexpr index_t kDirectAMaxN = 128;
@@ -263,7 +264,7 @@ template <typename T>
 void run_blocked(const GemmIsaOps<T>& ops, const GemmArgs<T>& g, GemmPlan plan) {
   const int threads = num_threads_setting().load(std::memory_order_relaxed);
   const double flops = 2.0 * static_cast<double>(g.m) * static_cast<double>(g.n) *
-                       static_cast<double>(g.k);
+                       static_cast<double>(g.k) * static_cast<double>(sizeof(T) / sizeof(float));
   const GemmBlocking& bl = ops.blocking;
   if (threads > 1 && flops >= kParallelMinFlops) {
     // Independent halves (thirds, ...) along the longer side of C: each thread packs its own
