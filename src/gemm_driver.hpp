@@ -233,24 +233,27 @@ void store_tile_general(typename Cfg::T* tile, index_t ldt, index_t r, index_t w
 //
 //   for ic in m, step MC:                 A block, MC x KC, packed once per (ic, pc): L3
 //     for pc in k, step KC:
-//       pack A block
+//       pack A block (or read A in place: narrow C, unit column stride)
 //       for jc in n, step NC:             B block, KC x NC, packed per (ic, pc, jc): L2
-//         pack B block (or read B in place: small problems, unit column stride)
-//         (A is read in place instead of packed when n is small and A's rows contiguous)
-//         for ir in MC, step MR:          A micro-panel, MR x KC: L1, reused for every jr
+//         pack B block (or read B in place: B fits in L2, unit column stride)
+//         for ir in MC, step MR:          A micro-panel, MR x KC: L1/L2, reused for every jr
 //           for jr in NC, step NR:        B micro-panel, KC x NR, streamed from L2
 //             micro-kernel: C[ir:ir+MR, jr:jr+NR] (+)= A micro-panel * B micro-panel
+//           activation on C[ir:ir+MR, jc:jc+NC] (last pc only), just written
 //
-// Packed layouts (element (i, p) of A, (p, j) of B, all offsets in elements):
+// Packed layouts (element (i, p) of A, (p, j) of B; offsets in elements; kc = this block's
+// depth, at most KC):
 //   A block:  micro-panels of r = MR rows (the last: mc % MR rows) one after another;
-//             inside a panel p-major: panel[p * r + i]. Panel of row ir starts at ir * KC.
+//             inside a panel p-major: panel[p * r + i]. Panel of row ir starts at ir * kc.
 //   B block:  micro-panels of NR columns; inside a panel p-major: panel[p * w + j], where
 //             w = NR, or for the last panel its width rounded up to a multiple of VL with
 //             zeros beyond nc. Panel of column jr starts at jr * kc.
-//   B in place: the same micro-panel shape read straight from B with row stride rsb.
+//   In place: the same micro-panel shapes read straight from A (rows rsa apart) or B (rows
+//             rsb apart); a ragged last B panel is still packed.
 // The micro-kernel broadcasts r values of A and loads NR/VL vectors of B per k step.
-// beta applies on the first KC step (then 1); bias and activation on the last, while the C
-// tile is still in L1.
+// beta applies on the first KC step (then 1); bias and activation on the last. C tiles that
+// are ragged (width not a whole number of vectors) or have a non-unit column stride go
+// through a small tile buffer.
 template <class Cfg>
 void gemm_blocked(const GemmArgs<typename Cfg::T>& g, typename Cfg::T* pack_a_buf,
                   typename Cfg::T* pack_b_buf, GemmPlan plan) {
