@@ -267,32 +267,39 @@ void run_blocked(const GemmIsaOps<T>& ops, const GemmArgs<T>& g, GemmPlan plan) 
                        static_cast<double>(g.k) * static_cast<double>(sizeof(T) / sizeof(float));
   const GemmBlocking& bl = ops.blocking;
   if (threads > 1 && flops >= kParallelMinFlops) {
-    // Independent halves (thirds, ...) along the longer side of C: each thread packs its own
-    // panels, so the only duplicated work is packing the operand both halves share.
+    // Independent parts along the longer side of C, claimed one at a time from a counter:
+    // each part packs its own panels (the only duplicated work is packing the operand the
+    // parts share), and a worker that starts late (other jobs on the machine) takes fewer
+    // parts instead of holding up the caller. Two parts per thread.
     const bool split_m = g.m / bl.mr >= g.n / bl.nr;
     const index_t extent = split_m ? g.m : g.n;
     const index_t unit = split_m ? bl.mr : bl.nr;
-    const index_t part = round_up((extent + threads - 1) / threads, unit);
-    const int parts = static_cast<int>((extent + part - 1) / part);
+    const index_t wanted = 2 * static_cast<index_t>(threads);
+    const index_t part = round_up((extent + wanted - 1) / wanted, unit);
+    const index_t parts = (extent + part - 1) / part;
     if (parts > 1) {
-      const ThreadPool::Task task = [&](int t) {
-        GemmArgs<T> sub = g;
-        const index_t begin = t * part;
-        const index_t len = std::min(part, extent - begin);
-        if (split_m) {
-          sub.m = len;
-          sub.a += begin * g.rsa;
-          sub.c += begin * g.rsc;
-          if (sub.bias_m) sub.bias_m += begin;
-        } else {
-          sub.n = len;
-          sub.b += begin * g.csb;
-          sub.c += begin * g.csc;
-          if (sub.bias_n) sub.bias_n += begin;
+      std::atomic<index_t> next{0};
+      const ThreadPool::Task task = [&](int) {
+        for (index_t p = next.fetch_add(1); p < parts; p = next.fetch_add(1)) {
+          GemmArgs<T> sub = g;
+          const index_t begin = p * part;
+          const index_t len = std::min(part, extent - begin);
+          if (split_m) {
+            sub.m = len;
+            sub.a += begin * g.rsa;
+            sub.c += begin * g.rsc;
+            if (sub.bias_m) sub.bias_m += begin;
+          } else {
+            sub.n = len;
+            sub.b += begin * g.csb;
+            sub.c += begin * g.csc;
+            if (sub.bias_n) sub.bias_n += begin;
+          }
+          run_blocked_serial(ops, sub, plan);
         }
-        run_blocked_serial(ops, sub, plan);
       };
-      if (thread_pool().try_run(parts, task)) return;
+      const int team = static_cast<int>(std::min<index_t>(threads, parts));
+      if (thread_pool().try_run(team, task)) return;
     }
   }
   run_blocked_serial(ops, g, plan);
