@@ -122,7 +122,7 @@ def bench_batch1(threads, dtypes):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--only", default="square,layer,fused,batch1")
+    parser.add_argument("--only", default="square,layer,fused,batch1,lu")
     parser.add_argument("--dtypes", default="float32,float64")
     args = parser.parse_args()
     dtypes = [getattr(np, d) for d in args.dtypes.split(",")]
@@ -132,6 +132,25 @@ def main():
         print(f"revcore kernel {_gemm_dev.kernel_name()}, threads {args.threads}; numpy BLAS {info}")
         for part in args.only.split(","):
             globals()[f"bench_{part}"](args.threads, dtypes)
+
+
+
+def bench_lu(threads, dtypes):
+    """LU trailing update C -= L U on strided sub-blocks of one matrix (alpha=-1, beta=1)."""
+    rng = np.random.default_rng(4)
+    for dtype in dtypes:
+        for n, kb in [(1024, 32), (1024, 128), (2048, 128)]:
+            full1 = rng.standard_normal((n, n)).astype(dtype)
+            full2 = full1.copy()
+            l1, u1, c1 = full1[kb:, :kb], full1[:kb, kb:], full1[kb:, kb:]
+            l2, u2, c2 = full2[kb:, :kb], full2[:kb, kb:], full2[kb:, kb:]
+
+            def numpy_update():
+                c2[...] -= l2 @ u2
+
+            t_ours, t_np = compare(lambda: _gemm_dev.gemm(-1.0, l1, u1, 1.0, c1), numpy_update)
+            m = n - kb
+            row(f"LU update n={n} kb={kb}", 2.0 * m * m * kb, dtype, t_ours, t_np, threads)
 
 
 if __name__ == "__main__":

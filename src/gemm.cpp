@@ -252,9 +252,10 @@ void run_blocked_serial(const GemmIsaOps<T>& ops, const GemmArgs<T>& g, GemmPlan
   ops.gemm_blocked(g, buf, buf + a_elems, plan);
 }
 
-// Below this many flops (2mnk) a product runs on the calling thread: waking a worker costs
-// more than it saves.
-constexpr double kParallelMinFlops = 4.0e6;
+// Below this many float32 flops (2mnk; float64 counts double) a product runs on the calling
+// thread. Measured with other jobs on the machine: waking a worker costs 10-50 us, 2 threads
+// break even near 12 Mflop (~120 us) and give 1.4x at 34 Mflop, 1.8x at 270 Mflop.
+constexpr double kParallelMinFlops = 16.0e6;
 
 // Widest C for which A is read in place instead of packed.
 constexpr index_t kDirectAMaxN = 128;
@@ -263,35 +264,42 @@ template <typename T>
 void run_blocked(const GemmIsaOps<T>& ops, const GemmArgs<T>& g, GemmPlan plan) {
   const int threads = num_threads_setting().load(std::memory_order_relaxed);
   const double flops = 2.0 * static_cast<double>(g.m) * static_cast<double>(g.n) *
-                       static_cast<double>(g.k);
+                       static_cast<double>(g.k) * static_cast<double>(sizeof(T) / sizeof(float));
   const GemmBlocking& bl = ops.blocking;
   if (threads > 1 && flops >= kParallelMinFlops) {
-    // Independent halves (thirds, ...) along the longer side of C: each thread packs its own
-    // panels, so the only duplicated work is packing the operand both halves share.
+    // Independent parts along the longer side of C, claimed one at a time from a counter:
+    // each part packs its own panels (the only duplicated work is packing the operand the
+    // parts share), and a worker that starts late (other jobs on the machine) takes fewer
+    // parts instead of holding up the caller. Two parts per thread.
     const bool split_m = g.m / bl.mr >= g.n / bl.nr;
     const index_t extent = split_m ? g.m : g.n;
     const index_t unit = split_m ? bl.mr : bl.nr;
-    const index_t part = round_up((extent + threads - 1) / threads, unit);
-    const int parts = static_cast<int>((extent + part - 1) / part);
+    const index_t wanted = 2 * static_cast<index_t>(threads);
+    const index_t part = round_up((extent + wanted - 1) / wanted, unit);
+    const index_t parts = (extent + part - 1) / part;
     if (parts > 1) {
-      const ThreadPool::Task task = [&](int t) {
-        GemmArgs<T> sub = g;
-        const index_t begin = t * part;
-        const index_t len = std::min(part, extent - begin);
-        if (split_m) {
-          sub.m = len;
-          sub.a += begin * g.rsa;
-          sub.c += begin * g.rsc;
-          if (sub.bias_m) sub.bias_m += begin;
-        } else {
-          sub.n = len;
-          sub.b += begin * g.csb;
-          sub.c += begin * g.csc;
-          if (sub.bias_n) sub.bias_n += begin;
+      std::atomic<index_t> next{0};
+      const ThreadPool::Task task = [&](int) {
+        for (index_t p = next.fetch_add(1); p < parts; p = next.fetch_add(1)) {
+          GemmArgs<T> sub = g;
+          const index_t begin = p * part;
+          const index_t len = std::min(part, extent - begin);
+          if (split_m) {
+            sub.m = len;
+            sub.a += begin * g.rsa;
+            sub.c += begin * g.rsc;
+            if (sub.bias_m) sub.bias_m += begin;
+          } else {
+            sub.n = len;
+            sub.b += begin * g.csb;
+            sub.c += begin * g.csc;
+            if (sub.bias_n) sub.bias_n += begin;
+          }
+          run_blocked_serial(ops, sub, plan);
         }
-        run_blocked_serial(ops, sub, plan);
       };
-      if (thread_pool().try_run(parts, task)) return;
+      const int team = static_cast<int>(std::min<index_t>(threads, parts));
+      if (thread_pool().try_run(team, task)) return;
     }
   }
   run_blocked_serial(ops, g, plan);

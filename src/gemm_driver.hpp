@@ -121,8 +121,13 @@ template <class S>
 void transpose_block(const typename S::T* src, index_t lds, index_t count, typename S::T* dst,
                      index_t ldd) {
   typename S::V v[S::VL];
+  if (count == S::VL) {  // no per-row condition, or v goes through the stack
 #pragma GCC unroll 16
-  for (int c = 0; c < S::VL; ++c) v[c] = c < count ? S::load(src + c * lds) : S::zero();
+    for (int c = 0; c < S::VL; ++c) v[c] = S::load(src + c * lds);
+  } else {
+#pragma GCC unroll 16
+    for (int c = 0; c < S::VL; ++c) v[c] = c < count ? S::load(src + c * lds) : S::zero();
+  }
   S::transpose(v);
 #pragma GCC unroll 16
   for (int p = 0; p < S::VL; ++p) S::store(dst + p * ldd, v[p]);
@@ -215,7 +220,11 @@ void store_tile_general(typename Cfg::T* tile, index_t ldt, index_t r, index_t w
       if (wb.bias_n) v += wb.bias_n[j];
       t[j] = v + bm;
     }
-    activation_inplace<typename Cfg::S>(t, w, act, slope);
+  }
+  activation_inplace<typename Cfg::S>(tile, ldt, r, w, act, slope);
+  for (index_t i = 0; i < r; ++i) {
+    const T* t = tile + i * ldt;
+    T* cr = c + i * rsc;
     for (index_t j = 0; j < w; ++j) cr[j * csc] = t[j];
   }
 }
@@ -224,24 +233,27 @@ void store_tile_general(typename Cfg::T* tile, index_t ldt, index_t r, index_t w
 //
 //   for ic in m, step MC:                 A block, MC x KC, packed once per (ic, pc): L3
 //     for pc in k, step KC:
-//       pack A block
+//       pack A block (or read A in place: narrow C, unit column stride)
 //       for jc in n, step NC:             B block, KC x NC, packed per (ic, pc, jc): L2
-//         pack B block (or read B in place: small problems, unit column stride)
-//         (A is read in place instead of packed when n is small and A's rows contiguous)
-//         for ir in MC, step MR:          A micro-panel, MR x KC: L1, reused for every jr
+//         pack B block (or read B in place: B fits in L2, unit column stride)
+//         for ir in MC, step MR:          A micro-panel, MR x KC: L1/L2, reused for every jr
 //           for jr in NC, step NR:        B micro-panel, KC x NR, streamed from L2
 //             micro-kernel: C[ir:ir+MR, jr:jr+NR] (+)= A micro-panel * B micro-panel
+//           activation on C[ir:ir+MR, jc:jc+NC] (last pc only), just written
 //
-// Packed layouts (element (i, p) of A, (p, j) of B, all offsets in elements):
+// Packed layouts (element (i, p) of A, (p, j) of B; offsets in elements; kc = this block's
+// depth, at most KC):
 //   A block:  micro-panels of r = MR rows (the last: mc % MR rows) one after another;
-//             inside a panel p-major: panel[p * r + i]. Panel of row ir starts at ir * KC.
+//             inside a panel p-major: panel[p * r + i]. Panel of row ir starts at ir * kc.
 //   B block:  micro-panels of NR columns; inside a panel p-major: panel[p * w + j], where
 //             w = NR, or for the last panel its width rounded up to a multiple of VL with
 //             zeros beyond nc. Panel of column jr starts at jr * kc.
-//   B in place: the same micro-panel shape read straight from B with row stride rsb.
+//   In place: the same micro-panel shapes read straight from A (rows rsa apart) or B (rows
+//             rsb apart); a ragged last B panel is still packed.
 // The micro-kernel broadcasts r values of A and loads NR/VL vectors of B per k step.
-// beta applies on the first KC step (then 1); bias and activation on the last, while the C
-// tile is still in L1.
+// beta applies on the first KC step (then 1); bias and activation on the last. C tiles that
+// are ragged (width not a whole number of vectors) or have a non-unit column stride go
+// through a small tile buffer.
 template <class Cfg>
 void gemm_blocked(const GemmArgs<typename Cfg::T>& g, typename Cfg::T* pack_a_buf,
                   typename Cfg::T* pack_b_buf, GemmPlan plan) {
@@ -274,6 +286,7 @@ void gemm_blocked(const GemmArgs<typename Cfg::T>& g, typename Cfg::T* pack_a_bu
         for (index_t ir = 0; ir < mc; ir += MR) {
           const index_t r = imin(MR, mc - ir);
           const T* pa = a_direct ? ablock + ir * g.rsa : pack_a_buf + ir * kc;
+          index_t direct_cols = 0;  // C[ir:ir+r, jc:jc+direct_cols] still needs the activation
           for (index_t jr = 0; jr < nc; jr += NR) {
             const index_t w = imin(NR, nc - jr);
             const index_t nv = (w + VL - 1) / VL;
@@ -298,16 +311,19 @@ void gemm_blocked(const GemmArgs<typename Cfg::T>& g, typename Cfg::T* pack_a_bu
             }
             if (c_direct && w == nv * VL) {
               kernel(kc, pa, g.rsa, pb, ldb, cp, g.rsc, wb);
-              if (last && g.act != Activation::identity) {
-                for (index_t i = 0; i < r; ++i)
-                  activation_inplace<S>(cp + i * g.rsc, w, g.act, g.slope);
-              }
+              direct_cols = jr + w;
             } else {
               kernel(kc, pa, g.rsa, pb, ldb, tile, NR, WriteBack<T>{T(1), T(0), nullptr, nullptr});
               store_tile_general<Cfg>(tile, NR, r, w, cp, g.rsc, g.csc, wb,
                                       last ? g.act : Activation::identity, g.slope);
             }
           }
+          // One pass over the row panel just written (in L1/L2) rather than per tile: the
+          // activation's long dependency chains then overlap each other, not the next tile's
+          // FMAs.
+          if (last && direct_cols > 0)
+            activation_inplace<S>(g.c + (ic + ir) * g.rsc + jc, g.rsc, r, direct_cols, g.act,
+                                  g.slope);
         }
       }
     }

@@ -106,35 +106,46 @@ struct VecMath {
   static V leaky_relu(V z, V slope) { return S::max(S::mul(slope, z), z); }
 };
 
+// x[i * ld + j] = f(x[i * ld + j]) for i < rows, j < cols. One call per C tile keeps the
+// constants of f in registers across the whole tile.
 template <class S, class F>
-void map_inplace(typename S::T* x, index_t n, F f) {
-  index_t i = 0;
-  for (; i + S::VL <= n; i += S::VL) S::store(x + i, f(S::load(x + i)));
-  if (i < n) S::store_partial(x + i, f(S::load_partial(x + i, n - i)), n - i);
+void map_inplace(typename S::T* x, index_t ld, index_t rows, index_t cols, F f) {
+  const index_t full = cols / S::VL * S::VL;
+  for (index_t i = 0; i < rows; ++i) {
+    typename S::T* row = x + i * ld;
+    for (index_t j = 0; j < full; j += S::VL) S::store(row + j, f(S::load(row + j)));
+    if (full < cols) S::store_partial(row + full, f(S::load_partial(row + full, cols - full)), cols - full);
+  }
 }
 
 template <class S>
-void activation_inplace(typename S::T* x, index_t n, Activation act, typename S::T slope) {
+void activation_inplace(typename S::T* x, index_t ld, index_t rows, index_t cols, Activation act,
+                        typename S::T slope) {
   using M = VecMath<S>;
   using V = typename S::V;
   switch (act) {
     case Activation::identity:
       return;
     case Activation::relu:
-      map_inplace<S>(x, n, [](V z) { return M::relu(z); });
+      map_inplace<S>(x, ld, rows, cols, [](V z) { return M::relu(z); });
       return;
     case Activation::leaky_relu: {
       const V s = S::set1(slope);
-      map_inplace<S>(x, n, [s](V z) { return M::leaky_relu(z, s); });
+      map_inplace<S>(x, ld, rows, cols, [s](V z) { return M::leaky_relu(z, s); });
       return;
     }
     case Activation::tanh:
-      map_inplace<S>(x, n, [](V z) { return M::tanh(z); });
+      map_inplace<S>(x, ld, rows, cols, [](V z) { return M::tanh(z); });
       return;
     case Activation::sigmoid:
-      map_inplace<S>(x, n, [](V z) { return M::sigmoid(z); });
+      map_inplace<S>(x, ld, rows, cols, [](V z) { return M::sigmoid(z); });
       return;
   }
+}
+
+template <class S>
+void activation_inplace(typename S::T* x, index_t n, Activation act, typename S::T slope) {
+  activation_inplace<S>(x, n, 1, n, act, slope);
 }
 
 }  // namespace revcore::detail::REVCORE_ISA_NS
