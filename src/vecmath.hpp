@@ -103,7 +103,11 @@ struct VecMath {
 
   static V relu(V z) { return S::max(S::zero(), z); }
 
-  static V leaky_relu(V z, V slope) { return S::max(S::mul(slope, z), z); }
+  // z if z > 0 else slope * z, as max(slope z, z) for slope <= 1 and min for slope > 1; z
+  // last so that NaN propagates.
+  static V leaky_relu(V z, V slope, bool steep) {
+    return steep ? S::min(S::mul(slope, z), z) : S::max(S::mul(slope, z), z);
+  }
 };
 
 // x[i * ld + j] = f(x[i * ld + j]) for i < rows, j < cols. One call per C tile keeps the
@@ -131,7 +135,10 @@ void activation_inplace(typename S::T* x, index_t ld, index_t rows, index_t cols
       return;
     case Activation::leaky_relu: {
       const V s = S::set1(slope);
-      map_inplace<S>(x, ld, rows, cols, [s](V z) { return M::leaky_relu(z, s); });
+      if (slope > typename S::T(1))
+        map_inplace<S>(x, ld, rows, cols, [s](V z) { return M::leaky_relu(z, s, true); });
+      else
+        map_inplace<S>(x, ld, rows, cols, [s](V z) { return M::leaky_relu(z, s, false); });
       return;
     }
     case Activation::tanh:
