@@ -16,8 +16,8 @@ namespace revcore {
 
 namespace {
 
-// Column block of the right-looking factorization and row block of the triangular solves:
-// the diagonal block is solved by loops, everything below it goes through the GEMM.
+// Row block of the public triangular solves: the diagonal block is solved by loops,
+// everything below it goes through the GEMM.
 constexpr index_t kBlock = 64;
 
 // Unblocked solve of a diagonal block; the loop order follows B's faster-varying index.
