@@ -68,7 +68,17 @@ def test_lu_factor(benchmark, library, n, dtype):
     a = random((n, n), dtype)
     f = revcore.lu_factor if library == "revcore" else scipy_linalg.lu_factor
     lu, piv = benchmark.pedantic(f, (a,), rounds=5 if n < 2048 else 3, warmup_rounds=1)
-    np.testing.assert_array_equal(piv, scipy_linalg.lu_factor(a)[1])
+    if dtype == np.float64:
+        np.testing.assert_array_equal(piv, scipy_linalg.lu_factor(a)[1])
+    else:
+        # float32 at n = 2048: two candidate pivots can agree to within the rounding of a
+        # different summation order (seen: |l| = 1 - 7e-6), so check P A = L U instead.
+        lower = np.tril(lu, -1).astype(np.float64) + np.eye(n)
+        perm = np.arange(n)
+        for i, p in enumerate(piv):
+            perm[[i, p]] = perm[[p, i]]
+        residual = np.abs(a[perm] - lower @ np.triu(lu).astype(np.float64)).max()
+        assert residual <= 1e-4 * np.abs(a).max() * np.sqrt(n)
 
 
 @pytest.mark.parametrize("layout", ["C", "F"])

@@ -23,6 +23,9 @@ struct LuKernels {
   // One right-hand side x (stride 1), in place.
   void (*vector_lower)(index_t n, bool unit, const T* t, index_t rs, index_t cs, T* x);
   void (*vector_upper)(index_t n, bool unit, const T* t, index_t rs, index_t cs, T* x);
+  // Unblocked LU of an m x w column-major panel (column c at x + c * ld, m >= w), getf2's
+  // pivot order; piv 0-based within the panel. Returns 0 or 1 + the first zero pivot.
+  index_t (*panel_factor)(index_t m, index_t w, T* x, index_t ld, std::int32_t* piv);
 };
 
 const LuKernels<float>& lu_kernels_f32();

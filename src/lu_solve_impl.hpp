@@ -222,7 +222,7 @@ struct Solver {
   }
 
   static LuKernels<T> table() {
-    return {RB, &packed_lower, &packed_upper, &vector_lower, &vector_upper};
+    return {RB, &packed_lower, &packed_upper, &vector_lower, &vector_upper, nullptr};
   }
 };
 
