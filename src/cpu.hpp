@@ -1,5 +1,9 @@
-// Runtime detection of the instruction sets the GEMM kernels are compiled for.
+// Runtime detection of the instruction sets the kernels are compiled for. Every kernel family
+// (GEMM, LU) picks its path from isa_from_environment(), so one setting governs them all.
 #pragma once
+
+#include <cstdlib>
+#include <cstring>
 
 namespace revcore::detail {
 
@@ -21,6 +25,38 @@ inline Isa best_supported_isa() {
   }
 #endif
   return Isa::generic;
+}
+
+inline bool parse_isa(const char* name, Isa& isa) {
+  if (std::strcmp(name, "avx512") == 0) {
+    isa = Isa::avx512;
+  } else if (std::strcmp(name, "avx2") == 0) {
+    isa = Isa::avx2;
+  } else if (std::strcmp(name, "generic") == 0) {
+    isa = Isa::generic;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// The best path this CPU supports, or a lower one asked for by REVCORE_ARCH=avx512|avx2|generic
+// (a higher one than the CPU supports, or an unknown value, is ignored).
+inline Isa isa_from_environment() {
+  const Isa best = best_supported_isa();
+  Isa wanted = best;
+  if (const char* env = std::getenv("REVCORE_ARCH"))
+    if (!parse_isa(env, wanted)) wanted = best;
+  return static_cast<int>(wanted) < static_cast<int>(best) ? wanted : best;
+}
+
+inline const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::avx512: return "avx512";
+    case Isa::avx2: return "avx2";
+    case Isa::generic: break;
+  }
+  return "generic";
 }
 
 }  // namespace revcore::detail

@@ -53,27 +53,7 @@ const GemmIsa* best_isa_up_to(Isa wanted) {
   return gemm_isa_generic();
 }
 
-bool parse_isa(const char* name, Isa& isa) {
-  if (std::strcmp(name, "avx512") == 0) {
-    isa = Isa::avx512;
-  } else if (std::strcmp(name, "avx2") == 0) {
-    isa = Isa::avx2;
-  } else if (std::strcmp(name, "generic") == 0) {
-    isa = Isa::generic;
-  } else {
-    return false;
-  }
-  return true;
-}
-
-const GemmIsa* initial_isa() {
-  Isa wanted = Isa::avx512;
-  if (const char* env = std::getenv("REVCORE_ARCH")) {
-    Isa parsed;
-    if (parse_isa(env, parsed)) wanted = parsed;
-  }
-  return best_isa_up_to(wanted);
-}
+const GemmIsa* initial_isa() { return best_isa_up_to(isa_from_environment()); }
 
 std::atomic<const GemmIsa*>& active_isa() {
   static std::atomic<const GemmIsa*> isa{initial_isa()};
@@ -433,16 +413,6 @@ int get_num_threads() { return detail::num_threads_setting().load(std::memory_or
 
 const char* gemm_kernel_name() {
   return detail::active_isa().load(std::memory_order_acquire)->name;
-}
-
-void set_gemm_arch(const char* name) {
-  detail::Isa wanted = detail::Isa::avx512;
-  if (name != nullptr && *name != '\0' && std::strcmp(name, "auto") != 0 &&
-      !detail::parse_isa(name, wanted)) {
-    throw std::invalid_argument(std::string("set_gemm_arch: unknown kernel path '") + name +
-                                "' (expected avx512, avx2, generic or auto)");
-  }
-  detail::active_isa().store(detail::best_isa_up_to(wanted), std::memory_order_release);
 }
 
 }  // namespace revcore

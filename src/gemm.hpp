@@ -28,9 +28,4 @@ int get_num_threads();
 // REVCORE_ARCH=avx512|avx2|generic asks for it (unknown values are ignored).
 const char* gemm_kernel_name();
 
-// Forces the kernel path, for tests: "avx512", "avx2", "generic", or "auto" (or null) for the
-// best the CPU supports. A path above what the CPU supports gives the best supported one.
-// Throws std::invalid_argument for any other name.
-void set_gemm_arch(const char* name);
-
 }  // namespace revcore

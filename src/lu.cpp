@@ -5,9 +5,8 @@
 #include <limits>
 #include <vector>
 
-#include <cstdlib>
-#include <string>
 
+#include "cpu.hpp"
 #include "gemm.hpp"
 #include "lu_kernels.hpp"
 #include "parallel.hpp"
@@ -244,23 +243,16 @@ namespace {
 
 template <typename T>
 LuKernels<T> choose_kernels() {
-  const char* forced = std::getenv("REVCORE_ARCH");
-  const std::string arch = forced ? forced : "";
-  bool avx512 = false, avx2 = false;
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-  __builtin_cpu_init();
-  avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
-  avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#endif
-  if (arch == "generic") avx512 = avx2 = false;
-  if (arch == "avx2") avx512 = false;
+  const detail::Isa isa = detail::isa_from_environment();
+  const bool avx512 = isa == detail::Isa::avx512 && lu_avx512::available();
+  const bool avx2 = isa >= detail::Isa::avx2 && lu_avx2::available();
   if constexpr (sizeof(T) == 4) {
-    if (avx512 && lu_avx512::available()) return lu_avx512::table_f32();
-    if (avx2 && lu_avx2::available()) return lu_avx2::table_f32();
+    if (avx512) return lu_avx512::table_f32();
+    if (avx2) return lu_avx2::table_f32();
     return lu_generic::table_f32();
   } else {
-    if (avx512 && lu_avx512::available()) return lu_avx512::table_f64();
-    if (avx2 && lu_avx2::available()) return lu_avx2::table_f64();
+    if (avx512) return lu_avx512::table_f64();
+    if (avx2) return lu_avx2::table_f64();
     return lu_generic::table_f64();
   }
 }
