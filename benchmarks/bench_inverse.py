@@ -57,7 +57,9 @@ def test_inverse_depth8(benchmark, library, width, batch):
             return x
 
         x = benchmark(loop)
-    np.testing.assert_allclose(x, x0, atol=1e-8)
+    # Eight layers of condition 10 and leaky_relu slopes amplify rounding in x itself (about
+    # 1e-4 here, for every library); the residual f(x) - y is what a correct solve keeps small.
+    np.testing.assert_allclose(net.forward(x), y, atol=1e-9 * np.abs(y).max())
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
