@@ -38,28 +38,11 @@ py::tuple factor(const py::array& a) {
   });
 }
 
-// Returns the solution of op(A) X = B as a new C-ordered array shaped like b (2-D).
-py::array solve(const py::array& lu, const Pivots& piv, const py::array& b, bool trans) {
-  return dispatch(lu, [&](auto tag) -> py::array {
-    using T = decltype(tag);
-    const auto LU = matrix<T>(lu, "lu");
-    const auto B = matrix<T>(b, "b");
-    if (LU.rows != LU.cols || B.rows != LU.rows || piv.size() != LU.rows)
-      throw py::value_error("lu_solve: shapes of lu, piv and b disagree");
-    py::array_t<T> x({B.rows, B.cols});
-    const auto X = matrix<T>(x, "x");
-    const std::int32_t* p = piv.data();
-    py::gil_scoped_release release;
-    copy_matrix(B, X);
-    lu_solve<T>(LU.rows, X.cols, LU.data, LU.rs, LU.cs, p, trans, X.data, X.rs, X.cs);
-    return std::move(x);
-  });
-}
-
-// As solve, but returns None instead of solving when a pivot is out of range or (with
-// check_finite) lu or b hold inf or NaN, so the caller can report it with its messages.
-py::object solve_checked(const py::array& lu, const Pivots& piv, const py::array& b,
-                         bool trans, bool check_finite) {
+// The solution of op(A) X = B as a new C-ordered array shaped like b (2-D), or None when a
+// pivot is out of range or (with check_finite) an input holds inf or NaN: the Python layer
+// then raises the precise error. Those checks run here, with the GIL released.
+py::object solve(const py::array& lu, const Pivots& piv, const py::array& b, bool trans,
+                 bool check_finite) {
   return dispatch(lu, [&](auto tag) -> py::object {
     using T = decltype(tag);
     const auto LU = matrix<T>(lu, "lu");
@@ -102,9 +85,8 @@ double condition_estimate(const py::array& lu, const Pivots& piv, double norm1) 
 
 void register_lu(py::module_& m) {
   m.def("lu_factor", &factor, py::arg("a"));
-  m.def("lu_solve", &solve, py::arg("lu"), py::arg("piv"), py::arg("b"), py::arg("trans"));
-  m.def("lu_solve_checked", &solve_checked, py::arg("lu"), py::arg("piv"), py::arg("b"),
-        py::arg("trans"), py::arg("check_finite"));
+  m.def("lu_solve", &solve, py::arg("lu"), py::arg("piv"), py::arg("b"), py::arg("trans"),
+        py::arg("check_finite"));
   m.def("lu_condition_estimate", &condition_estimate, py::arg("lu"), py::arg("piv"),
         py::arg("norm1"));
 }

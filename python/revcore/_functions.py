@@ -277,7 +277,7 @@ def lu_solve(
     if fast is not None:
         return fast
     lu, piv, b2, dtype, transposed = prepare_lu_solve(lu_and_piv, b, trans, check_finite)
-    x = _core.lu_solve(kernel_ready(lu, dtype), piv, kernel_ready(b2, dtype), transposed)
+    x = _core.lu_solve(kernel_ready(lu, dtype), piv, kernel_ready(b2, dtype), transposed, False)
     return x.reshape(np.shape(b))
 
 
@@ -304,7 +304,7 @@ def _lu_solve_fast(lu_and_piv: Any, b: Any, trans: Any, check_finite: bool) -> A
         return None
     # The kernel call checks pivots (and finiteness) itself; a failure there means the slow
     # path's messages apply, so it re-runs the full checks to raise them.
-    x = _core.lu_solve_checked(lu, piv, b if b.ndim == 2 else b[:, None], trans != 0,
+    x = _core.lu_solve(lu, piv, b if b.ndim == 2 else b[:, None], trans != 0,
                                bool(check_finite))
     if x is None:
         return None
