@@ -92,3 +92,22 @@ def test_doctests(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def test_extension_stub_lists_every_function():
+    import ast
+    from pathlib import Path
+
+    stub = Path(revcore._core.__file__).with_name("_core.pyi")
+    if not stub.exists():  # an editable/dev build keeps the .so apart from the sources
+        stub = Path(revcore.__file__).with_name("_core.pyi")
+    declared = {node.name for node in ast.parse(stub.read_text()).body
+                if isinstance(node, ast.FunctionDef)}
+    exported = {name for name in dir(revcore._core) if not name.startswith("_")}
+    assert declared == exported
+
+
+def test_package_is_typed():
+    from pathlib import Path
+
+    assert Path(revcore.__file__).with_name("py.typed").exists()
