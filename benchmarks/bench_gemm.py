@@ -63,7 +63,8 @@ def test_fused_dense(benchmark, library, batch, width, activation, dtype):
     that bias and activation cost nothing (ratio against the bare product >= 1/1.05)."""
     benchmark.group = f"dense {activation} {batch}x{width} {np.dtype(dtype).name}"
     record_flops(benchmark, 2.0 * batch * width**2, dtype)
-    x, w = random((batch, width), dtype), random((width, width), dtype, 1) / np.sqrt(width)
+    x = random((batch, width), dtype)
+    w = (random((width, width), dtype, 1) / np.sqrt(width)).astype(dtype)  # no float64 promotion
     b = random(width, dtype, 2)
     slope = 0.01
     if library == "revcore":

@@ -41,6 +41,18 @@ Matrix<T> matrix(const py::array& a, const char* name) {
           a.strides(0) / size, a.strides(1) / size};
 }
 
+// A 2-D array, or a 1-D array seen as a single row.
+template <typename T>
+Matrix<T> rows_of(const py::array& a, const char* name) {
+  if (a.ndim() != 1) return matrix<T>(a, name);
+  if (!has_dtype<T>(a)) throw py::type_error(std::string(name) + ": unexpected dtype");
+  const auto size = static_cast<py::ssize_t>(sizeof(T));
+  if (a.strides(0) % size || reinterpret_cast<std::uintptr_t>(a.data()) % alignof(T))
+    throw py::value_error(std::string(name) + ": misaligned array (copy it first)");
+  const index_t cs = a.strides(0) / size;
+  return {static_cast<T*>(const_cast<void*>(a.data())), 1, a.shape(0), a.shape(0) * cs, cs};
+}
+
 // A C-contiguous array of any shape, seen as a flat buffer.
 template <typename T>
 T* flat(const py::array& a, const char* name) {
@@ -63,6 +75,14 @@ inline Activation activation_from_int(int code) {
   if (code < 0 || code > static_cast<int>(Activation::sigmoid))
     throw py::value_error("unknown activation code " + std::to_string(code));
   return static_cast<Activation>(code);
+}
+
+// The activation called `name` ("identity", "relu", "leaky_relu", "tanh", "sigmoid").
+inline Activation activation_from_name(const std::string& name) {
+  static const char* const names[] = {"identity", "relu", "leaky_relu", "tanh", "sigmoid"};
+  for (int code = 0; code < 5; ++code)
+    if (name == names[code]) return static_cast<Activation>(code);
+  throw py::value_error("unknown activation '" + name + "'");
 }
 
 void register_gemm(py::module_& m);

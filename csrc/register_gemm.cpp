@@ -21,11 +21,11 @@ py::array matmul(const py::array& a, const py::array& b) {
 }
 
 // act(x W^T + bias): W is n_out x n_in, read transposed through its strides.
-py::array dense(const py::array& x, const py::array& w, const py::object& bias, int act,
-                double slope) {
+py::array dense(const py::array& x, const py::array& w, const py::object& bias,
+                const std::string& activation, double slope) {
   return dispatch(x, [&](auto tag) -> py::array {
     using T = decltype(tag);
-    const auto X = matrix<T>(x, "x");
+    const auto X = rows_of<T>(x, "x");  // 1-D x: one sample, and a 1-D result
     const auto W = matrix<T>(w, "weight");
     if (X.cols != W.cols) throw py::value_error("dense: x and weight disagree on n_features");
     const T* bias_data = nullptr;
@@ -36,9 +36,9 @@ py::array dense(const py::array& x, const py::array& w, const py::object& bias, 
         throw py::value_error("dense: bias must have shape (n_out,)");
       bias_data = flat<T>(bias_array, "bias");
     }
-    py::array_t<T> y({X.rows, W.rows});
-    const auto Y = matrix<T>(y, "out");
-    const Activation a = activation_from_int(act);
+    py::array_t<T> y = x.ndim() == 1 ? py::array_t<T>(W.rows) : py::array_t<T>({X.rows, W.rows});
+    const auto Y = rows_of<T>(y, "out");
+    const Activation a = activation_from_name(activation);
     py::gil_scoped_release release;
     gemm_bias_act<T>(X.rows, W.rows, X.cols, X.data, X.rs, X.cs, W.data, W.cs, W.rs, Y.data,
                      Y.rs, Y.cs, bias_data, a, static_cast<T>(slope));

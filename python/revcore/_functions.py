@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -37,6 +38,20 @@ __all__ = [
 ]
 
 
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+_FLOATS = (_F32, _F64)
+
+
+def _plain(a: Any, b: Any) -> bool:
+    """Whether a and b are ndarrays of one float dtype: the calls that can go straight to the
+    kernels, which check shapes and memory themselves. Identity tests keep this well under a
+    microsecond; an equal dtype that is another object takes the full path."""
+    if type(a) is not np.ndarray or type(b) is not np.ndarray:
+        return False
+    dtype = a.dtype
+    return (dtype is _F64 or dtype is _F32) and b.dtype is dtype
+
+
 def matmul(a: Any, b: Any) -> Any:
     """Matrix product of two arrays, as ``numpy.matmul`` for 1-D and 2-D operands.
 
@@ -58,6 +73,11 @@ def matmul(a: Any, b: Any) -> Any:
     array([[1., 2.],
            [3., 4.]])
     """
+    if _plain(a, b):
+        try:  # the common call: the binding's own checks (shapes, memory) suffice
+            return _core.matmul(a, b)
+        except (TypeError, ValueError):
+            pass  # 1-D operands and anything unusual: the full checks below
     a_ndim, b_ndim = np.ndim(a), np.ndim(b)
     a2, b2, dtype = prepare_matmul(a, b)
     c = _core.matmul(kernel_ready(a2, dtype), kernel_ready(b2, dtype))
@@ -93,13 +113,18 @@ def dense(
     ...               negative_slope=0.5)
     array([ 1., -1.])
     """
+    if type(negative_slope) is float and 0 < negative_slope < math.inf:
+        try:  # the common call: the binding's own checks (dtypes, shapes, memory) suffice
+            return _core.dense(x, weight, bias, activation, negative_slope)
+        except (TypeError, ValueError):
+            pass  # anything unusual: the full checks and conversions below
     x_ndim = np.ndim(x)
-    x2, weight, bias, dtype, code = prepare_dense(x, weight, bias, activation, negative_slope)
+    x2, weight, bias, dtype, _ = prepare_dense(x, weight, bias, activation, negative_slope)
     y = _core.dense(
         kernel_ready(x2, dtype),
         kernel_ready(weight, dtype),
         None if bias is None else np.ascontiguousarray(bias, dtype=dtype),
-        code,
+        activation,
         float(negative_slope),
     )
     return y[0] if x_ndim == 1 else y
@@ -281,7 +306,6 @@ def lu_solve(
     return x.reshape(np.shape(b))
 
 
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _INT32 = np.dtype(np.int32)
 
 
