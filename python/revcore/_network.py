@@ -178,7 +178,20 @@ class _Backend:
         )
 
     def forward(self, layers: Sequence[Layer], x: np.ndarray) -> np.ndarray:
-        return _core.network_forward(*self._lists(layers, x.dtype), x)
+        return _core.network_forward(*self._forward_lists(layers, x.dtype), x)
+
+    def _forward_lists(self, layers: Sequence[Layer], dtype: np.dtype) -> tuple:
+        # The last snapshot's arguments, reused while the layers (an immutable tuple, held
+        # here so its identity stays unique) and the dtype are the same: small batches would
+        # otherwise spend most of their time rebuilding them.
+        cached = self._forward_cache
+        if cached is not None and cached[0] is layers and cached[1] == dtype:
+            return cached[2]
+        lists = self._lists(layers, dtype)
+        self._forward_cache = (layers, dtype, lists)
+        return lists
+
+    _forward_cache: tuple | None = None
 
     def prepare_inverse(self, layers: Sequence[Layer], factors: Sequence[Factors],
                         dtype: np.dtype) -> Any:
@@ -240,6 +253,7 @@ class Network:
             raise ValueError(f"condition_threshold must exceed 1, got {condition_threshold!r}")
         self._layers = layers
         self._lock = threading.Lock()
+        self._backend = type(self)._backend.__class__()  # its caches belong to this network
         self.condition_threshold = condition_threshold
 
     def __getstate__(self) -> dict:
@@ -249,6 +263,7 @@ class Network:
         self._layers = state["layers"]
         self.condition_threshold = state["condition_threshold"]
         self._lock = threading.Lock()
+        self._backend = type(self)._backend.__class__()
 
     # -- construction -------------------------------------------------------------------
 
