@@ -196,3 +196,19 @@ def test_show_config(capsys):
     out = capsys.readouterr().out
     assert out.startswith(f"revcore {revcore.__version__}")
     assert "kernels:" in out and f"threads: {revcore.get_num_threads()}" in out
+
+
+def test_dask_generation_equals_single_call():
+    da = pytest.importorskip("dask.array")
+    import dask
+
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(-2, 1, (60, 6)), rng.normal(2, 1, (60, 6))])
+    y = np.repeat([0, 1], 60)
+    clf = revcore.InvertibleClassifier(epochs=10, random_state=0).fit(X, y)
+    labels = np.tile([0, 1], 200)
+    targets = clf.targets(labels, random_state=1)
+    with dask.config.set(scheduler="threads", num_workers=2):
+        lazy = da.from_array(targets, chunks=(50, 6)).map_blocks(clf.decode, dtype=np.float64)
+        generated = lazy.compute()
+    np.testing.assert_array_equal(generated, clf.generate(labels, random_state=1))

@@ -414,6 +414,51 @@ class InvertibleClassifier:
                                            others.max(axis=1) + self.margin)
         return logits
 
+    def targets(
+        self,
+        labels: Any,
+        style: str = "sample",
+        random_state: Any = None,
+        latent: Any = None,
+    ) -> np.ndarray:
+        """The network outputs that :meth:`generate` inverts: ``generate(...)`` is
+        ``decode(targets(...))`` with the same arguments. Building targets is cheap; use it
+        to draw them once and invert them elsewhere (for example block by block with Dask).
+
+        Returns
+        -------
+        ndarray, shape (n_labels, n_features)
+        """
+        self._check_fitted()
+        classes = self._class_indices(np.atleast_1d(labels))
+        if classes.ndim != 1:
+            raise ValueError(f"labels must be a label or a 1-D sequence, got shape "
+                             f"{np.shape(labels)}")
+        k = len(self.classes_)
+        if latent is not None:
+            latent = as_float_array(latent, "latent")
+            latent = latent.reshape(1, -1) if latent.ndim == 1 and np.ndim(labels) == 0 \
+                else latent
+            expected = (len(classes), self.n_features_in_ - k)
+            if latent.shape != expected:
+                raise ValueError(f"latent must have shape {expected}, got {latent.shape}")
+            check_finite_array(latent, "latent")
+            targets = np.hstack([self.canonical_logits_[classes], latent])
+        elif style == "mean":
+            targets = self.class_mean_outputs_[classes].copy()
+        elif style == "sample":
+            rng = np.random.default_rng(random_state)
+            targets = np.empty((len(classes), self.n_features_in_))
+            for row, c in enumerate(classes):
+                pool = np.flatnonzero(self._train_labels == c)
+                a, b = rng.choice(pool, 2, replace=len(pool) < 2)
+                t = rng.uniform()
+                targets[row] = (1 - t) * self._train_outputs[a] + t * self._train_outputs[b]
+        else:
+            raise ValueError(f"style must be 'sample' or 'mean', got {style!r}")
+        targets[:, :k] = self._enforce_margin(targets[:, :k], classes)
+        return targets
+
     def generate(
         self,
         labels: Any,
@@ -443,36 +488,8 @@ class InvertibleClassifier:
         In every style the requested logit is raised, if needed, to beat the others by
         ``margin``, so the network classifies each generated input as requested.
         """
-        self._check_fitted()
-        single = np.ndim(labels) == 0
-        classes = self._class_indices(np.atleast_1d(labels))
-        if classes.ndim != 1:
-            raise ValueError(f"labels must be a label or a 1-D sequence, got shape "
-                             f"{np.shape(labels)}")
-        k = len(self.classes_)
-        if latent is not None:
-            latent = as_float_array(latent, "latent")
-            latent = latent.reshape(1, -1) if latent.ndim == 1 and single else latent
-            expected = (len(classes), self.n_features_in_ - k)
-            if latent.shape != expected:
-                raise ValueError(f"latent must have shape {expected}, got {latent.shape}")
-            check_finite_array(latent, "latent")
-            targets = np.hstack([self.canonical_logits_[classes], latent])
-        elif style == "mean":
-            targets = self.class_mean_outputs_[classes].copy()
-        elif style == "sample":
-            rng = np.random.default_rng(random_state)
-            targets = np.empty((len(classes), self.n_features_in_))
-            for row, c in enumerate(classes):
-                pool = np.flatnonzero(self._train_labels == c)
-                a, b = rng.choice(pool, 2, replace=len(pool) < 2)
-                t = rng.uniform()
-                targets[row] = (1 - t) * self._train_outputs[a] + t * self._train_outputs[b]
-        else:
-            raise ValueError(f"style must be 'sample' or 'mean', got {style!r}")
-        targets[:, :k] = self._enforce_margin(targets[:, :k], classes)
-        generated = self.decode(targets)
-        return generated[0] if single else generated
+        generated = self.decode(self.targets(labels, style, random_state, latent))
+        return generated[0] if np.ndim(labels) == 0 else generated
 
     def counterfactual(self, X: Any, labels: Any) -> np.ndarray:
         """Each input of X redrawn as another label: its latent part (style) is kept and its
