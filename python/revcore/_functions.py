@@ -13,6 +13,8 @@ from ._checks import (
     activation_code,
     activation_range,
     as_float_array,
+    check_memory,
+    contiguous_ready,
     finish_matmul,
     kernel_ready,
     out_of_range_message,
@@ -60,6 +62,7 @@ def matmul(a: Any, b: Any) -> Any:
     """
     a_ndim, b_ndim = np.ndim(a), np.ndim(b)
     a2, b2, dtype = prepare_matmul(a, b)
+    check_memory(a2.shape[0] * b2.shape[1], dtype, f"matmul of {a2.shape} and {b2.shape}")
     c = _core.matmul(kernel_ready(a2, dtype), kernel_ready(b2, dtype))
     return finish_matmul(c, a_ndim, b_ndim)
 
@@ -95,10 +98,12 @@ def dense(
     """
     x_ndim = np.ndim(x)
     x2, weight, bias, dtype, code = prepare_dense(x, weight, bias, activation, negative_slope)
+    check_memory(x2.shape[0] * weight.shape[0], dtype,
+                 f"dense of x {x2.shape} and weight {weight.shape}")
     y = _core.dense(
         kernel_ready(x2, dtype),
         kernel_ready(weight, dtype),
-        None if bias is None else np.ascontiguousarray(bias, dtype=dtype),
+        None if bias is None else contiguous_ready(bias, dtype),
         code,
         float(negative_slope),
     )
@@ -143,8 +148,10 @@ def dense_backward(
     x, weight, z, g, dtype, code = prepare_dense_backward(
         x, weight, preactivation, grad_output, activation, negative_slope
     )
+    check_memory((x.shape[0] + weight.shape[0] + 1) * x.shape[1] + 2 * z.size, dtype,
+                 f"dense_backward of x {x.shape} and weight {weight.shape}")
     grad_x, grad_weight, grad_bias = _core.dense_backward(
-        *(np.ascontiguousarray(a, dtype=dtype) for a in (x, weight, z, g)),
+        *(contiguous_ready(a, dtype) for a in (x, weight, z, g)),
         code, float(negative_slope), True,
     )
     return (grad_x[0] if x_ndim == 1 else grad_x), grad_weight, grad_bias
@@ -153,7 +160,8 @@ def dense_backward(
 def _elementwise(kernel: Any, x: Any, name: str, negative_slope: float) -> np.ndarray:
     code = activation_code(name, negative_slope)
     x = as_float_array(x, "x")
-    flat = np.ascontiguousarray(x).reshape(-1)
+    check_memory(2 * x.size, x.dtype, f"an activation of shape {x.shape}")
+    flat = contiguous_ready(x).reshape(-1)
     return kernel(flat, code, float(negative_slope)).reshape(x.shape)
 
 
@@ -202,7 +210,8 @@ def activate_inverse(y: Any, name: str, negative_slope: float = 0.01) -> np.ndar
     code = activation_code(name, negative_slope)
     activation_range(name)
     x_in = as_float_array(y, "y")
-    flat = np.ascontiguousarray(x_in).reshape(-1)
+    check_memory(2 * x_in.size, x_in.dtype, f"an activation inverse of shape {x_in.shape}")
+    flat = contiguous_ready(x_in).reshape(-1)
     x, bad, _ = _core.activate_inverse(flat, code, float(negative_slope))
     if bad:
         raise ValueError(f"activate_inverse({name!r}): " + out_of_range_message(x_in, name))
@@ -274,6 +283,7 @@ def lu_solve(
     array([1., 1.])
     """
     lu, piv, b2, dtype, transposed = prepare_lu_solve(lu_and_piv, b, trans, check_finite)
+    check_memory(b2.size, dtype, f"lu_solve of b {np.shape(b)}")
     x = _core.lu_solve(kernel_ready(lu, dtype), piv, kernel_ready(b2, dtype), transposed)
     return x.reshape(np.shape(b))
 

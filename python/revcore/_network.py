@@ -18,6 +18,8 @@ from ._checks import (
     activation_code,
     activation_range,
     as_float_array,
+    check_memory,
+    contiguous_ready,
     out_of_range_mask,
 )
 
@@ -409,7 +411,9 @@ class Network:
             raise ValueError(f"{name} must have shape ({n},) or (batch, {n}), got {x.shape}")
         dtype = np.result_type(x, self.dtype)
         single = x.ndim == 1
-        return np.ascontiguousarray(x.reshape(-1, n), dtype=dtype), single
+        widest = max(max(layer.shape) for layer in self._layers)
+        check_memory(3 * (x.size // max(n, 1)) * widest, dtype, f"{name} of shape {x.shape}")
+        return contiguous_ready(x.reshape(-1, n), dtype), single
 
     def forward(self, x: Any) -> np.ndarray:
         """Run the network: x of shape (n_inputs,) or (batch, n_inputs)."""
