@@ -1,6 +1,7 @@
 #include <algorithm>
 
 #include "bindings.hpp"
+#include "interruptible.hpp"
 #include "lu.hpp"
 
 namespace revcore::bind {
@@ -26,11 +27,10 @@ py::tuple factor(const py::array& a) {
     const auto LU = matrix<T>(lu, "lu");
     std::int32_t* p = piv.mutable_data();
     index_t info = 0;
-    {
-      py::gil_scoped_release release;
+    run_interruptible([&] {
       copy_matrix(A, LU);
       info = lu_factor<T>(LU.rows, LU.cols, LU.data, LU.rs, LU.cs, p);
-    }
+    });
     return py::make_tuple(std::move(lu), std::move(piv), info);
   });
 }
@@ -46,9 +46,14 @@ py::array solve(const py::array& lu, const Pivots& piv, const py::array& b, bool
     py::array_t<T> x({B.rows, B.cols});
     const auto X = matrix<T>(x, "x");
     const std::int32_t* p = piv.data();
-    py::gil_scoped_release release;
-    copy_matrix(B, X);
-    lu_solve<T>(LU.rows, X.cols, LU.data, LU.rs, LU.cs, p, trans, X.data, X.rs, X.cs);
+    run_interruptible([&] {
+      copy_matrix(B, X);
+      // Right-hand sides are independent: solved in blocks of columns.
+      for_blocks(X.cols, 2.0 * double(LU.rows) * double(LU.rows), [&](index_t j0, index_t j1) {
+        lu_solve<T>(LU.rows, j1 - j0, LU.data, LU.rs, LU.cs, p, trans, X.data + j0 * X.cs, X.rs,
+                    X.cs);
+      });
+    });
     return std::move(x);
   });
 }

@@ -5,6 +5,7 @@
 #include <limits>
 #include <vector>
 
+#include "cancel.hpp"
 #include "gemm.hpp"
 
 namespace revcore {
@@ -116,6 +117,7 @@ index_t lu_factor(index_t m, index_t n, T* a, index_t rsa, index_t csa, std::int
   const index_t kmin = std::min(m, n);
   index_t info = 0;
   for (index_t j0 = 0; j0 < kmin; j0 += kBlock) {
+    if (cancelled()) break;  // the caller discards the partial factors
     const index_t jb = std::min(kBlock, kmin - j0);
     // Panel: columns j0 .. j0 + jb, rows j0 .. m, factored column by column. Whole rows are
     // swapped at once, which leaves the same result as LAPACK's deferred swaps.
