@@ -75,7 +75,7 @@ def test_lu_with_more_rows_than_32_bit_pivots_refused_clearly():
 # -- Ctrl-C ----------------------------------------------------------------------------------
 
 
-def _long(make_call, seconds=3.0, start=256, largest=8000, power=3):
+def _long(make_call, seconds=4.0, start=256, largest=8000, power=3):
     """A call of about `seconds`, extrapolated from one of size `start` (cost ~ size**power)."""
     t = time.perf_counter()
     make_call(start)()
@@ -109,7 +109,7 @@ def _inverse(batch):
     ids=["matmul", "lu_factor", "network_inverse"])
 def test_keyboard_interrupt_within_a_second(make_call, power, largest):
     with revcore.num_threads(1):
-        call = _long(make_call, start=256 if power == 3 else 2000, largest=largest, power=power)
+        call = _long(make_call, start=384 if power == 3 else 4000, largest=largest, power=power)
         previous = signal.signal(signal.SIGINT, signal.default_int_handler)
         sent = []
         timer = threading.Timer(0.3, lambda: (sent.append(time.perf_counter()),
