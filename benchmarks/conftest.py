@@ -6,6 +6,9 @@ revcore's (``ratio`` > 1 means revcore is faster).
 
 import pytest
 
+# This machine's peak per core (PERF.md), for the one-thread comparisons here.
+PEAK_PER_CORE = {"float32": 116.0, "float64": 58.0}
+
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     session = getattr(config, "_benchmarksession", None)
@@ -26,6 +29,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             f"{(b.params or {}).get('library', b.name)}: {b.stats.median / base:.2f}x"
             for b in benches if b is not ours[0]
         ]
+        info = ours[0].extra_info or {}
+        if "flops" in info:
+            gflops = info["flops"] / base / 1e9
+            peak = PEAK_PER_CORE[info["dtype"]]
+            parts.append(f"revcore {gflops:.1f} GFLOP/s = {100 * gflops / peak:.0f}% of peak")
         terminalreporter.write_line(f"{group:<40} {'  '.join(parts)}")
 
 

@@ -31,13 +31,18 @@ void run_interruptible(F&& f) {
   if (scope.cancelled()) throw py::error_already_set();
 }
 
-// body(begin, end) over [0, n) in blocks of about kBlockFlops (flops_per_item each), stopping
-// early once cancelled(). Items must be independent (rows of a product, right-hand sides).
+// Fewest items per block: each block re-packs the other operand of a GEMM (k x n for a row
+// block), which costs about 1 / (2 * rows) of the block's flops.
+constexpr index_t kMinBlockItems = 256;
+
+// body(begin, end) over [0, n) in blocks of about kBlockFlops (flops_per_item each, at least
+// kMinBlockItems items), stopping early once cancelled(). Items must be independent (rows of
+// a product, right-hand sides).
 template <typename F>
 void for_blocks(index_t n, double flops_per_item, F&& body) {
   index_t block = n;
   if (flops_per_item * static_cast<double>(n) > kBlockFlops)
-    block = std::max<index_t>(1, static_cast<index_t>(kBlockFlops / flops_per_item));
+    block = std::max<index_t>(kMinBlockItems, static_cast<index_t>(kBlockFlops / flops_per_item));
   for (index_t begin = 0; begin < n && !cancelled(); begin += block)
     body(begin, std::min(n, begin + block));
 }

@@ -54,9 +54,34 @@ py::array dense(const py::array& x, const py::array& w, const py::object& bias, 
   });
 }
 
+#ifndef REVCORE_BUILD_TYPE
+#define REVCORE_BUILD_TYPE "unknown"
+#endif
+#ifndef REVCORE_CXX_FLAGS
+#define REVCORE_CXX_FLAGS ""
+#endif
+
+py::dict build_info() {
+  py::dict info;
+  info["kernel"] = gemm_kernel_name();
+#if defined(__clang__)
+  info["compiler"] = "clang " __clang_version__;
+#elif defined(__GNUC__)
+  info["compiler"] = "gcc " __VERSION__;
+#elif defined(_MSC_VER)
+  info["compiler"] = "msvc " + std::to_string(_MSC_VER);
+#endif
+  info["build_type"] = REVCORE_BUILD_TYPE;
+  info["flags"] = REVCORE_CXX_FLAGS;
+  return info;
+}
+
 }  // namespace
 
 void register_gemm(py::module_& m) {
+  m.def("build_info", &build_info,
+        "The kernel path chosen for this CPU (REVCORE_ARCH can force a lower one) and the "
+        "build's compiler, type and flags.");
   m.def("matmul", &matmul, py::arg("a"), py::arg("b"));
   m.def("dense", &dense, py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("activation"),
         py::arg("negative_slope"));

@@ -1,4 +1,7 @@
 #include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <type_traits>
 
 #include "bindings.hpp"
 #include "interruptible.hpp"
@@ -35,25 +38,35 @@ py::tuple factor(const py::array& a) {
   });
 }
 
-// Returns the solution of op(A) X = B as a new C-ordered array shaped like b (2-D).
-py::array solve(const py::array& lu, const Pivots& piv, const py::array& b, bool trans) {
-  return dispatch(lu, [&](auto tag) -> py::array {
+// The solution of op(A) X = B as a new C-ordered array shaped like b (2-D), or None when a
+// pivot is out of range or (with check_finite) an input holds inf or NaN: the Python layer
+// then raises the precise error. Those checks run here, with the GIL released.
+py::object solve(const py::array& lu, const Pivots& piv, const py::array& b, bool trans,
+                 bool check_finite) {
+  return dispatch(lu, [&](auto tag) -> py::object {
     using T = decltype(tag);
     const auto LU = matrix<T>(lu, "lu");
     const auto B = matrix<T>(b, "b");
     if (LU.rows != LU.cols || B.rows != LU.rows || piv.size() != LU.rows)
       throw py::value_error("lu_solve: shapes of lu, piv and b disagree");
+    const std::int32_t* p = piv.data();
     py::array_t<T> x({B.rows, B.cols});
     const auto X = matrix<T>(x, "x");
-    const std::int32_t* p = piv.data();
+    bool ok = true;
     run_interruptible([&] {
-      copy_matrix(B, X);
-      // Right-hand sides are independent: solved in blocks of columns.
-      for_blocks(X.cols, 2.0 * double(LU.rows) * double(LU.rows), [&](index_t j0, index_t j1) {
-        lu_solve<T>(LU.rows, j1 - j0, LU.data, LU.rs, LU.cs, p, trans, X.data + j0 * X.cs, X.rs,
-                    X.cs);
-      });
+      for (index_t i = 0; i < LU.rows; ++i) ok = ok && p[i] >= 0 && p[i] < LU.rows;
+      if (ok && check_finite) ok = all_finite<T>(LU.rows, LU.cols, LU.data, LU.rs, LU.cs) &&
+                                      all_finite<T>(B.rows, B.cols, B.data, B.rs, B.cs);
+      if (ok) {
+        copy_matrix(B, X);
+        // Right-hand sides are independent: solved in blocks of columns.
+        for_blocks(X.cols, 2.0 * double(LU.rows) * double(LU.rows), [&](index_t j0, index_t j1) {
+          lu_solve<T>(LU.rows, j1 - j0, LU.data, LU.rs, LU.cs, p, trans, X.data + j0 * X.cs,
+                      X.rs, X.cs);
+        });
+      }
     });
+    if (!ok) return py::none();
     return std::move(x);
   });
 }
@@ -75,7 +88,8 @@ double condition_estimate(const py::array& lu, const Pivots& piv, double norm1) 
 
 void register_lu(py::module_& m) {
   m.def("lu_factor", &factor, py::arg("a"));
-  m.def("lu_solve", &solve, py::arg("lu"), py::arg("piv"), py::arg("b"), py::arg("trans"));
+  m.def("lu_solve", &solve, py::arg("lu"), py::arg("piv"), py::arg("b"), py::arg("trans"),
+        py::arg("check_finite"));
   m.def("lu_condition_estimate", &condition_estimate, py::arg("lu"), py::arg("piv"),
         py::arg("norm1"));
 }

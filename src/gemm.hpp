@@ -23,4 +23,9 @@ void gemm_bias_act(index_t m, index_t n, index_t k, const T* a, index_t rsa, ind
 void set_num_threads(int n);
 int get_num_threads();
 
+// The instruction set of the GEMM kernels in use: "avx512", "avx2" or "generic". Chosen once,
+// at first use, as the best the CPU supports, or lower if the environment variable
+// REVCORE_ARCH=avx512|avx2|generic asks for it (unknown values are ignored).
+const char* gemm_kernel_name();
+
 }  // namespace revcore

@@ -5,24 +5,20 @@
 #include <limits>
 #include <vector>
 
+
 #include "cancel.hpp"
+#include "cpu.hpp"
 #include "gemm.hpp"
+#include "lu_kernels.hpp"
+#include "parallel.hpp"
 
 namespace revcore {
 
 namespace {
 
-// Column block of the right-looking factorization and row block of the triangular solves:
-// the diagonal block is solved by loops, everything below it goes through the GEMM.
+// Row block of the public triangular solves: the diagonal block is solved by loops,
+// everything below it goes through the GEMM.
 constexpr index_t kBlock = 64;
-
-template <typename T>
-void swap_rows(index_t n, T* a, index_t rsa, index_t csa, index_t i, index_t p) {
-  if (i == p) return;
-  T* ri = a + i * rsa;
-  T* rp = a + p * rsa;
-  for (index_t j = 0; j < n; ++j) std::swap(ri[j * csa], rp[j * csa]);
-}
 
 // Unblocked solve of a diagonal block; the loop order follows B's faster-varying index.
 template <typename T>
@@ -112,63 +108,239 @@ void trsm_upper(index_t n, index_t nrhs, bool unit, const T* a, index_t rsa, ind
   }
 }
 
+namespace {
+
+// Recursive LU (Toledo; Gustavson): the columns are halved until a leaf of at most kLeaf
+// columns is left, so nearly every flop is in a GEMM (or a triangular solve built on the
+// GEMM) of the largest shape the recursion allows, and no fixed panel width caps the rank of
+// the trailing updates. The recursion works on a row-major matrix (unit column stride, row
+// stride lda) with m >= n, which makes every row interchange one contiguous swap.
+constexpr index_t kLeaf = 8;
+constexpr index_t kPanel = 128;
+// Rows of the unit lower triangle below which the triangular solve stops halving.
+constexpr index_t kTrsmLeaf = 32;
+
 template <typename T>
-index_t lu_factor(index_t m, index_t n, T* a, index_t rsa, index_t csa, std::int32_t* piv) {
-  const index_t kmin = std::min(m, n);
-  index_t info = 0;
-  for (index_t j0 = 0; j0 < kmin; j0 += kBlock) {
-    if (cancelled()) break;  // the caller discards the partial factors
-    const index_t jb = std::min(kBlock, kmin - j0);
-    // Panel: columns j0 .. j0 + jb, rows j0 .. m, factored column by column. Whole rows are
-    // swapped at once, which leaves the same result as LAPACK's deferred swaps.
-    for (index_t j = j0; j < j0 + jb; ++j) {
-      index_t p = j;
-      T best = std::abs(a[j * rsa + j * csa]);
-      for (index_t i = j + 1; i < m; ++i) {
-        const T v = std::abs(a[i * rsa + j * csa]);
-        if (v > best) best = v, p = i;
+void swap_row_segments(index_t len, T* a, index_t lda, index_t i, index_t p) {
+  if (i != p) std::swap_ranges(a + i * lda, a + i * lda + len, a + p * lda);
+}
+
+// B = L^-1 B for a unit lower-triangular n x n L and an n x nrhs B, both row-major.
+template <typename T>
+void trsm_unit_lower_rowmajor(index_t n, index_t nrhs, const T* l, index_t ldl, T* b,
+                              index_t ldb, std::vector<T>& scratch) {
+  if (n <= kTrsmLeaf) {
+    // The vectorised forward substitution of lu_solve, on blocks of its lane width.
+    const auto& K = detail::lu_kernels<T>();
+    const index_t rb = K.lanes;
+    scratch.resize(static_cast<std::size_t>(n * rb));
+    T* x = scratch.data();
+    for (index_t c0 = 0; c0 < nrhs; c0 += rb) {
+      const index_t w = std::min(rb, nrhs - c0);
+      for (index_t i = 0; i < n; ++i) {
+        std::copy(b + i * ldb + c0, b + i * ldb + c0 + w, x + i * rb);
+        std::fill(x + i * rb + w, x + (i + 1) * rb, T(0));
       }
-      piv[j] = static_cast<std::int32_t>(p);
-      swap_rows(n, a, rsa, csa, j, p);
-      const T pivot = a[j * rsa + j * csa];
-      if (pivot == T(0)) {
-        if (info == 0) info = j + 1;
-        continue;
-      }
-      for (index_t i = j + 1; i < m; ++i) a[i * rsa + j * csa] /= pivot;
-      const T* uj = a + j * rsa;
-      for (index_t i = j + 1; i < m; ++i) {
-        T* ai = a + i * rsa;
-        const T l = ai[j * csa];
-        for (index_t c = j + 1; c < j0 + jb; ++c) ai[c * csa] -= l * uj[c * csa];
-      }
+      K.packed_lower(n, true, l, ldl, 1, x);
+      for (index_t i = 0; i < n; ++i) std::copy(x + i * rb, x + i * rb + w, b + i * ldb + c0);
     }
-    const index_t right = n - j0 - jb;
-    if (right <= 0) continue;
-    T* a11 = a + j0 * rsa + j0 * csa;
-    T* a12 = a11 + jb * csa;
-    trsm_lower(jb, right, true, a11, rsa, csa, a12, rsa, csa);
-    const index_t below = m - j0 - jb;
-    if (below > 0)
-      gemm<T>(below, right, jb, T(-1), a11 + jb * rsa, rsa, csa, a12, rsa, csa, T(1),
-              a12 + jb * rsa, rsa, csa);
+    return;
+  }
+  const index_t n1 = n / 2;
+  trsm_unit_lower_rowmajor(n1, nrhs, l, ldl, b, ldb, scratch);
+  gemm<T>(n - n1, nrhs, n1, T(-1), l + n1 * ldl, ldl, 1, b, ldb, 1, T(1), b + n1 * ldb, ldb, 1);
+  trsm_unit_lower_rowmajor(n - n1, nrhs, l + n1 * ldl + n1, ldl, b + n1 * ldb, ldb, scratch);
+}
+
+// A leaf: the m x w panel is moved into a column-major buffer for the ISA's panel kernel
+// (contiguous columns, and no cache-set conflicts from a power-of-two row stride).
+template <typename T>
+index_t lu_leaf(index_t m, index_t w, T* a, index_t lda, std::int32_t* piv,
+                std::vector<T>& scratch) {
+  const index_t ld = m;
+  scratch.resize(static_cast<std::size_t>(ld * w));
+  T* x = scratch.data();
+  for (index_t i = 0; i < m; ++i)
+    for (index_t c = 0; c < w; ++c) x[c * ld + i] = a[i * lda + c];
+  const index_t info = detail::lu_kernels<T>().panel_factor(m, w, x, ld, piv);
+  for (index_t i = 0; i < m; ++i)
+    for (index_t c = 0; c < w; ++c) a[i * lda + c] = x[c * ld + i];
+  return info;
+}
+
+template <typename T>
+struct Workspace {
+  std::vector<T> panel, leaf, trsm;
+};
+
+template <typename T>
+index_t lu_recursive(index_t m, index_t n, T* a, index_t lda, std::int32_t* piv,
+                     Workspace<T>& ws, bool packed) {
+  if (n <= kLeaf) return lu_leaf(m, n, a, lda, piv, ws.leaf);
+  if (!packed && n <= kPanel) {
+    // A panel this narrow is factored in a compact copy: rows a few cache lines long at a
+    // stride that is not a power of two, so the narrow GEMMs and the leaves neither miss L2
+    // nor fight over cache sets.
+    const index_t ld = n + 64 / index_t(sizeof(T));
+    ws.panel.resize(static_cast<std::size_t>(m * ld));
+    T* p = ws.panel.data();
+    for (index_t i = 0; i < m; ++i) std::copy(a + i * lda, a + i * lda + n, p + i * ld);
+    const index_t info = lu_recursive(m, n, p, ld, piv, ws, true);
+    for (index_t i = 0; i < m; ++i) std::copy(p + i * ld, p + i * ld + n, a + i * lda);
+    return info;
+  }
+  // A multiple of the leaf width on the left keeps the leaves full.
+  const index_t n1 = std::max(kLeaf, (n / 2) / kLeaf * kLeaf), n2 = n - n1;
+  index_t info = lu_recursive(m, n1, a, lda, piv, ws, packed);
+  // Cancelled (src/cancel.hpp): stop before any pivot of an unfinished part is used; the
+  // caller discards the factors. Sticky, so every level of the recursion returns at once.
+  if (cancelled()) return info;
+  T* a12 = a + n1;
+  for (index_t i = 0; i < n1; ++i) swap_row_segments(n2, a12, lda, i, piv[i]);
+  trsm_unit_lower_rowmajor(n1, n2, a, lda, a12, lda, ws.trsm);
+  T* a22 = a12 + n1 * lda;
+  gemm<T>(m - n1, n2, n1, T(-1), a + n1 * lda, lda, 1, a12, lda, 1, T(1), a22, lda, 1);
+  const index_t info2 = lu_recursive(m - n1, n2, a22, lda, piv + n1, ws, packed);
+  if (cancelled()) return info;
+  if (info == 0 && info2 != 0) info = info2 + n1;
+  T* a21 = a + n1 * lda;
+  for (index_t i = 0; i < n2; ++i) {
+    swap_row_segments(n1, a21, lda, i, piv[n1 + i]);
+    piv[n1 + i] += static_cast<std::int32_t>(n1);
   }
   return info;
 }
 
 template <typename T>
+index_t lu_factor_rowmajor(index_t m, index_t n, T* a, index_t lda, std::int32_t* piv) {
+  const index_t k = std::min(m, n);
+  if (k == 0) return 0;
+  Workspace<T> ws;
+  const index_t info = lu_recursive(m, k, a, lda, piv, ws, false);
+  if (cancelled()) return info;
+  if (n > k) {
+    // Wide: the columns right of the square part only see the interchanges and L^-1.
+    for (index_t i = 0; i < k; ++i) swap_row_segments(n - k, a + k, lda, i, piv[i]);
+    trsm_unit_lower_rowmajor(k, n - k, a, lda, a + k, lda, ws.trsm);
+  }
+  return info;
+}
+
+}  // namespace
+
+template <typename T>
+index_t lu_factor(index_t m, index_t n, T* a, index_t rsa, index_t csa, std::int32_t* piv) {
+  if (m <= 0 || n <= 0) return 0;
+  if (csa == 1) return lu_factor_rowmajor(m, n, a, rsa, piv);
+  // Any other layout is factored in a row-major copy: O(mn) moves against O(mn min(m, n))
+  // flops, and the kernels above need only one layout.
+  std::vector<T> copy(static_cast<std::size_t>(m * n));
+  for (index_t i = 0; i < m; ++i)
+    for (index_t j = 0; j < n; ++j) copy[i * n + j] = a[i * rsa + j * csa];
+  const index_t info = lu_factor_rowmajor(m, n, copy.data(), n, piv);
+  for (index_t i = 0; i < m; ++i)
+    for (index_t j = 0; j < n; ++j) a[i * rsa + j * csa] = copy[i * n + j];
+  return info;
+}
+
+namespace detail {
+
+namespace {
+
+template <typename T>
+LuKernels<T> choose_kernels() {
+  const detail::Isa isa = detail::isa_from_environment();
+  const bool avx512 = isa == detail::Isa::avx512 && lu_avx512::available();
+  const bool avx2 = isa >= detail::Isa::avx2 && lu_avx2::available();
+  if constexpr (sizeof(T) == 4) {
+    if (avx512) return lu_avx512::table_f32();
+    if (avx2) return lu_avx2::table_f32();
+    return lu_generic::table_f32();
+  } else {
+    if (avx512) return lu_avx512::table_f64();
+    if (avx2) return lu_avx2::table_f64();
+    return lu_generic::table_f64();
+  }
+}
+
+}  // namespace
+
+const LuKernels<float>& lu_kernels_f32() {
+  static const LuKernels<float> table = choose_kernels<float>();
+  return table;
+}
+const LuKernels<double>& lu_kernels_f64() {
+  static const LuKernels<double> table = choose_kernels<double>();
+  return table;
+}
+
+}  // namespace detail
+
+template <typename T>
 void lu_solve(index_t n, index_t nrhs, const T* lu, index_t rsl, index_t csl,
               const std::int32_t* piv, bool trans, T* b, index_t rsb, index_t csb) {
-  if (!trans) {
-    for (index_t i = 0; i < n; ++i) swap_rows(nrhs, b, rsb, csb, i, index_t(piv[i]));
-    trsm_lower(n, nrhs, true, lu, rsl, csl, b, rsb, csb);
-    trsm_upper(n, nrhs, false, lu, rsl, csl, b, rsb, csb);
-  } else {
-    // A^T = U^T L^T P: U^T is lower and L^T upper, read through swapped strides.
-    trsm_lower(n, nrhs, false, lu, csl, rsl, b, rsb, csb);
-    trsm_upper(n, nrhs, true, lu, csl, rsl, b, rsb, csb);
-    for (index_t i = n - 1; i >= 0; --i) swap_rows(nrhs, b, rsb, csb, i, index_t(piv[i]));
+  if (n == 0 || nrhs == 0) return;
+  const auto& K = detail::lu_kernels<T>();
+  // op(A) = P^T L U: X = U^-1 L^-1 P B. op(A) = A^T = U^T L^T P: X = P^T L^-T U^-T B, with
+  // U^T lower and L^T upper read through swapped strides.
+  auto solve = [&](T* x, index_t stride, bool packed) {
+    auto swap_rows_of = [&](index_t i, index_t p) {
+      if (i != p) std::swap_ranges(x + i * stride, x + i * stride + stride, x + p * stride);
+    };
+    auto lower = packed ? K.packed_lower : K.vector_lower;
+    auto upper = packed ? K.packed_upper : K.vector_upper;
+    if (!trans) {
+      for (index_t i = 0; i < n; ++i) swap_rows_of(i, piv[i]);
+      lower(n, true, lu, rsl, csl, x);
+      upper(n, false, lu, rsl, csl, x);
+    } else {
+      lower(n, false, lu, csl, rsl, x);
+      upper(n, true, lu, csl, rsl, x);
+      for (index_t i = n - 1; i >= 0; --i) swap_rows_of(i, piv[i]);
+    }
+  };
+  if (nrhs <= 2) {
+    // Few right-hand sides: dot/axpy solves on each, no lanes wasted.
+    std::vector<T> x(rsb == 1 ? 0 : static_cast<std::size_t>(n));
+    for (index_t r = 0; r < nrhs; ++r) {
+      T* column = b + r * csb;
+      if (rsb == 1) {
+        solve(column, 1, false);
+      } else {
+        for (index_t i = 0; i < n; ++i) x[i] = column[i * rsb];
+        solve(x.data(), 1, false);
+        for (index_t i = 0; i < n; ++i) column[i * rsb] = x[i];
+      }
+    }
+    return;
   }
+  const index_t rb = K.lanes;
+  const index_t blocks = (nrhs + rb - 1) / rb;
+  detail::parallel_ranges(blocks, double(n) * n * nrhs > 4e6, [&](index_t b0, index_t b1,
+                                                                  index_t) {
+    std::vector<T> panel(static_cast<std::size_t>(n * rb));
+    T* x = panel.data();
+    for (index_t blk = b0; blk < b1; ++blk) {
+      const index_t c0 = blk * rb, w = std::min(rb, nrhs - c0);
+      T* bc = b + c0 * csb;
+      if (w < rb) std::fill(panel.begin(), panel.end(), T(0));
+      if (std::abs(rsb) < std::abs(csb)) {
+        for (index_t l = 0; l < w; ++l)
+          for (index_t i = 0; i < n; ++i) x[i * rb + l] = bc[l * csb + i * rsb];
+      } else {
+        for (index_t i = 0; i < n; ++i)
+          for (index_t l = 0; l < w; ++l) x[i * rb + l] = bc[i * rsb + l * csb];
+      }
+      solve(x, rb, true);
+      if (std::abs(rsb) < std::abs(csb)) {
+        for (index_t l = 0; l < w; ++l)
+          for (index_t i = 0; i < n; ++i) bc[l * csb + i * rsb] = x[i * rb + l];
+      } else {
+        for (index_t i = 0; i < n; ++i)
+          for (index_t l = 0; l < w; ++l) bc[i * rsb + l * csb] = x[i * rb + l];
+      }
+    }
+  });
 }
 
 template <typename T>
@@ -230,6 +402,26 @@ T lu_condition_estimate(index_t n, const T* lu, index_t rsl, index_t csl,
   return norm1 * est;
 }
 
+template <typename T>
+bool all_finite(index_t m, index_t n, const T* a, index_t rsa, index_t csa) {
+  // x - x is 0 for finite x and NaN otherwise; a few independent partial sums let the
+  // loop vectorise without reordering any one sum.
+  if (std::abs(rsa) < std::abs(csa)) std::swap(m, n), std::swap(rsa, csa);
+  for (index_t i = 0; i < m; ++i) {
+    const T* p = a + i * rsa;
+    T s[8] = {};
+    index_t j = 0;
+    if (csa == 1)
+      for (; j + 8 <= n; j += 8)
+        for (int l = 0; l < 8; ++l) s[l] += p[j + l] - p[j + l];
+    for (; j < n; ++j) s[0] += p[j * csa] - p[j * csa];
+    T total = 0;
+    for (T v : s) total += v;
+    if (total != T(0)) return false;
+  }
+  return true;
+}
+
 #define REVCORE_INSTANTIATE(T)                                                                 \
   template index_t lu_factor<T>(index_t, index_t, T*, index_t, index_t, std::int32_t*);       \
   template void lu_solve<T>(index_t, index_t, const T*, index_t, index_t, const std::int32_t*, \
@@ -239,7 +431,8 @@ T lu_condition_estimate(index_t n, const T* lu, index_t rsl, index_t csl,
   template void trsm_upper<T>(index_t, index_t, bool, const T*, index_t, index_t, T*, index_t, \
                               index_t);                                                        \
   template T lu_condition_estimate<T>(index_t, const T*, index_t, index_t, const std::int32_t*, \
-                                      T);
+                                      T);                                                      \
+  template bool all_finite<T>(index_t, index_t, const T*, index_t, index_t);
 REVCORE_INSTANTIATE(float)
 REVCORE_INSTANTIATE(double)
 #undef REVCORE_INSTANTIATE

@@ -37,4 +37,8 @@ template <typename T>
 T lu_condition_estimate(index_t n, const T* lu, index_t rsl, index_t csl,
                         const std::int32_t* piv, T norm1);
 
+// Whether every element of an m x n strided matrix is finite.
+template <typename T>
+bool all_finite(index_t m, index_t n, const T* a, index_t rsa, index_t csa);
+
 }  // namespace revcore

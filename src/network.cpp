@@ -1,12 +1,15 @@
 #include "network.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <vector>
 
 #include "activation.hpp"
 #include "gemm.hpp"
 #include "lu.hpp"
+#include "lu_kernels.hpp"
+#include "parallel.hpp"
 
 namespace revcore {
 
@@ -28,32 +31,191 @@ void network_forward(const DenseLayer<T>* layers, index_t depth, index_t batch, 
   }
 }
 
+namespace {
+
+// One layer's inverse on a packed panel of `width` right-hand sides (the lane layout of
+// lu_kernels.hpp: row j holds element j of every sample): x <- W^-1 (f^-1(x) - b).
+// On failure returns the count and stores into *first the panel index (j * rb + lane) of the
+// first bad element; `targets`, when given, receives the layer's targets before anything
+// is changed (the caller reports them).
+template <typename T>
+InverseStatus layer_inverse_packed(const DenseLayer<T>& L, index_t layer, index_t n,
+                                   index_t rb, index_t width, T* x, T* targets) {
+  const auto& K = detail::lu_kernels<T>();
+  const index_t size = n * rb;
+  if (width < rb)  // padding lanes get a value inside every activation's range
+    for (index_t j = 0; j < n; ++j) std::fill(x + j * rb + width, x + j * rb + rb, T(0.5));
+  if (targets) std::copy(x, x + size, targets);
+  index_t first = -1;
+  const bool fused = L.act == Activation::identity ||
+                     (L.act == Activation::leaky_relu && L.negative_slope <= T(1));
+  if (fused) {
+    // Range of identity and leaky ReLU: the finite reals. min(y, y / a) is the inverse for
+    // a <= 1 (numpy's fastest form too); one pass also subtracts the bias and probes for
+    // non-finite targets (y - y is NaN exactly for those).
+    const bool leaky = L.act == Activation::leaky_relu;
+    const T inv = T(1) / L.negative_slope;
+    T probe = 0;
+    for (index_t j = 0; j < n; ++j) {
+      const T bj = L.bias ? L.bias[j] : T(0);
+      T* row = x + j * rb;
+      for (index_t l = 0; l < rb; ++l) {
+        const T v = row[l];
+        probe += v - v;
+        row[l] = (leaky ? std::min(v, v * inv) : v) - bj;
+      }
+    }
+    if (probe != T(0)) {
+      std::copy(targets ? targets : x, (targets ? targets : x) + size, x);
+      index_t bad = 0;
+      for (index_t i = 0; i < size; ++i)
+        if (!std::isfinite(x[i]) && bad++ == 0) first = i;
+      return {InverseFailure::out_of_range, layer, bad, first};
+    }
+  } else {
+    const index_t bad = activation_inverse<T>(size, x, x, L.act, L.negative_slope, &first);
+    if (bad) return {InverseFailure::out_of_range, layer, bad, first};
+    if (L.bias)
+      for (index_t j = 0; j < n; ++j) {
+        const T bj = L.bias[j];
+        T* row = x + j * rb;
+        for (index_t l = 0; l < rb; ++l) row[l] -= bj;
+      }
+  }
+  // W = P^T L U: rows of the panel are interchanged as rows of the right-hand side.
+  for (index_t i = 0; i < n; ++i) {
+    const index_t p = L.piv[i];
+    if (p != i) std::swap_ranges(x + i * rb, x + i * rb + rb, x + p * rb);
+  }
+  K.packed_lower(n, true, L.lu, n, 1, x);
+  K.packed_upper(n, false, L.lu, n, 1, x);
+  // x - x is NaN exactly for non-finite x: a branch-free pass, counted only if it fails.
+  T probe = 0;
+  for (index_t i = 0; i < size; ++i) probe += x[i] - x[i];
+  if (probe == T(0)) return {};
+  index_t not_finite = 0;
+  first = -1;
+  for (index_t j = 0; j < n; ++j)
+    for (index_t l = 0; l < width; ++l)
+      if (!std::isfinite(x[j * rb + l]) && not_finite++ == 0) first = j * rb + l;
+  if (not_finite) return {InverseFailure::not_finite, layer, not_finite, first};
+  return {};
+}
+
+template <typename T>
+InverseStatus layer_inverse_vector(const DenseLayer<T>& L, index_t layer, index_t n, T* x,
+                                   T* z) {
+  const auto& K = detail::lu_kernels<T>();
+  index_t first = -1;
+  const index_t bad = activation_inverse<T>(n, x, z, L.act, L.negative_slope, &first);
+  if (bad) return {InverseFailure::out_of_range, layer, bad, first};
+  if (L.bias)
+    for (index_t j = 0; j < n; ++j) z[j] -= L.bias[j];
+  for (index_t i = 0; i < n; ++i)
+    if (L.piv[i] != i) std::swap(z[i], z[L.piv[i]]);
+  K.vector_lower(n, true, L.lu, n, 1, z);
+  K.vector_upper(n, false, L.lu, n, 1, z);
+  index_t not_finite = 0;
+  first = -1;
+  for (index_t j = 0; j < n; ++j)
+    if (!std::isfinite(z[j]) && not_finite++ == 0) first = j;
+  if (not_finite) return {InverseFailure::not_finite, layer, not_finite, first};
+  return {};
+}
+
+}  // namespace
+
 template <typename T>
 InverseStatus network_inverse(const DenseLayer<T>* layers, index_t depth, index_t batch,
                               const T* y, T* x) {
-  InverseStatus status;
-  if (depth == 0) return status;
+  if (depth == 0 || batch == 0) return {};
   const index_t n = layers[depth - 1].n_out;
   const index_t size = batch * n;
   std::copy(y, y + size, x);
-  std::vector<T> z(static_cast<std::size_t>(size));
-  for (index_t l = depth - 1; l >= 0; --l) {
-    const DenseLayer<T>& L = layers[l];
-    index_t first = -1;
-    const index_t bad = activation_inverse<T>(size, x, z.data(), L.act, L.negative_slope, &first);
-    if (bad) return {InverseFailure::out_of_range, l, bad, first};
-    if (L.bias)
-      for (index_t r = 0; r < batch; ++r)
-        for (index_t j = 0; j < n; ++j) z[r * n + j] -= L.bias[j];
-    // Row r of Z solves W x_r = z_r: the right-hand sides are Z^T, read through its strides.
-    lu_solve<T>(n, batch, L.lu, n, 1, L.piv, false, z.data(), 1, n);
-    index_t not_finite = 0, first_not_finite = -1;
-    for (index_t i = 0; i < size; ++i)
-      if (!std::isfinite(z[i]) && not_finite++ == 0) first_not_finite = i;
-    std::copy(z.begin(), z.end(), x);
-    if (not_finite) return {InverseFailure::not_finite, l, not_finite, first_not_finite};
+  if (batch <= 2) {
+    // Layer-major, and x is overwritten only once every sample of a layer succeeded, so a
+    // failure leaves x holding that layer's targets (or its non-finite solution) throughout.
+    std::vector<T> z(static_cast<std::size_t>(size));
+    for (index_t l = depth - 1; l >= 0; --l) {
+      for (index_t r = 0; r < batch; ++r) {
+        InverseStatus s = layer_inverse_vector(layers[l], l, n, x + r * n, z.data() + r * n);
+        if (s.failure == InverseFailure::not_finite)
+          std::copy(z.begin() + r * n, z.begin() + (r + 1) * n, x + r * n);
+        if (s.failure != InverseFailure::none) {
+          s.first += r * n;
+          return s;
+        }
+      }
+      std::copy(z.begin(), z.end(), x);
+    }
+    return {};
   }
-  return status;
+  // Many samples: the batch becomes panels of rb samples in the lane layout, and each panel
+  // runs through every layer while it sits in cache; panels are independent, so threads
+  // take disjoint ranges of them with no synchronisation.
+  const index_t rb = detail::lu_kernels<T>().lanes;
+  const index_t panels = (batch + rb - 1) / rb;
+  auto pack = [&](index_t p, T* panel) {
+    const index_t r0 = p * rb, w = std::min(rb, batch - r0);
+    for (index_t l = 0; l < w; ++l)
+      for (index_t j = 0; j < n; ++j) panel[j * rb + l] = x[(r0 + l) * n + j];
+    return w;
+  };
+  auto unpack = [&](index_t p, const T* panel) {
+    const index_t r0 = p * rb, w = std::min(rb, batch - r0);
+    for (index_t l = 0; l < w; ++l)
+      for (index_t j = 0; j < n; ++j) x[(r0 + l) * n + j] = panel[j * rb + l];
+  };
+  std::vector<T> storage(static_cast<std::size_t>(panels * n * rb));
+  std::atomic<bool> failed{false};
+  const double work = double(n) * double(n) * double(batch) * double(depth);
+  detail::parallel_ranges(panels, work > 4e6, [&](index_t p0, index_t p1, index_t) {
+    for (index_t p = p0; p < p1; ++p) pack(p, storage.data() + p * n * rb);
+    // Layer-major within the slice, so each layer's factors are reused from cache.
+    for (index_t l = depth - 1; l >= 0; --l)
+      for (index_t p = p0; p < p1; ++p) {
+        const index_t w = std::min(rb, batch - p * rb);
+        if (layer_inverse_packed(layers[l], l, n, rb, w, storage.data() + p * n * rb,
+                                 static_cast<T*>(nullptr))
+                .failure != InverseFailure::none) {
+          failed = true;
+          return;
+        }
+      }
+    for (index_t p = p0; p < p1; ++p) unpack(p, storage.data() + p * n * rb);
+  });
+  if (!failed) return {};
+  // Rare path: replay layer by layer over the whole batch to name the first failing layer
+  // and leave its targets (or non-finite solutions) in x, as the contract says.
+  std::copy(y, y + size, x);
+  std::vector<T> targets(storage.size());
+  for (index_t p = 0; p < panels; ++p) pack(p, storage.data() + p * n * rb);
+  for (index_t l = depth - 1; l >= 0; --l) {
+    InverseStatus worst;
+    for (index_t p = 0; p < panels; ++p) {
+      const index_t w = std::min(rb, batch - p * rb);
+      const InverseStatus s = layer_inverse_packed(layers[l], l, n, rb, w,
+                                                   storage.data() + p * n * rb,
+                                                   targets.data() + p * n * rb);
+      if (s.failure == InverseFailure::none) continue;
+      const index_t flat = (p * rb + s.first % rb) * n + s.first / rb;
+      if (s.failure == InverseFailure::out_of_range &&
+          worst.failure != InverseFailure::out_of_range)
+        worst = {s.failure, l, 0, flat};
+      else if (worst.failure == InverseFailure::none)
+        worst = {s.failure, l, 0, flat};
+      if (s.failure == worst.failure) {
+        worst.count += s.count;
+        worst.first = std::min(worst.first, flat);
+      }
+    }
+    if (worst.failure == InverseFailure::none) continue;
+    const T* source = worst.failure == InverseFailure::out_of_range ? targets.data()
+                                                                     : storage.data();
+    for (index_t p = 0; p < panels; ++p) unpack(p, source + p * n * rb);
+    return worst;
+  }
+  return {};  // not reached: the parallel pass failed somewhere
 }
 
 template <typename T>

@@ -351,3 +351,10 @@ def test_demo_writes_the_picture(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "test accuracy: 0.9" in out
     assert "every layer is invertible" in out
+
+
+def test_verbose_reports_progress(capsys):
+    X, y = blobs()
+    revcore.InvertibleClassifier(epochs=4, verbose=2, random_state=0).fit(X, y)
+    err = capsys.readouterr().err
+    assert "epoch    2/4" in err and "epoch    4/4" in err and "epoch    1/4" not in err

@@ -90,6 +90,57 @@ def test_rectangular_factor_like_scipy(rng, shape, dtype):
     np.testing.assert_allclose(lu, lu_scipy, atol=tol(dtype, min(shape)) * scale * np.sqrt(m + 1))
 
 
+# Orders around the recursion's leaf (8 columns), its packed panels (128) and the halving
+# points of larger orders, square, tall and wide.
+BLOCK_SIZES = [1, 2, 3, 9, 15, 17, 63, 64, 65, 127, 128, 129, 255, 256, 257, 511, 513]
+BLOCK_SHAPES = [(513, 129), (129, 513), (300, 65), (65, 300), (1000, 8), (8, 1000),
+                (1000, 9), (9, 1000), (257, 256), (256, 257)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(n, n) for n in BLOCK_SIZES] + BLOCK_SHAPES, ids=str)
+def test_factor_block_boundaries(rng, shape, dtype):
+    a = rng.standard_normal(shape).astype(dtype)
+    lu, piv = revcore.lu_factor(a)
+    assert_reconstructs(a, lu, piv)
+    assert np.all((piv >= np.arange(min(shape))) & (piv < shape[0]))
+    if dtype == np.float64:
+        # float32 rounding of a different (blocked) summation order may flip a near-tie of
+        # two candidate pivots at these orders; float64 leaves no near-tie within rounding.
+        np.testing.assert_array_equal(piv, scipy_linalg.lu_factor(a)[1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("zero_columns", [[0], [5, 8], [63, 64], [128, 200], [299]], ids=str)
+def test_zero_columns_report_first_zero_pivot(rng, zero_columns, dtype):
+    a = rng.standard_normal((300, 300)).astype(dtype)
+    a[:, zero_columns] = 0
+    with pytest.warns(scipy_linalg.LinAlgWarning) as scipy_record:
+        lu_scipy, piv_scipy = scipy_linalg.lu_factor(a)
+    with pytest.warns(revcore.LinAlgWarning) as record:
+        lu, piv = revcore.lu_factor(a)
+    assert str(record[0].message) == str(scipy_record[0].message)
+    assert f"Diagonal number {zero_columns[0] + 1} " in str(record[0].message)
+    np.testing.assert_array_equal(piv, piv_scipy)
+    assert np.all(np.diag(lu)[zero_columns] == 0)
+    assert_reconstructs(a, lu, piv)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [16, 64, 128, 256])
+def test_ties_take_the_first_row(n, dtype):
+    # A Sylvester-Hadamard matrix with shuffled rows: every pivot search meets ties, and the
+    # elimination stays exact (small dyadic values), so LAPACK's first-index rule decides.
+    h = np.ones((1, 1))
+    while h.shape[0] < n:
+        h = np.block([[h, h], [h, -h]])
+    a = h[np.random.default_rng(n).permutation(n)].astype(dtype)
+    lu, piv = revcore.lu_factor(a)
+    np.testing.assert_array_equal(piv, scipy_linalg.lu_factor(a)[1])
+    np.testing.assert_array_equal(piv, reference.lu_factor(a)[1])
+    assert_reconstructs(a, lu, piv)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("layout_kind", LAYOUTS)
 def test_factor_layouts(rng, layout_kind, dtype):

@@ -482,3 +482,12 @@ def test_promotion():
     assert mixed.dtype == np.float64
     with pytest.raises(TypeError, match="must hold real numbers"):
         network.forward(np.ones(3, dtype=complex))
+
+
+def test_empty_layers_and_empty_batches():
+    empty = revcore.Network.from_weights([np.zeros((0, 0))], None, "identity")
+    assert empty.forward(np.zeros((3, 0))).shape == (3, 0)
+    assert empty.forward(np.zeros(0)).shape == (0,)
+    net = revcore.Network.random(4, 2, "tanh", seed=0)
+    assert net.forward(np.zeros((0, 4))).shape == (0, 4)
+    assert net.inverse(np.zeros((0, 4))).shape == (0, 4)

@@ -56,11 +56,11 @@ def show_config(file: Any = None) -> None:
     """Print the version, the kernels chosen for this CPU, the thread count and the build."""
     from . import __version__
 
-    info = dict(_core.build_info()) if hasattr(_core, "build_info") else {}
+    info = dict(_core.build_info())
     lines = [
         f"revcore {__version__}",
         f"python {sys.version.split()[0]} on {platform.machine()} ({platform.system()})",
-        f"kernels: {info.get('kernel', 'generic')}",
+        f"kernels: {info['kernel']} (REVCORE_ARCH={os.environ.get('REVCORE_ARCH', 'unset')})",
         f"threads: {get_num_threads()} (REVCORE_NUM_THREADS="
         f"{os.environ.get('REVCORE_NUM_THREADS', 'unset')})",
     ]

@@ -282,10 +282,44 @@ def lu_solve(
     >>> revcore.lu_solve(revcore.lu_factor(a), np.array([3.0, 4.0]))
     array([1., 1.])
     """
+    fast = _lu_solve_fast(lu_and_piv, b, trans, check_finite)
+    if fast is not None:
+        return fast
     lu, piv, b2, dtype, transposed = prepare_lu_solve(lu_and_piv, b, trans, check_finite)
     check_memory(b2.size, dtype, f"lu_solve of b {np.shape(b)}")
-    x = _core.lu_solve(kernel_ready(lu, dtype), piv, kernel_ready(b2, dtype), transposed)
+    x = _core.lu_solve(kernel_ready(lu, dtype), piv, kernel_ready(b2, dtype), transposed, False)
     return x.reshape(np.shape(b))
+
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_INT32 = np.dtype(np.int32)
+
+
+def _lu_solve_fast(lu_and_piv: Any, b: Any, trans: Any, check_finite: bool) -> Any:
+    """The common call (ndarrays of one float dtype, int32 pivots, 1-D or 2-D b) with the
+    checks done in the kernel's call; None sends anything else to the full checks."""
+    if type(lu_and_piv) is not tuple or len(lu_and_piv) != 2 or trans not in (0, 1, 2) \
+            or type(trans) is bool:
+        return None
+    lu, piv = lu_and_piv
+    if type(lu) is not np.ndarray or type(piv) is not np.ndarray or type(b) is not np.ndarray:
+        return None
+    dtype = lu.dtype
+    if dtype not in _FLOATS or b.dtype != dtype or piv.dtype != _INT32 or lu.ndim != 2 \
+            or b.ndim not in (1, 2) or piv.ndim != 1:
+        return None
+    n = lu.shape[0]
+    if lu.shape[1] != n or piv.shape[0] != n or b.shape[0] != n or not lu.flags.aligned \
+            or not b.flags.aligned or not piv.flags.c_contiguous:
+        return None
+    check_memory(b.size, dtype, f"lu_solve of b {b.shape}")
+    # The kernel call checks pivots (and finiteness) itself; a failure there means the slow
+    # path's messages apply, so it re-runs the full checks to raise them.
+    x = _core.lu_solve(lu, piv, b if b.ndim == 2 else b[:, None], trans != 0,
+                               bool(check_finite))
+    if x is None:
+        return None
+    return x if b.ndim == 2 else x[:, 0]
 
 
 def lu_condition_estimate(lu_and_piv: tuple[Any, Any], norm1: float) -> float:

@@ -107,6 +107,12 @@ class LayerReport(NamedTuple):
     invertible: bool
     reason: str
     out_of_range: int | None = None
+    error_bound: float | None = None
+    """A-priori relative error of this layer's solve alone: 3 cond * 2 n eps."""
+    rows: tuple[int, ...] = ()
+    """Samples (rows of the targets) with elements outside the activation's range."""
+    columns: tuple[int, ...] = ()
+    """Units (columns) with elements outside the activation's range."""
 
     @property
     def verdict(self) -> str:
@@ -157,9 +163,12 @@ class _Backend:
     """How a network computes: the native kernels, or numpy in revcore.reference."""
 
     lu_factor = staticmethod(native.lu_factor)
+    lu_solve = staticmethod(native.lu_solve)
     lu_condition_estimate = staticmethod(native.lu_condition_estimate)
     dense = staticmethod(native.dense)
+    matmul = staticmethod(native.matmul)
     activate = staticmethod(native.activate)
+    activate_inverse = staticmethod(native.activate_inverse)
 
     @staticmethod
     def _lists(layers: Sequence[Layer], dtype: np.dtype) -> tuple[list, list, list, list]:
@@ -173,15 +182,16 @@ class _Backend:
     def forward(self, layers: Sequence[Layer], x: np.ndarray) -> np.ndarray:
         return _core.network_forward(*self._lists(layers, x.dtype), x)
 
+    def prepare_inverse(self, layers: Sequence[Layer], factors: Sequence[Factors],
+                        dtype: np.dtype) -> Any:
+        """What inverse() needs of the layers, built once per (layers, dtype) snapshot."""
+        return (*self._lists(layers, dtype), [f.lu for f in factors], [f.piv for f in factors])
+
     def inverse(
-        self, layers: Sequence[Layer], factors: Sequence[Factors], y: np.ndarray
+        self, layers: Sequence[Layer], prepared: Any, y: np.ndarray
     ) -> tuple[np.ndarray, tuple[str, int] | None]:
         """x with forward(x) = y, or the failing target and (kind, layer index)."""
-        lus = [f.lu for f in factors]
-        pivs = [f.piv for f in factors]
-        x, failure, layer, _, _ = _core.network_inverse(
-            *self._lists(layers, y.dtype), lus, pivs, y
-        )
+        x, failure, layer, _, _ = _core.network_inverse(*prepared, y)
         if failure == 0:
             return x, None
         return x, ("out_of_range" if failure == 1 else "not_finite", layer)
@@ -411,9 +421,10 @@ class Network:
             raise ValueError(f"{name} must have shape ({n},) or (batch, {n}), got {x.shape}")
         dtype = np.result_type(x, self.dtype)
         single = x.ndim == 1
+        rows = 1 if single else x.shape[0]
         widest = max(max(layer.shape) for layer in self._layers)
-        check_memory(3 * (x.size // max(n, 1)) * widest, dtype, f"{name} of shape {x.shape}")
-        return contiguous_ready(x.reshape(-1, n), dtype), single
+        check_memory(3 * rows * widest, dtype, f"{name} of shape {x.shape}")
+        return contiguous_ready(x.reshape(rows, n), dtype), single
 
     def forward(self, x: Any) -> np.ndarray:
         """Run the network: x of shape (n_inputs,) or (batch, n_inputs)."""
@@ -472,25 +483,12 @@ class Network:
             )
         return factors, ""
 
-    def inverse(self, y: Any) -> np.ndarray:
-        """Run the network backwards: the x with ``forward(x) == y`` (to rounding).
-
-        Parameters
-        ----------
-        y : array_like, shape (n_outputs,) or (batch, n_outputs)
-
-        Raises
-        ------
-        NotInvertibleError
-            Naming the layer and the reason: a non-square or relu layer, a singular or
-            ill-conditioned weight, or targets outside an activation's open range (with the
-            rows and columns that are), including intermediate targets met on the way down.
-        """
-        layers = self._layers
-        y2, single = self._input(y, layers[-1].shape[0], "y")
+    def _checked_factors(self, layers: Sequence[Layer], dtype: Any) -> list[Factors]:
+        """Every layer's factors in ``dtype``; NotInvertibleError for the first layer (by
+        index) that cannot be inverted."""
         factors = []
         for index, layer in enumerate(layers):
-            f, reason = self._diagnose(layer, y2.dtype)
+            f, reason = self._diagnose(layer, dtype)
             if reason:
                 raise NotInvertibleError(
                     f"layer {index} ({layer.activation}, {layer.shape[0]}x{layer.shape[1]}) "
@@ -499,10 +497,143 @@ class Network:
                     reason=reason,
                 )
             factors.append(f)
-        x, failure = self._backend.inverse(layers, factors, y2)
-        if failure is not None:
-            raise self._target_error(layers, failure, x, single)
-        return x[0] if single else x
+        return factors
+
+    def inverse(self, y: Any, refine: int = 0, return_info: bool = False) -> Any:
+        """Run the network backwards: the x with ``forward(x) == y`` (to rounding).
+
+        Parameters
+        ----------
+        y : array_like, shape (n_outputs,) or (batch, n_outputs)
+            The result has the promoted dtype of ``y`` and the network (the working dtype).
+        refine : int, optional
+            Steps of iterative refinement per layer. Layer by layer from the last, with
+            ``z = f^-1(t) - b`` its target t made linear: solve ``W x = z`` from the cached
+            factors, then ``refine`` times compute the residual ``r = z - W x`` in higher
+            precision (float64 when the working dtype is float32 or the factors are float32,
+            long double for float64) and add the correction ``W^-1 r``. The factors are
+            those of the network's own dtype, so a float32 network asked for a float64
+            ``y`` solves with float32 factors and refines to float64 quality when
+            ``cond(W) * n * eps32`` is well below 1 (mixed-precision refinement); each step
+            gains about ``-log10(cond(W) * n * eps_factors)`` digits. ``refine=0`` (the
+            default) is the single native call.
+        return_info : bool, optional
+            Also return a dict with, per sample, ``residual``: the measured
+            ``||f(x) - y||_inf / ||y||_inf`` (forward pass in float64), and ``bound``: the
+            a-priori bound of ``||x - x_exact||_inf / ||x_exact||_inf`` described in
+            :meth:`error_bound`; plus ``condition_estimates`` per layer.
+
+        Raises
+        ------
+        NotInvertibleError
+            Naming the layer and the reason: a non-square or relu layer, a singular or
+            ill-conditioned weight, or targets outside an activation's open range (with the
+            rows and columns that are), including intermediate targets met on the way down.
+        """
+        if isinstance(refine, bool) or not isinstance(refine, (int, np.integer)) or refine < 0:
+            raise ValueError(f"refine must be a non-negative integer, got {refine!r}")
+        layers = self._layers
+        y2, single = self._input(y, layers[-1].shape[0], "y")
+        if refine == 0 and not return_info:
+            prepared = self._prepared(layers, y2.dtype)
+            x, failure = self._backend.inverse(layers, prepared, y2)
+            if failure is not None:
+                raise self._target_error(layers, failure, x, single)
+            return x[0] if single else x
+        x, bound, conditions = self._inverse_refined(layers, y2, int(refine), single)
+        if not return_info:
+            return x[0] if single else x
+        y64 = y2.astype(np.float64)
+        fx = self._backend.forward(layers, np.ascontiguousarray(x, dtype=np.float64))
+        scale = np.abs(y64).max(axis=1)
+        residual = np.abs(fx - y64).max(axis=1) / np.where(scale > 0, scale, 1.0)
+        info = {"residual": residual[0] if single else residual,
+                "bound": bound[0] if single else bound,
+                "condition_estimates": conditions}
+        return (x[0] if single else x), info
+
+    def _inverse_refined(self, layers: tuple[Layer, ...], y: np.ndarray, refine: int,
+                         single: bool) -> tuple[np.ndarray, np.ndarray, list[float]]:
+        """The layer-by-layer reverse pass with refinement, and the per-sample bound."""
+        backend = self._backend
+        working = y.dtype
+        factor_dtype = self.dtype if refine else working
+        if np.dtype(working) == np.float64 and np.dtype(factor_dtype) == np.float64 and refine:
+            residual_dtype: Any = np.longdouble
+        else:
+            residual_dtype = np.float64
+        factors = self._checked_factors(layers, factor_dtype)
+        u_work = float(np.finfo(working).eps) / 2
+        u_factor = float(np.finfo(factor_dtype).eps) / 2
+        u_residual = float(np.finfo(residual_dtype).eps) / 2
+        x = y
+        error = np.zeros(y.shape[0])
+        for index in reversed(range(len(layers))):
+            layer, f = layers[index], factors[index]
+            if out_of_range_mask(x, layer.activation).any():
+                raise self._target_error(layers, ("out_of_range", index), x, single)
+            bias = layer.bias.astype(working)
+            inverse_t = backend.activate_inverse(x, layer.activation, layer.negative_slope)
+            z = inverse_t - bias
+            n = layer.shape[0]
+            kappa = 3.0 * f.condition_estimate  # Hager's estimate is rarely 3x low
+            # Relative error of z: the incoming error times the activation's relative
+            # amplification, plus the rounding of f^-1 and of the bias subtraction.
+            z_norm = np.abs(z).max(axis=1)
+            z_norm = np.where(z_norm > 0, z_norm, np.finfo(float).tiny)
+            slope = _inverse_slope(x, layer.activation, layer.negative_slope)
+            amplification = slope * np.abs(x).max(axis=1) / z_norm
+            rounding = 2 * u_work * (np.abs(inverse_t).max(axis=1) + np.abs(bias).max()) / z_norm
+            error_z = amplification * error + rounding
+            # Solve: backward stable with error ~ n u |L||U| (Higham Thm 9.4): forward error
+            # kappa * 2 n u (growth of random-like matrices is small); each refinement step
+            # multiplies it by kappa * 2 n u_factor down to the residual's and x's precision.
+            solve = kappa * 2 * n * u_factor
+            if refine:
+                solve = (solve * min(1.0, solve) ** refine + kappa * 2 * n * u_residual
+                         + 2 * u_work)
+            error = kappa * error_z + solve
+            x = self._solve_refined(backend, layer, f, z, refine, working, factor_dtype,
+                                    residual_dtype)
+            if not np.isfinite(x).all():
+                raise self._target_error(layers, ("not_finite", index), x, single)
+        conditions = [f.condition_estimate for f in factors]
+        return x, error, conditions
+
+    @staticmethod
+    def _solve_refined(backend: Any, layer: Layer, factors: Factors, z: np.ndarray,
+                       refine: int, working: Any, factor_dtype: Any,
+                       residual_dtype: Any) -> np.ndarray:
+        """x with W x_s = z_s for every row s: a solve, then ``refine`` corrections."""
+        lu_piv = (factors.lu, factors.piv)
+        x = backend.lu_solve(lu_piv, z.astype(factor_dtype).T, check_finite=False).T
+        x = np.ascontiguousarray(x, dtype=working)
+        if not refine:
+            return x
+        weight = layer.weight.astype(residual_dtype)
+        high = z.astype(residual_dtype)
+        for _ in range(refine):
+            if residual_dtype == np.float64:
+                r = high - backend.matmul(x.astype(np.float64), weight.T)
+            else:  # long double: numpy's own loops (no BLAS), exact enough for the residual
+                r = high - x.astype(residual_dtype) @ weight.T
+            d = backend.lu_solve(lu_piv, r.astype(factor_dtype).T, check_finite=False).T
+            x = (x.astype(residual_dtype) + d).astype(working)
+        return np.ascontiguousarray(x)
+
+    def _prepared(self, layers: tuple[Layer, ...], dtype: np.dtype) -> Any:
+        """The backend's inverse arguments for this snapshot of layers, after checking that
+        every layer can be inverted; cached on the network under the snapshot's identity
+        (set_layer installs a new tuple, so a stale entry can never match)."""
+        threshold = self.threshold(dtype)
+        cached = getattr(self, "_inverse_cache", None)
+        if cached is not None and cached[0] is layers and cached[1] == dtype \
+                and cached[2] == threshold:
+            return cached[3]
+        factors = self._checked_factors(layers, dtype)
+        prepared = self._backend.prepare_inverse(layers, factors, dtype)
+        self._inverse_cache = (layers, dtype, threshold, prepared)
+        return prepared
 
     @staticmethod
     def _target_error(layers: Sequence[Layer], failure: tuple[str, int], values: np.ndarray,
@@ -586,9 +717,14 @@ class Network:
             layer = layers[index]
             factors, reason = diagnoses[index]
             out_of_range = None
+            rows: tuple[int, ...] = ()
+            columns: tuple[int, ...] = ()
             if current is not None and layer.activation != "relu":
                 mask = out_of_range_mask(current, layer.activation)
                 out_of_range = int(mask.sum())
+                bad_rows, bad_columns = np.nonzero(mask)
+                rows = tuple(int(i) for i in np.unique(bad_rows))
+                columns = tuple(int(i) for i in np.unique(bad_columns))
                 if out_of_range:
                     reason = reason or (f"{out_of_range} target values lie outside the range "
                                         f"of {layer.activation}")
@@ -608,8 +744,25 @@ class Network:
                 invertible=not reason,
                 reason=reason,
                 out_of_range=out_of_range,
+                error_bound=None if factors is None else float(
+                    3 * factors.condition_estimate * 2 * layer.shape[0] * np.finfo(dtype).eps),
+                rows=rows,
+                columns=columns,
             )
         return InvertibilityReport(reports, self.threshold(dtype))  # type: ignore[arg-type]
+
+
+def _inverse_slope(t: np.ndarray, name: str, negative_slope: float) -> np.ndarray:
+    """Per sample, the largest |(f^-1)'(t)| over the sample's targets t (all in range)."""
+    t = t.astype(np.float64)
+    if name == "identity":
+        return np.ones(t.shape[0])
+    if name == "leaky_relu":
+        return np.where((t <= 0).any(axis=1), max(1.0, 1.0 / negative_slope),
+                        min(1.0, 1.0 / negative_slope) if negative_slope > 1 else 1.0)
+    if name == "tanh":
+        return (1.0 / (1.0 - t * t)).max(axis=1)
+    return (1.0 / (t * (1.0 - t))).max(axis=1)
 
 
 def _log_abs_derivative(z: np.ndarray, name: str, negative_slope: float) -> np.ndarray:

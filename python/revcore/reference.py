@@ -211,9 +211,12 @@ class _ReferenceBackend(_Backend):
     """The network's passes written layer by layer with the functions above."""
 
     lu_factor = staticmethod(lu_factor)
+    lu_solve = staticmethod(lu_solve)
     lu_condition_estimate = staticmethod(lu_condition_estimate)
     dense = staticmethod(dense)
+    matmul = staticmethod(matmul)
     activate = staticmethod(activate)
+    activate_inverse = staticmethod(activate_inverse)
 
     @staticmethod
     def forward(layers: Any, x: np.ndarray) -> np.ndarray:
@@ -221,6 +224,10 @@ class _ReferenceBackend(_Backend):
             x = dense(x, layer.weight.astype(x.dtype), layer.bias.astype(x.dtype),
                       layer.activation, layer.negative_slope)
         return x
+
+    @staticmethod
+    def prepare_inverse(layers: Any, factors: Any, dtype: Any) -> Any:
+        return factors
 
     @staticmethod
     def inverse(layers: Any, factors: Any, y: np.ndarray) -> tuple[np.ndarray, Any]:

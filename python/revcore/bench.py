@@ -1,0 +1,221 @@
+"""revcore's benchmark suite as a command: ``python -m revcore.bench``.
+
+Times each operation in revcore and in numpy (and scipy / PyTorch where installed) in the same
+run, at the same thread count, and prints a table: operation, shape, dtype, revcore's median,
+the others' medians, their ratio to revcore's (> 1: revcore is faster), and revcore's GFLOP/s
+with its share of the machine's peak. ``--json PATH`` writes the rows for comparison across
+runs. The full pytest-benchmark suite is ``pytest benchmarks``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+import revcore
+
+# This machine's measured peak per core (PERF.md: independent FMA chains at -O3, AMD Zen 4).
+DEFAULT_PEAK_PER_CORE = {"float32": 116.0, "float64": 58.0}
+
+
+@dataclass
+class Row:
+    operation: str
+    shape: str
+    dtype: str
+    flops: float
+    revcore_seconds: float
+    others: dict[str, float] = field(default_factory=dict)
+
+    def ratios(self) -> dict[str, float]:
+        return {name: t / self.revcore_seconds for name, t in self.others.items()}
+
+
+def median_time(f: Callable[[], Any], repeats: int, min_time: float = 0.05) -> float:
+    """Median seconds per call over ``repeats`` rounds, each long enough to time reliably."""
+    f()  # warm-up (and caches, e.g. LU factors)
+    calls = 1
+    while True:
+        start = time.perf_counter()
+        for _ in range(calls):
+            f()
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_time / repeats or calls >= 1 << 16:
+            break
+        calls *= 2
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            f()
+        samples.append((time.perf_counter() - start) / calls)
+    return float(np.median(samples))
+
+
+def _optional(name: str) -> Any:
+    try:
+        return __import__(name, fromlist=["_"])
+    except ImportError:
+        return None
+
+
+def cases(quick: bool) -> list[tuple[str, str, str, float, dict[str, Callable[[], Any]]]]:
+    """(operation, shape, dtype, flops, {library: call}) for every benchmark."""
+    rng = np.random.default_rng(0)
+    linalg = _optional("scipy.linalg")
+    torch = _optional("torch")
+    out = []
+    square = [256, 512] if quick else [256, 512, 1024, 2048]
+    for dtype in (np.float32, np.float64):
+        name = np.dtype(dtype).name
+        for n in square:
+            a = rng.standard_normal((n, n)).astype(dtype)
+            b = rng.standard_normal((n, n)).astype(dtype)
+            calls = {"revcore": lambda a=a, b=b: revcore.matmul(a, b),
+                     "numpy": lambda a=a, b=b: a @ b}
+            if torch is not None:
+                ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+                calls["torch"] = lambda ta=ta, tb=tb: ta @ tb
+            out.append(("matmul", f"{n}x{n}x{n}", name, 2.0 * n**3, calls))
+        layers = [(32, 64), (256, 256), (4096, 256)] if quick else [
+            (b, w) for b in (1, 32, 256, 4096) for w in (64, 256, 1024)]
+        for batch, width in layers:
+            x = rng.standard_normal((batch, width)).astype(dtype)
+            w = (rng.standard_normal((width, width)) / np.sqrt(width)).astype(dtype)
+            bias = rng.standard_normal(width).astype(dtype)
+            calls = {
+                "revcore": lambda x=x, w=w, bias=bias: revcore.dense(x, w, bias, "tanh"),
+                "numpy": lambda x=x, w=w, bias=bias: np.tanh(x @ w.T + bias),
+            }
+            if torch is not None:
+                tx, tw, tb = (torch.from_numpy(v) for v in (x, w, bias))
+                calls["torch"] = lambda tx=tx, tw=tw, tb=tb: torch.tanh(
+                    torch.nn.functional.linear(tx, tw, tb))
+            out.append(("dense tanh", f"{batch}x{width}", name, 2.0 * batch * width**2, calls))
+        for n in ([256, 1024] if quick else [256, 1024, 2048]):
+            a = rng.standard_normal((n, n)).astype(dtype)
+            calls = {"revcore": lambda a=a: revcore.lu_factor(a)}
+            if linalg is not None:
+                calls["scipy"] = lambda a=a: linalg.lu_factor(a)
+            out.append(("lu_factor", f"{n}x{n}", name, 2.0 * n**3 / 3, calls))
+        for n, nrhs in ([(64, 1), (256, 32)] if quick else
+                        [(64, 1), (256, 32), (256, 1024), (1024, 32), (1024, 1024)]):
+            a = rng.standard_normal((n, n)).astype(dtype)
+            rhs = rng.standard_normal((n, nrhs)).astype(dtype)
+            factors = revcore.lu_factor(a)
+            calls = {"revcore": lambda f=factors, rhs=rhs: revcore.lu_solve(f, rhs)}
+            if linalg is not None:
+                calls["scipy"] = lambda f=factors, rhs=rhs: linalg.lu_solve(f, rhs)
+            out.append(("lu_solve", f"{n}x{n} rhs {nrhs}", name, 2.0 * n * n * nrhs, calls))
+        for width, batch in ([(64, 256), (256, 256)] if quick else
+                             [(w, b) for w in (64, 256, 1024) for b in (1, 256, 4096)]):
+            net = revcore.Network.random(width, 8, "leaky_relu", dtype=dtype, seed=0)
+            y = net.forward(rng.standard_normal((batch, width)).astype(dtype))
+            calls = {"revcore": lambda net=net, y=y: net.inverse(y)}
+            if linalg is not None:
+                factors = [linalg.lu_factor(layer.weight) for layer in net.layers]
+
+                def scipy_inverse(net=net, y=y, factors=factors):
+                    x = y
+                    for layer, f in zip(reversed(net.layers), reversed(factors)):
+                        z = np.minimum(x, x / layer.negative_slope) - layer.bias
+                        x = linalg.lu_solve(f, z.T).T
+                    return x
+
+                calls["scipy"] = scipy_inverse
+            out.append(("network inverse (depth 8)", f"{batch}x{width}", name,
+                        8 * 2.0 * batch * width**2, calls))
+    return out
+
+
+def run(quick: bool = False, repeats: int = 7, threads: int = 1,
+        progress: bool = True) -> list[Row]:
+    """Time every case at ``threads`` threads (numpy's BLAS too, through threadpoolctl)."""
+    threadpoolctl = _optional("threadpoolctl")
+    torch = _optional("torch")
+    limit = threadpoolctl.threadpool_limits(threads) if threadpoolctl else None
+    if torch is not None:
+        torch.set_num_threads(threads)
+    rows = []
+    try:
+        with revcore.num_threads(threads):
+            todo = cases(quick)
+            for i, (operation, shape, dtype, flops, calls) in enumerate(todo):
+                if progress:
+                    print(f"\r[{i + 1}/{len(todo)}] {operation} {shape} {dtype}".ljust(60),
+                          end="", file=sys.stderr, flush=True)
+                times = {name: median_time(f, repeats) for name, f in calls.items()}
+                ours = times.pop("revcore")
+                rows.append(Row(operation, shape, dtype, flops, ours, times))
+    finally:
+        if limit is not None:
+            limit.restore_original_limits()
+        if progress:
+            print(file=sys.stderr)
+    return rows
+
+
+def format_table(rows: list[Row], peak_per_core: dict[str, float], threads: int) -> str:
+    libraries = sorted({name for row in rows for name in row.others})
+    header = (f"{'operation':<26} {'shape':<18} {'dtype':<8} {'revcore':>10} "
+              + " ".join(f"{name:>10} {'ratio':>6}" for name in libraries)
+              + f" {'GFLOP/s':>8} {'% peak':>7}")
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        gflops = row.flops / row.revcore_seconds / 1e9
+        peak = peak_per_core[row.dtype] * threads
+        cells = []
+        for name in libraries:
+            if name in row.others:
+                cells.append(f"{_time(row.others[name]):>10} "
+                             f"{row.others[name] / row.revcore_seconds:>5.2f}x")
+            else:
+                cells.append(f"{'-':>10} {'':>6}")
+        lines.append(f"{row.operation:<26} {row.shape:<18} {row.dtype:<8} "
+                     f"{_time(row.revcore_seconds):>10} " + " ".join(cells)
+                     + f" {gflops:>8.1f} {100 * gflops / peak:>6.0f}%")
+    return "\n".join(lines)
+
+
+def _time(seconds: float) -> str:
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds * 1e9:.3g} ns"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m revcore.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer, smaller shapes")
+    parser.add_argument("--threads", type=int, default=1, help="threads for every library")
+    parser.add_argument("--repeats", type=int, default=7, help="timed rounds per case")
+    parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
+    parser.add_argument("--peak", type=float, nargs=2, metavar=("F32", "F64"),
+                        help="peak GFLOP/s per core (default: this project's Zen 4 machines, "
+                             "116 and 58)")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    peak = (dict(zip(("float32", "float64"), args.peak)) if args.peak
+            else DEFAULT_PEAK_PER_CORE)
+    rows = run(args.quick, args.repeats, args.threads, not args.no_progress)
+    print(f"revcore {revcore.__version__}, {args.threads} thread(s), medians of "
+          f"{args.repeats}; ratio = other's time / revcore's (> 1: revcore faster)")
+    print(format_table(rows, peak, args.threads))
+    if args.json:
+        with open(args.json, "w") as file:
+            json.dump({"revcore": revcore.__version__, "threads": args.threads,
+                       "machine": platform.machine(), "peak_per_core": peak,
+                       "rows": [asdict(row) for row in rows]}, file, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+// Vectorised exp, tanh, sigmoid and the dense-layer activations, written once over a Simd<T>
+// backend (simd_generic.hpp, simd_avx2.hpp, simd_avx512.hpp). Included by each ISA's
+// translation unit inside that ISA's namespace (REVCORE_ISA_NS), so every instantiation is
+// compiled with its own flags and the linker never merges copies across ISAs.
+//
+// exp: x = n ln2 + r with |r| <= ln2/2 (Cody-Waite split of ln2), e^r by its Taylor polynomial
+// (degree 7 for float, 13 for double: truncation below 1e-8 resp. 1e-17 relative), then
+// scaled by 2^n. tanh uses expm1 so that small |z| loses no digits to cancellation:
+// tanh|z| = -e / (2 + e), e = expm1(-2|z|) = 2^n expm1(r) + (2^n - 1). Errors are a few ulp.
+#pragma once
+
+#include "common.hpp"
+
+namespace revcore::detail::REVCORE_ISA_NS {
+
+template <typename T>
+struct MathConstants;
+
+template <>
+struct MathConstants<float> {
+  static constexpr float exp_hi = 89.0f;     // e^89 overflows to inf
+  static constexpr float exp_lo = -104.0f;   // e^-104 underflows to 0
+  static constexpr float log2e = 1.44269504088896341f;
+  static constexpr float ln2_hi = 0.693359375f;
+  static constexpr float ln2_lo = -2.12194440e-4f;
+  static constexpr int degree = 7;
+};
+
+template <>
+struct MathConstants<double> {
+  static constexpr double exp_hi = 710.0;
+  static constexpr double exp_lo = -746.0;
+  static constexpr double log2e = 1.44269504088896338700e+00;
+  static constexpr double ln2_hi = 6.93147180369123816490e-01;
+  static constexpr double ln2_lo = 1.90821492927058770002e-10;
+  static constexpr int degree = 13;
+};
+
+template <class S>
+struct VecMath {
+  using T = typename S::T;
+  using V = typename S::V;
+  using C = MathConstants<T>;
+
+  static constexpr T inverse_factorial(int i) {
+    long double f = 1;
+    for (int j = 2; j <= i; ++j) f *= j;
+    return static_cast<T>(1.0L / f);
+  }
+
+  template <int I>
+  static constexpr T coefficient = inverse_factorial(I);
+
+  // Horner for sum_{I <= i <= degree} r^(i-I) / i!.
+  template <int I>
+  static V taylor_tail(V r) {
+    if constexpr (I == C::degree) {
+      return S::set1(coefficient<I>);
+    } else {
+      return S::fmadd(taylor_tail<I + 1>(r), r, S::set1(coefficient<I>));
+    }
+  }
+
+  // Reduces x = n ln2 + r; returns r and sets n.
+  static V reduce(V x, V& n) {
+    n = S::round(S::mul(x, S::set1(C::log2e)));
+    V r = S::fnmadd(n, S::set1(C::ln2_hi), x);
+    return S::fnmadd(n, S::set1(C::ln2_lo), r);
+  }
+
+  // NaN flows through: the clamps return their second operand for NaN.
+  static V exp(V x) {
+    const V xc = S::min(S::set1(C::exp_hi), S::max(S::set1(C::exp_lo), x));
+    V n;
+    const V r = reduce(xc, n);
+    return S::scale2(taylor_tail<0>(r), n);
+  }
+
+  // expm1 for u in [-80, 0] (2^n stays a normal number).
+  static V expm1_negative(V u) {
+    V n;
+    const V r = reduce(u, n);
+    const V q = S::fmadd(S::mul(r, r), taylor_tail<2>(r), r);  // expm1(r)
+    const V s = S::scale2(S::set1(T(1)), n);
+    return S::fmadd(s, q, S::sub(s, S::set1(T(1))));
+  }
+
+  static V tanh(V z) {
+    // |z| >= 40 is 1 in both precisions; clamping keeps 2^n normal. 2 + e is in (1, 2].
+    const V u = S::max(S::set1(T(-80)), S::mul(S::abs(z), S::set1(T(-2))));
+    const V e = expm1_negative(u);
+    const V t = S::mul(S::sub(S::zero(), e), S::recip(S::add(S::set1(T(2)), e)));
+    return S::copysign(t, z);
+  }
+
+  // With e = exp(-|z|) in (0, 1]: 1 / (1 + e) for z >= 0, e / (1 + e) for z < 0; nothing
+  // overflows, and sigmoid(-large) underflows to 0.
+  static V sigmoid(V z) {
+    const V e = exp(S::sub(S::zero(), S::abs(z)));
+    const V d = S::recip(S::add(S::set1(T(1)), e));
+    return S::blend_on_sign(z, d, S::mul(e, d));
+  }
+
+  static V relu(V z) { return S::max(S::zero(), z); }
+
+  // z if z > 0 else slope * z, as max(slope z, z) for slope <= 1 and min for slope > 1; z
+  // last so that NaN propagates.
+  static V leaky_relu(V z, V slope, bool steep) {
+    return steep ? S::min(S::mul(slope, z), z) : S::max(S::mul(slope, z), z);
+  }
+};
+
+// x[i * ld + j] = f(x[i * ld + j]) for i < rows, j < cols. One call per C tile keeps the
+// constants of f in registers across the whole tile.
+template <class S, class F>
+void map_inplace(typename S::T* x, index_t ld, index_t rows, index_t cols, F f) {
+  const index_t full = cols / S::VL * S::VL;
+  for (index_t i = 0; i < rows; ++i) {
+    typename S::T* row = x + i * ld;
+    for (index_t j = 0; j < full; j += S::VL) S::store(row + j, f(S::load(row + j)));
+    if (full < cols) S::store_partial(row + full, f(S::load_partial(row + full, cols - full)), cols - full);
+  }
+}
+
+template <class S>
+void activation_inplace(typename S::T* x, index_t ld, index_t rows, index_t cols, Activation act,
+                        typename S::T slope) {
+  using M = VecMath<S>;
+  using V = typename S::V;
+  switch (act) {
+    case Activation::identity:
+      return;
+    case Activation::relu:
+      map_inplace<S>(x, ld, rows, cols, [](V z) { return M::relu(z); });
+      return;
+    case Activation::leaky_relu: {
+      const V s = S::set1(slope);
+      if (slope > typename S::T(1))
+        map_inplace<S>(x, ld, rows, cols, [s](V z) { return M::leaky_relu(z, s, true); });
+      else
+        map_inplace<S>(x, ld, rows, cols, [s](V z) { return M::leaky_relu(z, s, false); });
+      return;
+    }
+    case Activation::tanh:
+      map_inplace<S>(x, ld, rows, cols, [](V z) { return M::tanh(z); });
+      return;
+    case Activation::sigmoid:
+      map_inplace<S>(x, ld, rows, cols, [](V z) { return M::sigmoid(z); });
+      return;
+  }
+}
+
+template <class S>
+void activation_inplace(typename S::T* x, index_t n, Activation act, typename S::T slope) {
+  activation_inplace<S>(x, n, 1, n, act, slope);
+}
+
+}  // namespace revcore::detail::REVCORE_ISA_NS
