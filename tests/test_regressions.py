@@ -61,3 +61,32 @@ def test_empty_misaligned_inputs_are_accepted(dtype):
     assert revcore.activate_inverse(empty, "tanh").shape == (0, 3)
     assert revcore.dense(empty, np.eye(3, dtype=dtype), np.zeros(3, dtype)).shape == (0, 3)
     assert revcore.dense_backward(empty, np.eye(3, dtype=dtype), empty, empty)[1].shape == (3, 3)
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.15])
+def test_interrupted_recursive_lu_uses_no_unset_pivot(delay):
+    # Found by test_limits after merging main's recursive LU: a level whose right half was
+    # cancelled went on to apply that half's pivots, never written: a wild row swap (SIGSEGV).
+    # Every level now returns as soon as a child was cancelled.
+    import os
+    import signal
+    import threading
+    import time
+
+    a = np.random.default_rng(0).standard_normal((1500, 1500))
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    timer = threading.Timer(delay, lambda: os.kill(os.getpid(), signal.SIGINT))
+    try:
+        with revcore.num_threads(1):
+            timer.start()
+            try:
+                revcore.lu_factor(a)
+                timer.join()
+                time.sleep(0.2)
+            except KeyboardInterrupt:
+                pass
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGINT, previous)
+    lu, piv = revcore.lu_factor(a[:50, :50])  # and the library still works
+    assert np.all((piv >= np.arange(50)) & (piv < 50))
