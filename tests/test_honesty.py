@@ -1,9 +1,9 @@
 """Numerical honesty: singular and ill-conditioned layers are refused, never inverted silently;
 the condition estimate tracks the true condition number closely enough for the threshold.
 
-Not here yet (they need the error bound the LU branch adds to check() and
-inverse(return_info=True)): the reported round-trip error must bound the error observed on
-random targets, for the matrices below.
+Not here yet: the error bound of inverse(return_info=True) (merged from the LU branch) must
+bound the error observed on random targets for the matrices below; to be added with the LU
+engineer, who defines what the bound covers.
 """
 
 from __future__ import annotations
