@@ -196,10 +196,10 @@ _NET = {}
 
 
 def _inverse_call(n):
-    # batch n, width 256: linear in n
+    # width 256, 64 n rows: linear in n
     net = _NET.setdefault("net", revcore.Network.random(256, 2, "identity", seed=0))
     net.inverse(np.zeros(256))  # factor now, not in the timed call
-    y = np.random.default_rng(0).standard_normal((16 * n, 256))
+    y = np.tile(np.random.default_rng(0).standard_normal((64, 256)), (n, 1))  # 64 n rows
     return lambda: net.inverse(y)
 
 
@@ -211,11 +211,12 @@ def test_python_threads_progress_while_a_kernel_runs(make_call):
     # idle rate even on a busy machine. One kernel thread, so the two do not compete.
     with revcore.num_threads(1):
         n = 128
-        while True:  # grow the problem (x1.3: about x2 the time) until a call takes 0.25 s
+        growth = 2.0 if make_call is _inverse_call else 1.3  # about x2 the time per step
+        while True:  # grow the problem until a call takes 0.25 s
             busy_rate, seconds = _progress_rate(make_call(n))
             if seconds >= 0.25 or n > 8192:
                 break
-            n = int(n * 1.3)
+            n = int(n * growth)
         idle_rate, _ = _progress_rate(lambda: time.sleep(seconds))
     assert seconds > 5 * sys.getswitchinterval()
     assert busy_rate > 0.2 * idle_rate, (busy_rate, idle_rate, seconds)
