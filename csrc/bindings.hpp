@@ -6,6 +6,9 @@
 
 #include <cstdint>
 #include <string>
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
+#endif
 #include <utility>
 
 #include "common.hpp"
@@ -59,6 +62,9 @@ T* flat(const py::array& a, const char* name) {
   if (!has_dtype<T>(a)) throw py::type_error(std::string(name) + ": unexpected dtype");
   if (!(a.flags() & py::array::c_style))
     throw py::value_error(std::string(name) + ": expected a C-contiguous array");
+  // numpy calls an empty array aligned whatever its pointer; it is never dereferenced.
+  if (a.size() > 0 && reinterpret_cast<std::uintptr_t>(a.data()) % alignof(T))
+    throw py::value_error(std::string(name) + ": misaligned array (copy it first)");
   return static_cast<T*>(const_cast<void*>(a.data()));
 }
 
@@ -83,6 +89,22 @@ inline Activation activation_from_name(const std::string& name) {
   for (int code = 0; code < 5; ++code)
     if (name == names[code]) return static_cast<Activation>(code);
   throw py::value_error("unknown activation '" + name + "'");
+}
+
+// Refuses (ValueError), before allocating, a result of rows x cols elements that would not fit
+// in physical memory: an overcommitting allocator would hand it out and the process be killed
+// while filling it. The Python layer catches the refusal and raises MemoryError in its words.
+inline void check_output_size(index_t rows, index_t cols, std::size_t itemsize,
+                              const char* what) {
+  static const double limit = [] {
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGE_SIZE)
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    if (pages > 0 && page > 0) return double(pages) * double(page);
+#endif
+    return 1e300;
+  }();
+  if (double(rows) * double(cols) * double(itemsize) > limit)
+    throw py::value_error(std::string(what) + ": the result would not fit in memory");
 }
 
 void register_gemm(py::module_& m);

@@ -4,6 +4,7 @@
 #include <type_traits>
 
 #include "bindings.hpp"
+#include "interruptible.hpp"
 #include "lu.hpp"
 
 namespace revcore::bind {
@@ -29,11 +30,10 @@ py::tuple factor(const py::array& a) {
     const auto LU = matrix<T>(lu, "lu");
     std::int32_t* p = piv.mutable_data();
     index_t info = 0;
-    {
-      py::gil_scoped_release release;
+    run_interruptible([&] {
       copy_matrix(A, LU);
       info = lu_factor<T>(LU.rows, LU.cols, LU.data, LU.rs, LU.cs, p);
-    }
+    });
     return py::make_tuple(std::move(lu), std::move(piv), info);
   });
 }
@@ -53,16 +53,19 @@ py::object solve(const py::array& lu, const Pivots& piv, const py::array& b, boo
     py::array_t<T> x({B.rows, B.cols});
     const auto X = matrix<T>(x, "x");
     bool ok = true;
-    {
-      py::gil_scoped_release release;
+    run_interruptible([&] {
       for (index_t i = 0; i < LU.rows; ++i) ok = ok && p[i] >= 0 && p[i] < LU.rows;
       if (ok && check_finite) ok = all_finite<T>(LU.rows, LU.cols, LU.data, LU.rs, LU.cs) &&
                                       all_finite<T>(B.rows, B.cols, B.data, B.rs, B.cs);
       if (ok) {
         copy_matrix(B, X);
-        lu_solve<T>(LU.rows, X.cols, LU.data, LU.rs, LU.cs, p, trans, X.data, X.rs, X.cs);
+        // Right-hand sides are independent: solved in blocks of columns.
+        for_blocks(X.cols, 2.0 * double(LU.rows) * double(LU.rows), [&](index_t j0, index_t j1) {
+          lu_solve<T>(LU.rows, j1 - j0, LU.data, LU.rs, LU.cs, p, trans, X.data + j0 * X.cs,
+                      X.rs, X.cs);
+        });
       }
-    }
+    });
     if (!ok) return py::none();
     return std::move(x);
   });

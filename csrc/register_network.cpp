@@ -1,8 +1,10 @@
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "bindings.hpp"
+#include "interruptible.hpp"
 #include "network.hpp"
 
 namespace revcore::bind {
@@ -51,6 +53,51 @@ std::vector<DenseLayer<T>> layers_of(const py::list& weights, const py::list& bi
   return layers;
 }
 
+// Multiply-adds per row of a pass through the layers (a solve costs about a product).
+template <typename T>
+double row_flops(const std::vector<DenseLayer<T>>& layers) {
+  double flops = 0;
+  for (const auto& L : layers) flops += 2.0 * double(L.n_out) * double(L.n_in);
+  return flops;
+}
+
+// network_inverse over row blocks (rows are independent), with the result of one call over
+// the whole batch: that call stops at the first failing layer met on the way down (the
+// highest index; a target out of range before a solution that is not finite) with x holding
+// every row's values there, so on a failure the rows are re-run down to that layer.
+template <typename T>
+InverseStatus blocked_inverse(const std::vector<DenseLayer<T>>& layers, index_t batch,
+                              const T* y, T* x) {
+  const index_t depth = static_cast<index_t>(layers.size());
+  const index_t n = layers.back().n_out;
+  const double flops = row_flops(layers);
+  InverseStatus worst;
+  // Failures in the order met on the way down: (L, out of range) before (L, not finite)
+  // before (L - 1, out of range).
+  auto rank = [](const InverseStatus& s) -> index_t {
+    if (s.failure == InverseFailure::none) return -1;
+    return 2 * s.layer + (s.failure == InverseFailure::out_of_range ? 1 : 0);
+  };
+  for_blocks(batch, flops, [&](index_t r0, index_t r1) {
+    InverseStatus s = network_inverse<T>(layers.data(), depth, r1 - r0, y + r0 * n, x + r0 * n);
+    if (s.failure != InverseFailure::none) s.first += r0 * n;
+    if (rank(s) > rank(worst))
+      worst = s;
+    else if (rank(s) == rank(worst) && rank(s) >= 0)
+      worst.count += s.count;
+  });
+  if (worst.failure == InverseFailure::none || cancelled()) return worst;
+  const index_t top = worst.layer + (worst.failure == InverseFailure::out_of_range ? 1 : 0);
+  if (top == depth) {
+    std::copy(y, y + batch * n, x);
+    return worst;
+  }
+  for_blocks(batch, flops, [&](index_t r0, index_t r1) {
+    network_inverse<T>(layers.data() + top, depth - top, r1 - r0, y + r0 * n, x + r0 * n);
+  });
+  return worst;
+}
+
 py::array forward(const py::list& weights, const py::list& biases, const std::vector<int>& acts,
                   const std::vector<double>& slopes, const py::array& x) {
   return dispatch(x, [&](auto tag) -> py::array {
@@ -62,8 +109,13 @@ py::array forward(const py::list& weights, const py::list& biases, const std::ve
       throw py::value_error("network: x must have shape (batch, n_in)");
     py::array_t<T> y({x.shape(0), static_cast<py::ssize_t>(layers.back().n_out)});
     T* out = y.mutable_data();
-    py::gil_scoped_release release;
-    network_forward<T>(layers.data(), static_cast<index_t>(layers.size()), x.shape(0), in, out);
+    const index_t n_in = layers.front().n_in, n_out = layers.back().n_out;
+    run_interruptible([&] {
+      for_blocks(x.shape(0), row_flops(layers), [&](index_t r0, index_t r1) {
+        network_forward<T>(layers.data(), static_cast<index_t>(layers.size()), r1 - r0,
+                           in + r0 * n_in, out + r0 * n_out);
+      });
+    });
     return std::move(y);
   });
 }
@@ -82,11 +134,9 @@ py::tuple inverse(const py::list& weights, const py::list& biases, const std::ve
     py::array_t<T> x({y.shape(0), y.shape(1)});
     T* out = x.mutable_data();
     InverseStatus status;
-    {
-      py::gil_scoped_release release;
-      status = network_inverse<T>(layers.data(), static_cast<index_t>(layers.size()),
-                                  y.shape(0), in, out);
-    }
+    run_interruptible([&] {
+      status = blocked_inverse<T>(layers, y.shape(0), in, out);
+    });
     return py::make_tuple(std::move(x), static_cast<int>(status.failure), status.layer,
                           status.count, status.first);
   });

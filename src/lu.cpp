@@ -6,6 +6,7 @@
 #include <vector>
 
 
+#include "cancel.hpp"
 #include "cpu.hpp"
 #include "gemm.hpp"
 #include "lu_kernels.hpp"
@@ -191,12 +192,16 @@ index_t lu_recursive(index_t m, index_t n, T* a, index_t lda, std::int32_t* piv,
   // A multiple of the leaf width on the left keeps the leaves full.
   const index_t n1 = std::max(kLeaf, (n / 2) / kLeaf * kLeaf), n2 = n - n1;
   index_t info = lu_recursive(m, n1, a, lda, piv, ws, packed);
+  // Cancelled (src/cancel.hpp): stop before any pivot of an unfinished part is used; the
+  // caller discards the factors. Sticky, so every level of the recursion returns at once.
+  if (cancelled()) return info;
   T* a12 = a + n1;
   for (index_t i = 0; i < n1; ++i) swap_row_segments(n2, a12, lda, i, piv[i]);
   trsm_unit_lower_rowmajor(n1, n2, a, lda, a12, lda, ws.trsm);
   T* a22 = a12 + n1 * lda;
   gemm<T>(m - n1, n2, n1, T(-1), a + n1 * lda, lda, 1, a12, lda, 1, T(1), a22, lda, 1);
   const index_t info2 = lu_recursive(m - n1, n2, a22, lda, piv + n1, ws, packed);
+  if (cancelled()) return info;
   if (info == 0 && info2 != 0) info = info2 + n1;
   T* a21 = a + n1 * lda;
   for (index_t i = 0; i < n2; ++i) {
@@ -212,6 +217,7 @@ index_t lu_factor_rowmajor(index_t m, index_t n, T* a, index_t lda, std::int32_t
   if (k == 0) return 0;
   Workspace<T> ws;
   const index_t info = lu_recursive(m, k, a, lda, piv, ws, false);
+  if (cancelled()) return info;
   if (n > k) {
     // Wide: the columns right of the square part only see the interchanges and L^-1.
     for (index_t i = 0; i < k; ++i) swap_row_segments(n - k, a + k, lda, i, piv[i]);

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,8 @@ __all__ = [
     "activation_range",
     "as_float_array",
     "check_finite_array",
+    "check_memory",
+    "contiguous_ready",
     "kernel_ready",
     "out_of_range_message",
     "out_of_range_mask",
@@ -130,6 +133,43 @@ def kernel_ready(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return array
 
 
+def memory_limit() -> int:
+    """Bytes a single request may allocate: the machine's physical memory."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):  # not POSIX: let the allocator decide
+        return 2**63
+
+
+def _bytes(n: int) -> str:
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n} bytes"
+
+
+def check_memory(elements: int, dtype: Any, what: str) -> None:
+    """MemoryError, before anything is allocated, when `elements` of `dtype` (Python ints:
+    no overflow) exceed the machine's physical memory. Overcommitting allocators would
+    otherwise hand out the buffer and the process be killed while filling it."""
+    nbytes = int(elements) * np.dtype(dtype).itemsize
+    limit = memory_limit()
+    if nbytes > limit:
+        raise MemoryError(
+            f"{what} would need {_bytes(nbytes)} ({nbytes} bytes), more than the "
+            f"{_bytes(limit)} of physical memory"
+        )
+
+
+def contiguous_ready(array: np.ndarray, dtype: Any = None) -> np.ndarray:
+    """C-contiguous and aligned (as the flat kernels need), copying only when it is not.
+
+    np.ascontiguousarray keeps a misaligned array (a view at an odd offset of a byte buffer)
+    as it is; reading it through a T* is undefined behaviour (UBSan reports it).
+    """
+    return np.require(array, dtype, ["C_CONTIGUOUS", "ALIGNED"])
+
+
 def out_of_range_mask(values: np.ndarray, name: str) -> np.ndarray:
     """True where a value lies outside the open range of activation `name` (NaN included)."""
     lo, hi = activation_range(name)
@@ -209,8 +249,21 @@ def prepare_dense(
     return x2, weight, bias, np.result_type(*arrays), code
 
 
+_MAX_PIVOT_ROWS = 2**31 - 1  # pivots are int32, as scipy's and LAPACK's
+
+
+def _check_pivot_rows(rows: int, name: str) -> None:
+    if rows > _MAX_PIVOT_ROWS:
+        raise ValueError(
+            f"{name} has {rows} rows; LU pivots are 32-bit integers (as LAPACK's), so at most "
+            f"{_MAX_PIVOT_ROWS} rows are supported"
+        )
+
+
 def prepare_lu_factor(a: Any, check_finite: bool) -> np.ndarray:
     a = _two_d(as_float_array(a, "a"), "a")
+    _check_pivot_rows(a.shape[0], "a")
+    check_memory(a.size, a.dtype, f"lu_factor of a {a.shape[0]}x{a.shape[1]} matrix")
     if check_finite:
         check_finite_array(a, "a")
     return a
@@ -224,6 +277,7 @@ def check_factors(lu_and_piv: Any) -> tuple[np.ndarray, np.ndarray]:
         raise TypeError("lu_and_piv must be the pair (lu, piv) returned by lu_factor") from None
     lu = _two_d(as_float_array(lu, "lu"), "lu")
     n = lu.shape[0]
+    _check_pivot_rows(n, "lu")
     if lu.shape[1] != n:
         raise ValueError(
             f"expected the factors of a square matrix, got lu of shape {lu.shape}"

@@ -14,6 +14,8 @@ from ._checks import (
     activation_code,
     activation_range,
     as_float_array,
+    check_memory,
+    contiguous_ready,
     finish_matmul,
     kernel_ready,
     out_of_range_message,
@@ -80,6 +82,7 @@ def matmul(a: Any, b: Any) -> Any:
             pass  # 1-D operands and anything unusual: the full checks below
     a_ndim, b_ndim = np.ndim(a), np.ndim(b)
     a2, b2, dtype = prepare_matmul(a, b)
+    check_memory(a2.shape[0] * b2.shape[1], dtype, f"matmul of {a2.shape} and {b2.shape}")
     c = _core.matmul(kernel_ready(a2, dtype), kernel_ready(b2, dtype))
     return finish_matmul(c, a_ndim, b_ndim)
 
@@ -120,10 +123,12 @@ def dense(
             pass  # anything unusual: the full checks and conversions below
     x_ndim = np.ndim(x)
     x2, weight, bias, dtype, _ = prepare_dense(x, weight, bias, activation, negative_slope)
+    check_memory(x2.shape[0] * weight.shape[0], dtype,
+                 f"dense of x {x2.shape} and weight {weight.shape}")
     y = _core.dense(
         kernel_ready(x2, dtype),
         kernel_ready(weight, dtype),
-        None if bias is None else np.ascontiguousarray(bias, dtype=dtype),
+        None if bias is None else contiguous_ready(bias, dtype),
         activation,
         float(negative_slope),
     )
@@ -168,8 +173,10 @@ def dense_backward(
     x, weight, z, g, dtype, code = prepare_dense_backward(
         x, weight, preactivation, grad_output, activation, negative_slope
     )
+    check_memory((x.shape[0] + weight.shape[0] + 1) * x.shape[1] + 2 * z.size, dtype,
+                 f"dense_backward of x {x.shape} and weight {weight.shape}")
     grad_x, grad_weight, grad_bias = _core.dense_backward(
-        *(np.ascontiguousarray(a, dtype=dtype) for a in (x, weight, z, g)),
+        *(contiguous_ready(a, dtype) for a in (x, weight, z, g)),
         code, float(negative_slope), True,
     )
     return (grad_x[0] if x_ndim == 1 else grad_x), grad_weight, grad_bias
@@ -178,7 +185,8 @@ def dense_backward(
 def _elementwise(kernel: Any, x: Any, name: str, negative_slope: float) -> np.ndarray:
     code = activation_code(name, negative_slope)
     x = as_float_array(x, "x")
-    flat = np.ascontiguousarray(x).reshape(-1)
+    check_memory(2 * x.size, x.dtype, f"an activation of shape {x.shape}")
+    flat = contiguous_ready(x).reshape(-1)
     return kernel(flat, code, float(negative_slope)).reshape(x.shape)
 
 
@@ -227,7 +235,8 @@ def activate_inverse(y: Any, name: str, negative_slope: float = 0.01) -> np.ndar
     code = activation_code(name, negative_slope)
     activation_range(name)
     x_in = as_float_array(y, "y")
-    flat = np.ascontiguousarray(x_in).reshape(-1)
+    check_memory(2 * x_in.size, x_in.dtype, f"an activation inverse of shape {x_in.shape}")
+    flat = contiguous_ready(x_in).reshape(-1)
     x, bad, _ = _core.activate_inverse(flat, code, float(negative_slope))
     if bad:
         raise ValueError(f"activate_inverse({name!r}): " + out_of_range_message(x_in, name))
@@ -302,6 +311,7 @@ def lu_solve(
     if fast is not None:
         return fast
     lu, piv, b2, dtype, transposed = prepare_lu_solve(lu_and_piv, b, trans, check_finite)
+    check_memory(b2.size, dtype, f"lu_solve of b {np.shape(b)}")
     x = _core.lu_solve(kernel_ready(lu, dtype), piv, kernel_ready(b2, dtype), transposed, False)
     return x.reshape(np.shape(b))
 
@@ -326,6 +336,7 @@ def _lu_solve_fast(lu_and_piv: Any, b: Any, trans: Any, check_finite: bool) -> A
     if lu.shape[1] != n or piv.shape[0] != n or b.shape[0] != n or not lu.flags.aligned \
             or not b.flags.aligned or not piv.flags.c_contiguous:
         return None
+    check_memory(b.size, dtype, f"lu_solve of b {b.shape}")
     # The kernel call checks pivots (and finiteness) itself; a failure there means the slow
     # path's messages apply, so it re-runs the full checks to raise them.
     x = _core.lu_solve(lu, piv, b if b.ndim == 2 else b[:, None], trans != 0,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+import zlib
 from typing import Any
 
 import numpy as np
@@ -58,7 +59,10 @@ def load(path: str | os.PathLike, cls: Any = None) -> Any:
             contents = {key: data[key] for key in data.files}
     except FileNotFoundError:
         raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
+    # zipfile raises NotImplementedError for a damaged flags or compression field, and
+    # RuntimeError for an "encrypted" member; zlib.error for a corrupt compressed member.
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError,
+            RuntimeError, zlib.error) as error:
         raise ValueError(
             f"could not read a revcore network from {os.fspath(path)!r}: the file is "
             f"truncated, corrupt or not an .npz file ({error})"
@@ -78,14 +82,20 @@ def load(path: str | os.PathLike, cls: Any = None) -> Any:
             f"{where} has format version {int(version)}, newer than this revcore reads "
             f"({FORMAT_VERSION}): upgrade revcore"
         )
-    depth = int(get("depth"))
+    depth = get("depth")
+    if depth.shape != () or depth.dtype.kind not in "iu":
+        raise ValueError(f"{where}: depth must be an integer scalar")
+    depth = int(depth)
     activations = get("activations")
     slopes = get("negative_slopes")
     if activations.dtype.kind != "U" or activations.shape != (depth,):
         raise ValueError(f"{where}: activations must be {depth} strings")
     if slopes.shape != (depth,):
         raise ValueError(f"{where}: negative_slopes must have shape ({depth},)")
-    threshold = float(get("condition_threshold"))
+    threshold = get("condition_threshold")
+    if threshold.shape != () or threshold.dtype.kind not in "iuf":
+        raise ValueError(f"{where}: condition_threshold must be a real scalar")
+    threshold = float(threshold)
     try:
         return cls.from_weights(
             [get(f"weight_{i}") for i in range(depth)],

@@ -18,6 +18,8 @@ from ._checks import (
     activation_code,
     activation_range,
     as_float_array,
+    check_memory,
+    contiguous_ready,
     out_of_range_mask,
 )
 
@@ -435,7 +437,9 @@ class Network:
         dtype = np.result_type(x, self.dtype)
         single = x.ndim == 1
         rows = 1 if single else x.shape[0]
-        return np.ascontiguousarray(x.reshape(rows, n), dtype=dtype), single
+        widest = max(max(layer.shape) for layer in self._layers)
+        check_memory(3 * rows * widest, dtype, f"{name} of shape {x.shape}")
+        return contiguous_ready(x.reshape(rows, n), dtype), single
 
     def forward(self, x: Any) -> np.ndarray:
         """Run the network: x of shape (n_inputs,) or (batch, n_inputs)."""
