@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import os
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -133,6 +134,7 @@ def kernel_ready(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return array
 
 
+@functools.lru_cache(maxsize=1)
 def memory_limit() -> int:
     """Bytes a single request may allocate: the machine's physical memory."""
     try:
@@ -148,16 +150,17 @@ def _bytes(n: int) -> str:
     return f"{n} bytes"
 
 
-def check_memory(elements: int, dtype: Any, what: str) -> None:
+def check_memory(elements: int, dtype: Any, what: str | Callable[[], str]) -> None:
     """MemoryError, before anything is allocated, when `elements` of `dtype` (Python ints:
     no overflow) exceed the machine's physical memory. Overcommitting allocators would
-    otherwise hand out the buffer and the process be killed while filling it."""
+    otherwise hand out the buffer and the process be killed while filling it. `what` may be
+    a function giving the description, so hot paths format it only on failure."""
     nbytes = int(elements) * np.dtype(dtype).itemsize
     limit = memory_limit()
     if nbytes > limit:
         raise MemoryError(
-            f"{what} would need {_bytes(nbytes)} ({nbytes} bytes), more than the "
-            f"{_bytes(limit)} of physical memory"
+            f"{what() if callable(what) else what} would need {_bytes(nbytes)} ({nbytes} "
+            f"bytes), more than the {_bytes(limit)} of physical memory"
         )
 
 
@@ -167,6 +170,9 @@ def contiguous_ready(array: np.ndarray, dtype: Any = None) -> np.ndarray:
     np.ascontiguousarray keeps a misaligned array (a view at an odd offset of a byte buffer)
     as it is; reading it through a T* is undefined behaviour (UBSan reports it).
     """
+    if (dtype is None or array.dtype == dtype) and array.flags.c_contiguous \
+            and array.flags.aligned:
+        return array
     return np.require(array, dtype, ["C_CONTIGUOUS", "ALIGNED"])
 
 

@@ -254,6 +254,7 @@ class Network:
         if condition_threshold is not None and not condition_threshold > 1:
             raise ValueError(f"condition_threshold must exceed 1, got {condition_threshold!r}")
         self._layers = layers
+        self._widest = max(max(layer.shape) for layer in layers)  # set_layer keeps shapes
         self._lock = threading.Lock()
         self._backend = type(self)._backend.__class__()  # its caches belong to this network
         self.condition_threshold = condition_threshold
@@ -263,6 +264,7 @@ class Network:
 
     def __setstate__(self, state: dict) -> None:
         self._layers = state["layers"]
+        self._widest = max(max(layer.shape) for layer in self._layers)
         self.condition_threshold = state["condition_threshold"]
         self._lock = threading.Lock()
         self._backend = type(self)._backend.__class__()
@@ -434,11 +436,10 @@ class Network:
         x = as_float_array(x, name)
         if x.ndim not in (1, 2) or x.shape[-1] != n:
             raise ValueError(f"{name} must have shape ({n},) or (batch, {n}), got {x.shape}")
-        dtype = np.result_type(x, self.dtype)
+        dtype = x.dtype if x.dtype == self.dtype else np.result_type(x, self.dtype)
         single = x.ndim == 1
         rows = 1 if single else x.shape[0]
-        widest = max(max(layer.shape) for layer in self._layers)
-        check_memory(3 * rows * widest, dtype, f"{name} of shape {x.shape}")
+        check_memory(3 * rows * self._widest, dtype, lambda: f"{name} of shape {x.shape}")
         return contiguous_ready(x.reshape(rows, n), dtype), single
 
     def forward(self, x: Any) -> np.ndarray:
