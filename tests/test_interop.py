@@ -212,3 +212,13 @@ def test_dask_generation_equals_single_call():
         lazy = da.from_array(targets, chunks=(50, 6)).map_blocks(clf.decode, dtype=np.float64)
         generated = lazy.compute()
     np.testing.assert_array_equal(generated, clf.generate(labels, random_state=1))
+
+
+def test_threadpoolctl_controls_revcore_threads():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    info = [d for d in threadpoolctl.threadpool_info() if d["user_api"] == "revcore"]
+    assert len(info) == 1 and info[0]["num_threads"] == revcore.get_num_threads()
+    before = revcore.get_num_threads()
+    with threadpoolctl.threadpool_limits(1, user_api="revcore"):
+        assert revcore.get_num_threads() == 1
+    assert revcore.get_num_threads() == before

@@ -26,6 +26,9 @@ from ._config import get_num_threads, num_threads, set_num_threads, show_config
 from ._network import InvertibilityReport, Layer, LayerReport, Network
 
 from . import reference  # noqa: E402  (the numpy oracle, after the names it wraps)
+from ._config import _register_threadpoolctl
+
+_register_threadpoolctl()
 
 __version__ = "0.1.0"
 

@@ -68,3 +68,34 @@ def show_config(file: Any = None) -> None:
         if key in info:
             lines.append(f"{key}: {info[key]}")
     print("\n".join(lines), file=file or sys.stdout)
+
+
+def _register_threadpoolctl() -> None:
+    """Make ``threadpoolctl.threadpool_limits`` (and its info) see revcore's threads, when
+    threadpoolctl is installed: ``threadpool_limits(1, user_api="revcore")`` works."""
+    try:
+        from threadpoolctl import LibController, register
+    except ImportError:
+        return
+
+    class RevcoreController(LibController):
+        user_api = "revcore"
+        internal_api = "revcore"
+        filename_prefixes = ("_core",)
+        check_symbols = ("revcore_get_num_threads", "revcore_set_num_threads")
+
+        def get_num_threads(self) -> int:
+            return int(self.dynlib.revcore_get_num_threads())
+
+        def set_num_threads(self, num_threads: int) -> None:
+            self.dynlib.revcore_set_num_threads(int(num_threads))
+
+        def get_version(self) -> str:
+            from . import __version__
+
+            return __version__
+
+        def set_additional_attributes(self) -> None:
+            pass
+
+    register(RevcoreController)
