@@ -21,7 +21,7 @@ cmake --build "$build"
 package="$build/package/revcore"
 rm -rf "$build/package"
 mkdir -p "$package"
-for file in "$root"/python/revcore/*.py "$root"/python/revcore/py.typed; do
+for file in "$root"/python/revcore/*.py "$root"/python/revcore/*.pyi "$root"/python/revcore/py.typed; do
   ln -s "$file" "$package/"
 done
 ln -s "$(ls "$build"/_core*.so)" "$package/"
