@@ -183,3 +183,52 @@ def test_check_reports_bounds_rows_and_columns():
     assert report[1].out_of_range == 0 and report[1].rows == ()
     for layer in report:
         assert layer.error_bound == pytest.approx(3 * layer.condition_estimate * 16 * eps(np.float64))
+
+
+def hilbert(n: int) -> np.ndarray:
+    i = np.arange(n)
+    return 1.0 / (i[:, None] + i[None, :] + 1)
+
+
+def prescribed(n: int, condition: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    u, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    v, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    return (u * np.geomspace(1.0, 1.0 / condition, n)) @ v.T
+
+
+ILL_CONDITIONED = (
+    [("hilbert", n) for n in (4, 6, 8, 10)]
+    + [("prescribed", c) for c in (1e2, 1e4, 1e6, 1e8, 1e10, 1e12, 1e14)]
+)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind, parameter", ILL_CONDITIONED)
+def test_reported_bounds_cover_the_observed_error_on_ill_conditioned_layers(
+        rng, kind, parameter, dtype):
+    weight = (hilbert(int(parameter)) * 10.0 if kind == "hilbert"
+              else prescribed(12, parameter, seed=int(parameter) % 97))
+    true_condition = np.linalg.cond(weight, 1)
+    n = weight.shape[0]
+    if true_condition * eps(dtype) > 1e-2:
+        # Beyond what the dtype resolves: the default threshold refuses, never inverts silently.
+        net = revcore.Network.from_weights([weight.astype(dtype)], None, "identity")
+        with pytest.raises(revcore.NotInvertibleError, match="ill-conditioned|singular"):
+            net.inverse(np.ones(n, dtype=dtype))
+        assert not net.check().ok
+        return
+    # Threshold lifted so that layers up to cond * eps ~ 1e-2 are inverted, not refused.
+    net = revcore.Network.from_weights([weight.astype(dtype)] * 2, None,
+                                       ["leaky_relu", "identity"], 0.5,
+                                       condition_threshold=1e17)
+    y = rng.standard_normal((30, n)).astype(dtype)
+    x, info = net.inverse(y, return_info=True)
+    error = relative_error(x, exact_inverse(net, y))
+    assert np.all(error <= info["bound"]), (error.max(), info["bound"].min())
+    # check(): each layer's bound on its own solve covers what a single solve does.
+    single = revcore.Network.from_weights([weight.astype(dtype)], None, "identity",
+                                          condition_threshold=1e17)
+    report = single.check()
+    observed = relative_error(single.inverse(y), exact_inverse(single, y)).max()
+    assert observed <= report[0].error_bound, (observed, report[0].error_bound)
