@@ -24,6 +24,9 @@ struct MathConstants<float> {
   static constexpr float ln2_hi = 0.693359375f;
   static constexpr float ln2_lo = -2.12194440e-4f;
   static constexpr int degree = 7;
+  static constexpr int mantissa_bits = 23;
+  static constexpr float min_normal = 1.17549435e-38f;
+  static constexpr int log_terms = 5;  // z^6 / 13 < 6e-11 for z = s^2 <= 0.0295
 };
 
 template <>
@@ -34,6 +37,9 @@ struct MathConstants<double> {
   static constexpr double ln2_hi = 6.93147180369123816490e-01;
   static constexpr double ln2_lo = 1.90821492927058770002e-10;
   static constexpr int degree = 13;
+  static constexpr int mantissa_bits = 52;
+  static constexpr double min_normal = 2.2250738585072014e-308;
+  static constexpr int log_terms = 11;  // z^12 / 25 < 1e-20 for z = s^2 <= 0.0295
 };
 
 template <class S>
@@ -99,6 +105,75 @@ struct VecMath {
     const V e = exp(S::sub(S::zero(), S::abs(z)));
     const V d = S::recip(S::add(S::set1(T(1)), e));
     return S::blend_on_sign(z, d, S::mul(e, d));
+  }
+
+  // ---- Logarithms (added for the activation inverses) -------------------------------------
+  // w = 2^e m with m in [sqrt(1/2), sqrt(2)), f = m - 1 (exact), s = f / (2 + f), so that
+  // log m = 2 atanh s = f - (f^2/2 - s (f^2/2 + R)), R = sum_k>=1 2 s^2k / (2k + 1) (Taylor;
+  // |s| <= 0.1716). The leading term f is exact, so the result is within about 1 ulp.
+
+  // sum_{k <= K} 2 z^(k-1) / (2k + 1) by Horner.
+  template <int K>
+  static V log_series(V z) {
+    if constexpr (K == C::log_terms) {
+      return S::set1(T(2.0L / (2 * K + 1)));
+    } else {
+      return S::fmadd(log_series<K + 1>(z), z, S::set1(T(2.0L / (2 * K + 1))));
+    }
+  }
+
+  // log(w) + c for finite w > 0 (subnormal too) and a correction |c| of at most a few ulp of 1;
+  // other w give unspecified values (no traps).
+  static V log_plus(V w, V c) {
+    const V below = S::sub(w, S::set1(C::min_normal));  // negative for subnormal w
+    const V ws = S::blend_on_sign(below, w, S::mul(w, S::set1(T(1ULL << C::mantissa_bits))));
+    V e;
+    V m = S::split_exponent(ws, e);
+    e = S::blend_on_sign(below, e, S::sub(e, S::set1(T(C::mantissa_bits))));
+    const V over = S::sub(S::set1(T(1.41421356237309504880L)), m);  // negative for m > sqrt 2
+    m = S::blend_on_sign(over, m, S::mul(m, S::set1(T(0.5))));
+    e = S::blend_on_sign(over, e, S::add(e, S::set1(T(1))));
+    const V f = S::sub(m, S::set1(T(1)));
+    const V s = S::div(f, S::add(S::set1(T(2)), f));
+    const V z = S::mul(s, s);
+    const V r = S::mul(z, log_series<1>(z));
+    const V hfsq = S::mul(S::set1(T(0.5)), S::mul(f, f));
+    const V inner = S::fmadd(s, S::add(hfsq, r), S::fmadd(e, S::set1(C::ln2_lo), c));
+    return S::fmadd(e, S::set1(C::ln2_hi), S::sub(f, S::sub(hfsq, inner)));
+  }
+
+  // log(w) for finite w > 0.
+  static V log(V w) { return log_plus(w, S::zero()); }
+
+  // log(1 + u) for finite u > -1: w = 1 + u rounded, its rounding error d recovered exactly
+  // (TwoSum), and log(1 + u) = log w + d / w to within the second-order term.
+  static V log1p(V u) {
+    const V one = S::set1(T(1));
+    const V w = S::add(one, u);
+    const V ub = S::sub(w, one);
+    const V d = S::add(S::sub(one, S::sub(w, ub)), S::sub(u, ub));
+    return log_plus(w, S::div(d, w));
+  }
+
+  // atanh y for |y| < 1: sign(y) log1p(2|y| / (1 - |y|)) / 2. 2|y| is exact and 1 - |y| exact
+  // or within half an ulp, so small |y| keeps its relative accuracy; atanh(-0) = -0.
+  static V atanh(V y) {
+    const V t = S::abs(y);
+    const V u = S::div(S::add(t, t), S::sub(S::set1(T(1)), t));
+    return S::copysign(S::mul(S::set1(T(0.5)), log1p(u)), y);
+  }
+
+  // logit y = log(y / (1 - y)) for 0 < y < 1. For y >= 1/4 as log1p((2y - 1) / (1 - y)), with
+  // 2y - 1 exact (Sterbenz), so the result keeps its relative accuracy around y = 1/2 where
+  // it crosses 0; below 1/4 directly as log of the ratio, whose log is >= log 3 in size.
+  static V logit(V y) {
+    const V one = S::set1(T(1));
+    const V low = S::sub(y, S::set1(T(0.25)));  // negative for y < 1/4
+    const V q = S::div(S::blend_on_sign(low, S::sub(S::add(y, y), one), y), S::sub(one, y));
+    const V w = S::add(one, q);
+    const V qb = S::sub(w, one);
+    const V d = S::add(S::sub(one, S::sub(w, qb)), S::sub(q, qb));
+    return log_plus(S::blend_on_sign(low, w, q), S::blend_on_sign(low, S::div(d, w), S::zero()));
   }
 
   static V relu(V z) { return S::max(S::zero(), z); }
