@@ -77,7 +77,6 @@ struct ActivationImpl {
 
   static void gate(index_t rows, index_t cols, const T* z, const T* g, T* gz, T* grad_b,
                    Activation act, T slope) {
-    for (index_t j = 0; j < cols; ++j) grad_b[j] = T(0);
     with_derivative(act, slope, [&](auto f) {
       const index_t full = cols / VL * VL;
       for (index_t r = 0; r < rows; ++r) {

@@ -12,7 +12,7 @@ struct ActivationOps {
   index_t (*inverse)(index_t n, const T* y, T* x, Activation act, T slope, index_t* first_bad);
   void (*derivative)(index_t n, const T* z, T* d, Activation act, T slope);
   // gz = g * f'(z) for a rows x cols row-major block (gz may alias g or z), and
-  // grad_b[j] = sum over rows of gz[., j] (overwritten).
+  // grad_b[j] += sum over rows of gz[., j].
   void (*gate)(index_t rows, index_t cols, const T* z, const T* g, T* gz, T* grad_b,
                Activation act, T slope);
 };
