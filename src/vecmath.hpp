@@ -155,25 +155,69 @@ struct VecMath {
     return log_plus(w, S::div(d, w));
   }
 
-  // atanh y for |y| < 1: sign(y) log1p(2|y| / (1 - |y|)) / 2. 2|y| is exact and 1 - |y| exact
-  // or within half an ulp, so small |y| keeps its relative accuracy; atanh(-0) = -0.
-  static V atanh(V y) {
-    const V t = S::abs(y);
-    const V u = S::div(S::add(t, t), S::sub(S::set1(T(1)), t));
-    return S::copysign(S::mul(S::set1(T(0.5)), log1p(u)), y);
+  // The ratio w = n / d of n = 2^a mn and d = 2^b md (mn, md in [1, 2)) as 2^e m with m
+  // within rounding of [sqrt(1/2), sqrt(2)]: sets e = a - b + k (k in {-1, 0, 1}) and the
+  // exact factors sn = 2^-k, sd = 2^k, so that m = mn sn / md = mn / (md sd).
+  static void ratio_exponent(V mn, V md, V a_minus_b, V& e, V& sn, V& sd) {
+    const V r2 = S::set1(T(1.41421356237309504880L));
+    const V one = S::set1(T(1)), two = S::set1(T(2)), half = S::set1(T(0.5));
+    const V mnr = S::mul(mn, r2), mdr = S::mul(md, r2);
+    e = S::add(a_minus_b,
+               S::select_gt(mn, mdr, one, S::select_gt(md, mnr, S::set1(T(-1)), S::zero())));
+    sn = S::select_gt(mn, mdr, half, S::select_gt(md, mnr, two, one));
+    sd = S::select_gt(mn, mdr, two, S::select_gt(md, mnr, half, one));
   }
 
-  // logit y = log(y / (1 - y)) for 0 < y < 1. For y >= 1/4 as log1p((2y - 1) / (1 - y)), with
-  // 2y - 1 exact (Sterbenz), so the result keeps its relative accuracy around y = 1/2 where
-  // it crosses 0; below 1/4 directly as log of the ratio, whose log is >= log 3 in size.
+  // e ln2 + 2 atanh s for |s| <= 0.18: the log of 2^e (1 + s) / (1 - s).
+  static V log_from_ratio(V e, V s) {
+    const V z = S::mul(s, s);
+    const V r = S::mul(z, log_series<1>(z));  // 2 atanh(s) / s - 2
+    const V lo = S::fmadd(s, r, S::mul(e, S::set1(C::ln2_lo)));
+    return S::fmadd(e, S::set1(C::ln2_hi), S::add(S::add(s, s), lo));
+  }
+
+  // atanh y for |y| < 1, t = |y|: with w = (1 + t) / (1 - t) = 2^e m, atanh t = e ln2 / 2 +
+  // atanh s, s = (m - 1) / (m + 1) = ((1 + t) - d') / ((1 + t) + d'), d' = (1 - t) 2^e.
+  // 1 - t = d + dl exactly (Fast2Sum) and 1 - d' is exact (d' in [0.7, 2.9]), so the
+  // numerator carries one rounding of its own size: s is within ~2 ulp, |s| <= 0.18, and
+  // e ln2 / 2 (>= 0.34 when e > 0) dominates. For e = 0 (t <= 0.17) s = t exactly, so small
+  // |y| keeps full relative accuracy and atanh(-0) = -0. One division.
+  static V atanh(V y) {
+    const V one = S::set1(T(1));
+    const V t = S::abs(y);
+    const V d = S::sub(one, t);
+    const V dl = S::sub(S::sub(one, d), t);
+    const V n = S::add(one, t);
+    V b, e, sn, sd;
+    const V md = S::split_exponent(d, b);
+    ratio_exponent(n, md, S::sub(S::zero(), b), e, sn, sd);
+    const V dp = S::mul(md, sd);  // d 2^e
+    const V num = S::sub(S::add(S::sub(one, dp), t), S::scale2(dl, e));
+    const V s = S::select_gt(e, S::zero(), S::div(num, S::add(n, dp)), t);
+    return S::copysign(S::mul(S::set1(T(0.5)), log_from_ratio(e, s)), y);
+  }
+
+  // logit y = log(y / (1 - y)) for 0 < y < 1 (subnormal y too): y = 2^a mn, 1 - y = d + dl
+  // exactly with d = 2^b md; w = 2^e m and s = (m - 1) / (m + 1) = (mn' - md - dl')/(mn' + md
+  // + dl') with mn' = mn 2^-k and dl' = dl 2^-b, where mn' - md is exact (Sterbenz). So s is
+  // within ~2 ulp of its own size and logit keeps its relative accuracy where it crosses 0 at
+  // y = 1/2 (e = 0 there). One division.
   static V logit(V y) {
     const V one = S::set1(T(1));
-    const V low = S::sub(y, S::set1(T(0.25)));  // negative for y < 1/4
-    const V q = S::div(S::blend_on_sign(low, S::sub(S::add(y, y), one), y), S::sub(one, y));
-    const V w = S::add(one, q);
-    const V qb = S::sub(w, one);
-    const V d = S::add(S::sub(one, S::sub(w, qb)), S::sub(q, qb));
-    return log_plus(S::blend_on_sign(low, w, q), S::blend_on_sign(low, S::div(d, w), S::zero()));
+    const V below = S::sub(y, S::set1(C::min_normal));  // negative for subnormal y
+    const V ys = S::blend_on_sign(below, y, S::mul(y, S::set1(T(1ULL << C::mantissa_bits))));
+    V a, b, e, sn, sd;
+    const V mn = S::split_exponent(ys, a);
+    a = S::blend_on_sign(below, a, S::sub(a, S::set1(T(C::mantissa_bits))));
+    const V d = S::sub(one, y);
+    const V dl = S::sub(S::sub(one, d), y);
+    const V md = S::split_exponent(d, b);
+    ratio_exponent(mn, md, S::sub(a, b), e, sn, sd);
+    const V mnp = S::mul(mn, sn);
+    const V dlp = S::scale2(dl, S::sub(S::zero(), b));
+    const V num = S::sub(S::sub(mnp, md), dlp);
+    const V den = S::add(S::add(mnp, md), dlp);
+    return log_from_ratio(e, S::div(num, den));
   }
 
   static V relu(V z) { return S::max(S::zero(), z); }
