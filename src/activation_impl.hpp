@@ -107,8 +107,16 @@ struct ActivationImpl {
     const V lo = S::set1(lo_), hi = S::set1(hi_);
     index_t bad = 0, first = -1;
     auto note = [&](unsigned mask, index_t i) {
+#if defined(__GNUC__) || defined(__clang__)
       if (first < 0) first = i + __builtin_ctz(mask);
       bad += __builtin_popcount(mask);
+#else
+      for (index_t l = 0; mask; ++l, mask >>= 1)
+        if (mask & 1u) {
+          if (first < 0) first = i + l;
+          ++bad;
+        }
+#endif
     };
     index_t i = 0;
     for (; i + 2 * VL <= n; i += 2 * VL) {
