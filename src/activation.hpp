@@ -24,4 +24,10 @@ index_t activation_inverse(index_t n, const T* y, T* x, Activation act, T negati
 template <typename T>
 void activation_derivative(index_t n, const T* z, T* d, Activation act, T negative_slope) noexcept;
 
+// The backward gate of a dense layer, in one pass over a rows x cols row-major block:
+// gz = g * f'(z) (gz may alias g or z) and grad_b[j] += sum over rows of gz[., j].
+template <typename T>
+void activation_gate(index_t rows, index_t cols, const T* z, const T* g, T* gz, T* grad_b,
+                     Activation act, T negative_slope) noexcept;
+
 }  // namespace revcore

@@ -222,17 +222,30 @@ template <typename T>
 void dense_backward(index_t batch, index_t n_out, index_t n_in, const T* x, const T* w,
                     const T* z, const T* g, Activation act, T negative_slope, T* grad_x,
                     T* grad_w, T* grad_b) {
-  const index_t size = batch * n_out;
-  std::vector<T> gz(static_cast<std::size_t>(size));
-  activation_derivative<T>(size, z, gz.data(), act, negative_slope);
-  for (index_t i = 0; i < size; ++i) gz[i] *= g[i];
+  // Row blocks of gz = g * f'(z), each made in one vectorised pass (which also adds its column
+  // sums to grad_b) and consumed by both products while it is in cache:
+  //   grad_x[rows] = gz W, grad_w += gz^T x[rows] (gz read transposed through its strides).
+  // The block buffer is kept per thread: a fresh allocation costs a page fault per 4 KiB on
+  // every call, as much as the gate pass itself.
+  constexpr index_t block = 512;
+  const index_t rows = std::min(batch, block);
+  thread_local std::vector<T> buffer;
+  if (buffer.size() < static_cast<std::size_t>(rows * n_out))
+    buffer.resize(static_cast<std::size_t>(rows * n_out));
+  T* gz = buffer.data();
   for (index_t j = 0; j < n_out; ++j) grad_b[j] = T(0);
-  for (index_t r = 0; r < batch; ++r)
-    for (index_t j = 0; j < n_out; ++j) grad_b[j] += gz[r * n_out + j];
-  // grad_w = gz^T x: gz read transposed through its strides.
-  gemm<T>(n_out, n_in, batch, T(1), gz.data(), 1, n_out, x, n_in, 1, T(0), grad_w, n_in, 1);
-  if (grad_x)
-    gemm<T>(batch, n_in, n_out, T(1), gz.data(), n_out, 1, w, n_in, 1, T(0), grad_x, n_in, 1);
+  index_t r0 = 0;
+  do {  // at least once, so that batch == 0 still writes grad_w = 0
+    const index_t rb = std::min(block, batch - r0);
+    activation_gate<T>(rb, n_out, z + r0 * n_out, g + r0 * n_out, gz, grad_b, act,
+                       negative_slope);
+    gemm<T>(n_out, n_in, rb, T(1), gz, 1, n_out, x + r0 * n_in, n_in, 1, r0 ? T(1) : T(0),
+            grad_w, n_in, 1);
+    if (grad_x && rb)
+      gemm<T>(rb, n_in, n_out, T(1), gz, n_out, 1, w, n_in, 1, T(0), grad_x + r0 * n_in, n_in,
+              1);
+    r0 += rb;
+  } while (r0 < batch);
 }
 
 #define REVCORE_INSTANTIATE(T)                                                                 \

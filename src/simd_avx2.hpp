@@ -62,6 +62,21 @@ struct Simd<float> {
   }
   // if_neg where x has its sign bit set, if_nonneg elsewhere.
   static V blend_on_sign(V x, V if_nonneg, V if_neg) { return _mm256_blendv_ps(if_nonneg, if_neg, x); }
+  // x = m 2^e with m in [1, 2) for finite normal x > 0; returns m and sets e.
+  static V split_exponent(V x, V& e) {
+    const __m256i b = _mm256_castps_si256(x);
+    e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(b, 23), _mm256_set1_epi32(127)));
+    return _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(b, _mm256_set1_epi32(0x007fffff)),
+                                               _mm256_set1_epi32(0x3f800000)));
+  }
+  static V select_gt(V a, V b, V if_gt, V otherwise) {
+    return _mm256_blendv_ps(otherwise, if_gt, _mm256_cmp_ps(a, b, _CMP_GT_OQ));
+  }
+  // Bit i set where lane i is not inside the open interval (lo, hi); NaN is outside.
+  static unsigned outside(V v, V lo, V hi) {
+    const V ok = _mm256_and_ps(_mm256_cmp_ps(v, lo, _CMP_GT_OQ), _mm256_cmp_ps(v, hi, _CMP_LT_OQ));
+    return ~static_cast<unsigned>(_mm256_movemask_ps(ok)) & 0xFFu;
+  }
   static T reduce_add(V v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -133,6 +148,24 @@ struct Simd<double> {
   }
   static V recip(V x) { return _mm256_div_pd(_mm256_set1_pd(1.0), x); }
   static V blend_on_sign(V x, V if_nonneg, V if_neg) { return _mm256_blendv_pd(if_nonneg, if_neg, x); }
+  // x = m 2^e with m in [1, 2) for finite normal x > 0; returns m and sets e. The biased
+  // exponent goes to double through the 2^52 trick (AVX2 has no int64 -> double).
+  static V split_exponent(V x, V& e) {
+    const __m256i b = _mm256_castpd_si256(x);
+    const __m256i eb = _mm256_or_si256(_mm256_srli_epi64(b, 52),
+                                       _mm256_set1_epi64x(0x4330000000000000LL));
+    e = _mm256_sub_pd(_mm256_castsi256_pd(eb), _mm256_set1_pd(4503599627370496.0 + 1023.0));
+    return _mm256_castsi256_pd(
+        _mm256_or_si256(_mm256_and_si256(b, _mm256_set1_epi64x(0x000fffffffffffffLL)),
+                        _mm256_set1_epi64x(0x3ff0000000000000LL)));
+  }
+  static V select_gt(V a, V b, V if_gt, V otherwise) {
+    return _mm256_blendv_pd(otherwise, if_gt, _mm256_cmp_pd(a, b, _CMP_GT_OQ));
+  }
+  static unsigned outside(V v, V lo, V hi) {
+    const V ok = _mm256_and_pd(_mm256_cmp_pd(v, lo, _CMP_GT_OQ), _mm256_cmp_pd(v, hi, _CMP_LT_OQ));
+    return ~static_cast<unsigned>(_mm256_movemask_pd(ok)) & 0xFu;
+  }
   static T reduce_add(V v) {
     __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
     s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));

@@ -69,6 +69,19 @@ struct Simd<float> {
     return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   }
   static V scale2(V p, V n) { return _mm512_scalef_ps(p, n); }
+  // x = m 2^e with m in [1, 2) for finite x > 0 (subnormals too); returns m and sets e.
+  static V split_exponent(V x, V& e) {
+    e = _mm512_getexp_ps(x);
+    return _mm512_getmant_ps(x, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero);
+  }
+  static V select_gt(V a, V b, V if_gt, V otherwise) {
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_GT_OQ), otherwise, if_gt);
+  }
+  // Bit i set where lane i is not inside the open interval (lo, hi); NaN is outside.
+  static unsigned outside(V v, V lo, V hi) {
+    const unsigned ok = _mm512_cmp_ps_mask(v, lo, _CMP_GT_OQ) & _mm512_cmp_ps_mask(v, hi, _CMP_LT_OQ);
+    return ~ok & 0xFFFFu;
+  }
   static T reduce_add(V v) { return _mm512_reduce_add_ps(v); }
   // In-register transpose of a VL x VL block: r[i][j] -> r[j][i].
   static void transpose(V* r) {
@@ -148,6 +161,19 @@ struct Simd<double> {
     return _mm512_roundscale_pd(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   }
   static V scale2(V p, V n) { return _mm512_scalef_pd(p, n); }
+  // x = m 2^e with m in [1, 2) for finite x > 0 (subnormals too); returns m and sets e.
+  static V split_exponent(V x, V& e) {
+    e = _mm512_getexp_pd(x);
+    return _mm512_getmant_pd(x, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero);
+  }
+  static V select_gt(V a, V b, V if_gt, V otherwise) {
+    return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(a, b, _CMP_GT_OQ), otherwise, if_gt);
+  }
+  // Bit i set where lane i is not inside the open interval (lo, hi); NaN is outside.
+  static unsigned outside(V v, V lo, V hi) {
+    const unsigned ok = _mm512_cmp_pd_mask(v, lo, _CMP_GT_OQ) & _mm512_cmp_pd_mask(v, hi, _CMP_LT_OQ);
+    return ~ok & 0xFFu;
+  }
   static T reduce_add(V v) { return _mm512_reduce_add_pd(v); }
   static void transpose(V* r) {
     V t[8];

@@ -64,6 +64,20 @@ struct Simd {
   static V recip(V x) { return T(1) / x; }
   static V blend_on_sign(V x, V if_nonneg, V if_neg) { return std::signbit(x) ? if_neg : if_nonneg; }
   static T reduce_add(V v) { return v; }
+  // x = m 2^e with m in [1, 2) for finite normal x > 0; returns m and sets e.
+  static V split_exponent(V x, V& e) {
+    using U = typename ScalarBits<T>::U;
+    constexpr int mb = ScalarBits<T>::mantissa;
+    U b;
+    std::memcpy(&b, &x, sizeof b);
+    e = T(static_cast<std::int64_t>(b >> mb) - ScalarBits<T>::bias);
+    b = (b & ((U(1) << mb) - 1)) | (U(ScalarBits<T>::bias) << mb);
+    std::memcpy(&x, &b, sizeof b);
+    return x;
+  }
+  static V select_gt(V a, V b, V if_gt, V otherwise) { return a > b ? if_gt : otherwise; }
+  // Bit i set where lane i is not inside the open interval (lo, hi); NaN is outside.
+  static unsigned outside(V v, V lo, V hi) { return !(v > lo && v < hi); }
   static void transpose(V*) {}
 
  private:
