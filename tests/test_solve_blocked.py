@@ -1,9 +1,11 @@
-"""lu_solve's blocked (GEMM-rich) path and its boundaries against numpy float64 solves.
+"""The blocked triangular solves and lu_solve's packed paths against numpy float64 solves.
 
-The blocked triangular solves run for n >= 512 and >= 3 right-hand sides when the lane
-kernels would read a triangle across its rows (a column-major factor for trans=0, a
-row-major one for trans=1); diagonal blocks are 64 rows, so sizes straddle multiples of 64.
-The other orientation (lane kernels) is checked on the same cases for comparison.
+triangular_solve always runs the blocked solves (recursive halving into multiples of 64 rows,
+64-row diagonal blocks on the lane kernels, GEMM updates), so small sizes straddling 64 and
+128 cover its boundaries, in both memory orders of B. lu_solve picks the lane kernels that
+read the triangle along its contiguous direction (row- or column-oriented), which depends on
+the factor's memory order and trans, so both orders of lu are checked; it takes the blocked
+solves only from n = 4096 with >= 1024 right-hand sides (one case, float64, below).
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ import numpy as np
 import pytest
 
 import revcore
+from revcore import _core
 
-SIZES = [512, 513, 575, 703]
-NRHS = [1, 3, 17, 100, 1100]
+FLOATS = [np.float32, np.float64]
 
 
 def well_conditioned(n: int, seed: int) -> np.ndarray:
@@ -22,38 +24,80 @@ def well_conditioned(n: int, seed: int) -> np.ndarray:
     return rng.standard_normal((n, n)) / np.sqrt(n) + 3.0 * np.eye(n)
 
 
-@pytest.mark.parametrize("n", SIZES)
-@pytest.mark.parametrize("nrhs", NRHS)
-@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def tolerance(n: int, dtype) -> float:
+    # The matrices here (3 I + N(0, 1/n), or its triangles) have condition <= ~2 and no
+    # pivot growth, so a backward-stable solve in precision eps has a forward error of
+    # ~ cond * (a few sqrt(n)) * eps relative to max |x|; 10 n eps leaves a wide margin while
+    # a wrong block or interchange (an O(1) error) fails by orders of magnitude.
+    return 10 * n * np.finfo(dtype).eps
+
+
+@pytest.mark.parametrize("n", [1, 63, 64, 65, 127, 128, 129, 200, 333])
+@pytest.mark.parametrize("nrhs", [1, 2, 15, 17, 33, 100, 1100])
+@pytest.mark.parametrize("dtype", FLOATS, ids=["f32", "f64"])
+@pytest.mark.parametrize("lower", [True, False])
+@pytest.mark.parametrize("unit", [True, False])
+@pytest.mark.parametrize("b_order", ["C", "F"])
+@pytest.mark.parametrize("a_order", ["C", "F"])
+def test_triangular_solve_blocked(n, nrhs, dtype, lower, unit, b_order, a_order):
+    if nrhs == 1100 and n > 200:
+        pytest.skip("covered at smaller n")
+    a = well_conditioned(n, n)
+    t = np.tril(a) if lower else np.triu(a)
+    if unit:
+        np.fill_diagonal(t, 1.0)
+    # Garbage in the other triangle (and on a unit diagonal) must never be read.
+    stored = t + (np.triu(a, 1) if lower else np.tril(a, -1)) * 7
+    if unit:
+        np.fill_diagonal(stored, np.nan)
+    b = np.random.default_rng(nrhs).standard_normal((n, nrhs))
+    x = _core.triangular_solve(np.asarray(stored.astype(dtype), order=a_order),
+                               np.asarray(b.astype(dtype), order=b_order), lower, unit)
+    assert x.dtype == dtype and x.shape == (n, nrhs)
+    assert x.flags.f_contiguous if b_order == "F" and nrhs > 1 and n > 1 else x.flags.c_contiguous
+    expected = np.linalg.solve(t, b)
+    np.testing.assert_allclose(x, expected, rtol=0,
+                               atol=tolerance(n, dtype) * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("n", [512, 513, 703])
+@pytest.mark.parametrize("nrhs", [1, 3, 17, 100, 1100])
+@pytest.mark.parametrize("dtype", FLOATS, ids=["f32", "f64"])
 @pytest.mark.parametrize("trans", [0, 1])
 @pytest.mark.parametrize("lu_order", ["C", "F"])
-@pytest.mark.parametrize("b_order", ["C", "F"])
-def test_blocked_solve_matches_numpy(n, nrhs, dtype, trans, lu_order, b_order):
+def test_lu_solve_both_factor_orders(n, nrhs, dtype, trans, lu_order):
     a = well_conditioned(n, n)
     b = np.random.default_rng(nrhs).standard_normal((n, nrhs))
     lu, piv = revcore.lu_factor(a.astype(dtype))
     lu = np.asarray(lu, order=lu_order)
-    x = revcore.lu_solve((lu, piv), np.asarray(b.astype(dtype), order=b_order), trans=trans)
+    x = revcore.lu_solve((lu, piv), b.astype(dtype), trans=trans)
     assert x.dtype == dtype and x.shape == (n, nrhs)
     expected = np.linalg.solve(a.T if trans else a, b)
-    # A = I*3 + N(0, 1/n) has condition <= ~2 and pivot growth ~1, so a backward-stable
-    # factor-and-solve in precision eps has forward error ~ cond * (a few sqrt(n)) * eps,
-    # and the float32 factors (of a rounded A) the same in float32's eps; 10 n eps leaves a
-    # wide margin while a wrong block (an O(1) error) fails by many orders of magnitude.
-    tol = 10 * n * np.finfo(dtype).eps
-    np.testing.assert_allclose(x, expected, rtol=0, atol=tol * np.abs(expected).max())
+    np.testing.assert_allclose(x, expected, rtol=0,
+                               atol=tolerance(n, dtype) * np.abs(expected).max())
 
 
 @pytest.mark.parametrize("trans", [0, 1])
-def test_blocked_solve_is_permuted_like_scipy(trans):
-    # A matrix that needs row interchanges everywhere: the pivots must be applied before
-    # (trans=0) or after (trans=1) the blocked triangles, in the right order.
+def test_lu_solve_interchanges_every_row(trans):
+    # Row interchanges everywhere: applied before (trans=0) or after (trans=1) the triangles.
     n = 600
     rng = np.random.default_rng(3)
     a = rng.standard_normal((n, n))
     b = rng.standard_normal((n, 7))
+    for order in "CF":
+        lu, piv = revcore.lu_factor(a)
+        x = revcore.lu_solve((np.asarray(lu, order=order), piv), b, trans=trans)
+        op = a.T if trans else a
+        assert np.abs(op @ x - b).max() <= 1e-9 * np.abs(b).max() * np.linalg.cond(op)
+
+
+def test_lu_solve_blocked_threshold():
+    # n = 4096 with 1024 right-hand sides: lu_solve's blocked path.
+    n, nrhs = 4096, 1024
+    a = well_conditioned(n, 5)
+    b = np.random.default_rng(6).standard_normal((n, nrhs))
     lu, piv = revcore.lu_factor(a)
-    lu = np.asfortranarray(lu) if trans == 0 else np.ascontiguousarray(lu)
-    x = revcore.lu_solve((lu, piv), b, trans=trans)
-    op = a.T if trans else a
-    assert np.abs(op @ x - b).max() <= 1e-9 * np.abs(b).max() * np.linalg.cond(op)
+    for trans in (0, 1):
+        x = revcore.lu_solve((lu, piv), b, trans=trans)
+        op = a.T if trans else a
+        assert np.abs(op @ x - b).max() <= 1e-12 * n * np.abs(b).max()
