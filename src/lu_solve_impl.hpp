@@ -315,9 +315,46 @@ struct Solver {
     if (k1 > 0) upper_cols_tail(k1, unit, t, cs, x);
   }
 
+  // x - x is 0 for finite x and NaN otherwise: per-lane partial sums, checked once.
+  static bool packed_affine_inverse(index_t n, T* x, const T* bias, bool leaky, T inv) {
+    V probe[NV] = {};
+    for (index_t j = 0; j < n; ++j) {
+      const T b = bias ? bias[j] : T(0);
+      T* row = x + j * RB;
+      for (int v = 0; v < NV; ++v) {
+        const V y = load(row + v * VL);
+        probe[v] += y - y;
+        V z = y;
+        if (leaky) {
+          const V w = y * inv;
+          z = w < y ? w : y;
+        }
+        store(row + v * VL, z - b);
+      }
+    }
+    return finite_sum(probe);
+  }
+  static bool packed_all_finite(index_t n, const T* x) {
+    V probe[NV] = {};
+    for (index_t j = 0; j < n; ++j)
+      for (int v = 0; v < NV; ++v) {
+        const V y = load(x + j * RB + v * VL);
+        probe[v] += y - y;
+      }
+    return finite_sum(probe);
+  }
+  static bool finite_sum(const V (&probe)[NV]) {
+    V s = probe[0];
+    for (int v = 1; v < NV; ++v) s += probe[v];
+    for (int l = 0; l < VL; ++l)
+      if (s[l] != T(0)) return false;
+    return true;
+  }
+
   static LuKernels<T> table() {
     return {RB,      &packed_lower, &packed_upper, &vector_lower, &vector_upper, nullptr,
-            &packed_lower_cols, &packed_upper_cols};
+            &packed_lower_cols, &packed_upper_cols, &packed_affine_inverse,
+            &packed_all_finite};
   }
 };
 

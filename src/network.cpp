@@ -55,17 +55,8 @@ InverseStatus layer_inverse_packed(const DenseLayer<T>& L, index_t layer, index_
     // non-finite targets (y - y is NaN exactly for those).
     const bool leaky = L.act == Activation::leaky_relu;
     const T inv = T(1) / L.negative_slope;
-    T probe = 0;
-    for (index_t j = 0; j < n; ++j) {
-      const T bj = L.bias ? L.bias[j] : T(0);
-      T* row = x + j * rb;
-      for (index_t l = 0; l < rb; ++l) {
-        const T v = row[l];
-        probe += v - v;
-        row[l] = (leaky ? std::min(v, v * inv) : v) - bj;
-      }
-    }
-    if (probe != T(0)) {
+    const bool finite = K.packed_affine_inverse(n, x, L.bias, leaky, inv);
+    if (!finite) {
       std::copy(targets ? targets : x, (targets ? targets : x) + size, x);
       index_t bad = 0;
       for (index_t i = 0; i < size; ++i)
@@ -89,10 +80,9 @@ InverseStatus layer_inverse_packed(const DenseLayer<T>& L, index_t layer, index_
   }
   K.packed_lower(n, true, L.lu, n, 1, x);
   K.packed_upper(n, false, L.lu, n, 1, x);
-  // x - x is NaN exactly for non-finite x: a branch-free pass, counted only if it fails.
-  T probe = 0;
-  for (index_t i = 0; i < size; ++i) probe += x[i] - x[i];
-  if (probe == T(0)) return {};
+  // A branch-free vector pass (x - x is NaN exactly for non-finite x), counted only if it
+  // fails.
+  if (K.packed_all_finite(n, x)) return {};
   index_t not_finite = 0;
   first = -1;
   for (index_t j = 0; j < n; ++j)
@@ -170,19 +160,28 @@ InverseStatus network_inverse(const DenseLayer<T>* layers, index_t depth, index_
   std::atomic<bool> failed{false};
   const double work = double(n) * double(n) * double(batch) * double(depth);
   detail::parallel_ranges(panels, work > 4e6, [&](index_t p0, index_t p1, index_t) {
-    for (index_t p = p0; p < p1; ++p) pack(p, storage.data() + p * n * rb);
-    // Layer-major within the slice, so each layer's factors are reused from cache.
-    for (index_t l = depth - 1; l >= 0; --l)
-      for (index_t p = p0; p < p1; ++p) {
-        const index_t w = std::min(rb, batch - p * rb);
-        if (layer_inverse_packed(layers[l], l, n, rb, w, storage.data() + p * n * rb,
-                                 static_cast<T*>(nullptr))
-                .failure != InverseFailure::none) {
-          failed = true;
-          return;
+    // Chunks of panels run through every layer, layer-major within the chunk so each
+    // layer's factors are reused from cache. Up to width 256 the factors of a layer stay
+    // in L3 (and a chunk of panels is sized to sit in L2 with them); wider factors are
+    // streamed from memory, so then the chunk is the whole slice, read once per layer.
+    const index_t panel_bytes = n * rb * index_t(sizeof(T));
+    const index_t chunk =
+        n <= 256 ? std::max<index_t>(1, (index_t(256) << 10) / panel_bytes) : p1 - p0;
+    for (index_t c0 = p0; c0 < p1; c0 += chunk) {
+      const index_t c1 = std::min(p1, c0 + chunk);
+      for (index_t p = c0; p < c1; ++p) pack(p, storage.data() + p * n * rb);
+      for (index_t l = depth - 1; l >= 0; --l)
+        for (index_t p = c0; p < c1; ++p) {
+          const index_t w = std::min(rb, batch - p * rb);
+          if (layer_inverse_packed(layers[l], l, n, rb, w, storage.data() + p * n * rb,
+                                   static_cast<T*>(nullptr))
+                  .failure != InverseFailure::none) {
+            failed = true;
+            return;
+          }
         }
-      }
-    for (index_t p = p0; p < p1; ++p) unpack(p, storage.data() + p * n * rb);
+      for (index_t p = c0; p < c1; ++p) unpack(p, storage.data() + p * n * rb);
+    }
   });
   if (!failed) return {};
   // Rare path: replay layer by layer over the whole batch to name the first failing layer
