@@ -101,3 +101,28 @@ def test_lu_solve_blocked_threshold():
         x = revcore.lu_solve((lu, piv), b, trans=trans)
         op = a.T if trans else a
         assert np.abs(op @ x - b).max() <= 1e-12 * n * np.abs(b).max()
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=["f32", "f64"])
+@pytest.mark.parametrize("batch", [511, 1100, 2100])
+def test_network_inverse_across_panel_chunks(dtype, batch):
+    # Width 64: panels go through all layers in chunks of 256 KiB (512 float64 or 1024
+    # float32 samples), so these batches end inside a later chunk.
+    import revcore.reference as reference
+
+    net = revcore.Network.random(64, 4, "leaky_relu", seed=1, dtype=dtype)
+    x0 = np.random.default_rng(2).standard_normal((batch, 64)).astype(dtype)
+    y = net.forward(x0)
+    x = net.inverse(y)
+    scale = np.abs(y).max()
+    atol = (1e-3 if dtype == np.float32 else 1e-10) * scale
+    np.testing.assert_allclose(net.forward(x), y, rtol=0, atol=atol)
+    bad = y.copy()
+    bad[batch - 3, 5] = np.inf
+    with pytest.raises(revcore.NotInvertibleError) as native_error:
+        net.inverse(bad)
+    with pytest.raises(revcore.NotInvertibleError) as reference_error:
+        reference.Network(net.layers).inverse(bad)
+    assert native_error.value.layer == reference_error.value.layer
+    assert native_error.value.rows == reference_error.value.rows
+    assert native_error.value.columns == reference_error.value.columns
