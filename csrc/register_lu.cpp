@@ -2,6 +2,7 @@
 #include <cmath>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 #include "bindings.hpp"
 #include "interruptible.hpp"
@@ -71,6 +72,33 @@ py::object solve(const py::array& lu, const Pivots& piv, const py::array& b, boo
   });
 }
 
+// op(A) X = B for a triangle A (lower or upper, unit diagonal or not) by the blocked
+// solves; X is a new array in B's memory order (C or Fortran), so both layouts of the
+// kernel's right-hand sides are reachable from the tests.
+py::array triangular_solve(const py::array& a, const py::array& b, bool lower, bool unit) {
+  return dispatch(a, [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    const auto A = matrix<T>(a, "a");
+    const auto B = matrix<T>(b, "b");
+    if (A.rows != A.cols || B.rows != A.rows)
+      throw py::value_error("triangular_solve: shapes of a and b disagree");
+    const auto size = static_cast<py::ssize_t>(sizeof(T));
+    const bool fortran = (b.flags() & py::array::f_style) && !(b.flags() & py::array::c_style);
+    py::array_t<T> x({B.rows, B.cols}, fortran ? std::vector<py::ssize_t>{size, B.rows * size}
+                                               : std::vector<py::ssize_t>{B.cols * size, size});
+    const auto X = matrix<T>(x, "x");
+    {
+      py::gil_scoped_release release;
+      copy_matrix(B, X);
+      if (lower)
+        trsm_lower<T>(A.rows, X.cols, unit, A.data, A.rs, A.cs, X.data, X.rs, X.cs);
+      else
+        trsm_upper<T>(A.rows, X.cols, unit, A.data, A.rs, A.cs, X.data, X.rs, X.cs);
+    }
+    return std::move(x);
+  });
+}
+
 double condition_estimate(const py::array& lu, const Pivots& piv, double norm1) {
   return dispatch(lu, [&](auto tag) -> double {
     using T = decltype(tag);
@@ -90,6 +118,8 @@ void register_lu(py::module_& m) {
   m.def("lu_factor", &factor, py::arg("a"));
   m.def("lu_solve", &solve, py::arg("lu"), py::arg("piv"), py::arg("b"), py::arg("trans"),
         py::arg("check_finite"));
+  m.def("triangular_solve", &triangular_solve, py::arg("a"), py::arg("b"), py::arg("lower"),
+        py::arg("unit"));
   m.def("lu_condition_estimate", &condition_estimate, py::arg("lu"), py::arg("piv"),
         py::arg("norm1"));
 }

@@ -26,6 +26,17 @@ struct LuKernels {
   // Unblocked LU of an m x w column-major panel (column c at x + c * ld, m >= w), getf2's
   // pivot order; piv 0-based within the panel. Returns 0 or 1 + the first zero pivot.
   index_t (*panel_factor)(index_t m, index_t w, T* x, index_t ld, std::int32_t* piv);
+  // packed_lower / packed_upper for a triangle with contiguous columns (row stride 1,
+  // column stride cs): column-oriented (right-looking) so the triangle is read down its
+  // columns, not across them at stride cs (one cache line and page per element otherwise).
+  void (*packed_lower_cols)(index_t n, bool unit, const T* t, index_t cs, T* x);
+  void (*packed_upper_cols)(index_t n, bool unit, const T* t, index_t cs, T* x);
+  // Elementwise passes of the reverse pass over a packed panel of n rows: x <- g(x) - bias[j]
+  // on row j, g = min(x, x * inv) when leaky (the leaky ReLU inverse for slope 1/inv <= 1)
+  // and the identity otherwise (bias may be null); false when an input was not finite (x is
+  // then partly updated). all_finite: whether every element of the n rows is finite.
+  bool (*packed_affine_inverse)(index_t n, T* x, const T* bias, bool leaky, T inv);
+  bool (*packed_all_finite)(index_t n, const T* x);
 };
 
 const LuKernels<float>& lu_kernels_f32();

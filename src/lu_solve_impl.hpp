@@ -221,8 +221,140 @@ struct Solver {
     }
   }
 
+  // Column-oriented solves (t[i + k * cs] = T(i, k)): R columns are finished in registers,
+  // then every remaining row is updated by them, two rows per step for independent chains.
+  template <int R>
+  static void cols_update(index_t i0, index_t i1, const T* tc, index_t cs, const V (&xk)[R][NV],
+                          T* x) {
+    index_t i = i0;
+    for (; i + 2 <= i1; i += 2) {
+      V a0[NV], a1[NV];
+      for (int v = 0; v < NV; ++v) a0[v] = load(x + i * RB + v * VL);
+      for (int v = 0; v < NV; ++v) a1[v] = load(x + (i + 1) * RB + v * VL);
+      for (int q = 0; q < R; ++q) {
+        const T s0 = tc[q * cs + i], s1 = tc[q * cs + i + 1];
+        for (int v = 0; v < NV; ++v) a0[v] -= s0 * xk[q][v];
+        for (int v = 0; v < NV; ++v) a1[v] -= s1 * xk[q][v];
+      }
+      for (int v = 0; v < NV; ++v) store(x + i * RB + v * VL, a0[v]);
+      for (int v = 0; v < NV; ++v) store(x + (i + 1) * RB + v * VL, a1[v]);
+    }
+    for (; i < i1; ++i) {
+      V a0[NV];
+      for (int v = 0; v < NV; ++v) a0[v] = load(x + i * RB + v * VL);
+      for (int q = 0; q < R; ++q) {
+        const T s0 = tc[q * cs + i];
+        for (int v = 0; v < NV; ++v) a0[v] -= s0 * xk[q][v];
+      }
+      for (int v = 0; v < NV; ++v) store(x + i * RB + v * VL, a0[v]);
+    }
+  }
+
+  template <int R>
+  static void lower_cols_block(index_t n, index_t k0, bool unit, const T* t, index_t cs, T* x) {
+    V xk[R][NV];
+    for (int q = 0; q < R; ++q)
+      for (int v = 0; v < NV; ++v) xk[q][v] = load(x + (k0 + q) * RB + v * VL);
+    for (int q = 0; q < R; ++q) {
+      for (int p = 0; p < q; ++p) {
+        const T s = t[(k0 + q) + (k0 + p) * cs];
+        for (int v = 0; v < NV; ++v) xk[q][v] -= s * xk[p][v];
+      }
+      if (!unit) {
+        const T d = T(1) / t[(k0 + q) + (k0 + q) * cs];
+        for (int v = 0; v < NV; ++v) xk[q][v] *= d;
+      }
+      for (int v = 0; v < NV; ++v) store(x + (k0 + q) * RB + v * VL, xk[q][v]);
+    }
+    cols_update<R>(k0 + R, n, t + k0 * cs, cs, xk, x);
+  }
+
+  template <int R>
+  static void upper_cols_block(index_t k0, bool unit, const T* t, index_t cs, T* x) {
+    V xk[R][NV];
+    for (int q = 0; q < R; ++q)
+      for (int v = 0; v < NV; ++v) xk[q][v] = load(x + (k0 + q) * RB + v * VL);
+    for (int q = R - 1; q >= 0; --q) {
+      for (int p = q + 1; p < R; ++p) {
+        const T s = t[(k0 + q) + (k0 + p) * cs];
+        for (int v = 0; v < NV; ++v) xk[q][v] -= s * xk[p][v];
+      }
+      if (!unit) {
+        const T d = T(1) / t[(k0 + q) + (k0 + q) * cs];
+        for (int v = 0; v < NV; ++v) xk[q][v] *= d;
+      }
+      for (int v = 0; v < NV; ++v) store(x + (k0 + q) * RB + v * VL, xk[q][v]);
+    }
+    cols_update<R>(0, k0, t + k0 * cs, cs, xk, x);
+  }
+
+  template <int R = MR>
+  static void lower_cols_tail(index_t r, index_t n, index_t k0, bool unit, const T* t,
+                              index_t cs, T* x) {
+    if constexpr (R > 0) {
+      if (r == R) return lower_cols_block<R>(n, k0, unit, t, cs, x);
+      lower_cols_tail<R - 1>(r, n, k0, unit, t, cs, x);
+    }
+  }
+  template <int R = MR>
+  static void upper_cols_tail(index_t r, bool unit, const T* t, index_t cs, T* x) {
+    if constexpr (R > 0) {
+      if (r == R) return upper_cols_block<R>(0, unit, t, cs, x);
+      upper_cols_tail<R - 1>(r, unit, t, cs, x);
+    }
+  }
+
+  static void packed_lower_cols(index_t n, bool unit, const T* t, index_t cs, T* x) {
+    index_t k0 = 0;
+    for (; k0 + MR <= n; k0 += MR) lower_cols_block<MR>(n, k0, unit, t, cs, x);
+    if (k0 < n) lower_cols_tail(n - k0, n, k0, unit, t, cs, x);
+  }
+  static void packed_upper_cols(index_t n, bool unit, const T* t, index_t cs, T* x) {
+    index_t k1 = n;
+    for (; k1 >= MR; k1 -= MR) upper_cols_block<MR>(k1 - MR, unit, t, cs, x);
+    if (k1 > 0) upper_cols_tail(k1, unit, t, cs, x);
+  }
+
+  // x - x is 0 for finite x and NaN otherwise: per-lane partial sums, checked once.
+  static bool packed_affine_inverse(index_t n, T* x, const T* bias, bool leaky, T inv) {
+    V probe[NV] = {};
+    for (index_t j = 0; j < n; ++j) {
+      const T b = bias ? bias[j] : T(0);
+      T* row = x + j * RB;
+      for (int v = 0; v < NV; ++v) {
+        const V y = load(row + v * VL);
+        probe[v] += y - y;
+        V z = y;
+        if (leaky) {
+          const V w = y * inv;
+          z = w < y ? w : y;
+        }
+        store(row + v * VL, z - b);
+      }
+    }
+    return finite_sum(probe);
+  }
+  static bool packed_all_finite(index_t n, const T* x) {
+    V probe[NV] = {};
+    for (index_t j = 0; j < n; ++j)
+      for (int v = 0; v < NV; ++v) {
+        const V y = load(x + j * RB + v * VL);
+        probe[v] += y - y;
+      }
+    return finite_sum(probe);
+  }
+  static bool finite_sum(const V (&probe)[NV]) {
+    V s = probe[0];
+    for (int v = 1; v < NV; ++v) s += probe[v];
+    for (int l = 0; l < VL; ++l)
+      if (s[l] != T(0)) return false;
+    return true;
+  }
+
   static LuKernels<T> table() {
-    return {RB, &packed_lower, &packed_upper, &vector_lower, &vector_upper, nullptr};
+    return {RB,      &packed_lower, &packed_upper, &vector_lower, &vector_upper, nullptr,
+            &packed_lower_cols, &packed_upper_cols, &packed_affine_inverse,
+            &packed_all_finite};
   }
 };
 

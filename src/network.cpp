@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <memory>
 #include <vector>
 
 #include "activation.hpp"
@@ -55,17 +56,8 @@ InverseStatus layer_inverse_packed(const DenseLayer<T>& L, index_t layer, index_
     // non-finite targets (y - y is NaN exactly for those).
     const bool leaky = L.act == Activation::leaky_relu;
     const T inv = T(1) / L.negative_slope;
-    T probe = 0;
-    for (index_t j = 0; j < n; ++j) {
-      const T bj = L.bias ? L.bias[j] : T(0);
-      T* row = x + j * rb;
-      for (index_t l = 0; l < rb; ++l) {
-        const T v = row[l];
-        probe += v - v;
-        row[l] = (leaky ? std::min(v, v * inv) : v) - bj;
-      }
-    }
-    if (probe != T(0)) {
+    const bool finite = K.packed_affine_inverse(n, x, L.bias, leaky, inv);
+    if (!finite) {
       std::copy(targets ? targets : x, (targets ? targets : x) + size, x);
       index_t bad = 0;
       for (index_t i = 0; i < size; ++i)
@@ -89,10 +81,9 @@ InverseStatus layer_inverse_packed(const DenseLayer<T>& L, index_t layer, index_
   }
   K.packed_lower(n, true, L.lu, n, 1, x);
   K.packed_upper(n, false, L.lu, n, 1, x);
-  // x - x is NaN exactly for non-finite x: a branch-free pass, counted only if it fails.
-  T probe = 0;
-  for (index_t i = 0; i < size; ++i) probe += x[i] - x[i];
-  if (probe == T(0)) return {};
+  // A branch-free vector pass (x - x is NaN exactly for non-finite x), counted only if it
+  // fails.
+  if (K.packed_all_finite(n, x)) return {};
   index_t not_finite = 0;
   first = -1;
   for (index_t j = 0; j < n; ++j)
@@ -131,8 +122,8 @@ InverseStatus network_inverse(const DenseLayer<T>* layers, index_t depth, index_
   if (depth == 0 || batch == 0) return {};
   const index_t n = layers[depth - 1].n_out;
   const index_t size = batch * n;
-  std::copy(y, y + size, x);
   if (batch <= 2) {
+    std::copy(y, y + size, x);
     // Layer-major, and x is overwritten only once every sample of a layer succeeded, so a
     // failure leaves x holding that layer's targets (or its non-finite solution) throughout.
     std::vector<T> z(static_cast<std::size_t>(size));
@@ -155,10 +146,10 @@ InverseStatus network_inverse(const DenseLayer<T>* layers, index_t depth, index_
   // take disjoint ranges of them with no synchronisation.
   const index_t rb = detail::lu_kernels<T>().lanes;
   const index_t panels = (batch + rb - 1) / rb;
-  auto pack = [&](index_t p, T* panel) {
+  auto pack = [&](index_t p, T* panel, const T* from) {
     const index_t r0 = p * rb, w = std::min(rb, batch - r0);
     for (index_t l = 0; l < w; ++l)
-      for (index_t j = 0; j < n; ++j) panel[j * rb + l] = x[(r0 + l) * n + j];
+      for (index_t j = 0; j < n; ++j) panel[j * rb + l] = from[(r0 + l) * n + j];
     return w;
   };
   auto unpack = [&](index_t p, const T* panel) {
@@ -166,30 +157,42 @@ InverseStatus network_inverse(const DenseLayer<T>* layers, index_t depth, index_
     for (index_t l = 0; l < w; ++l)
       for (index_t j = 0; j < n; ++j) x[(r0 + l) * n + j] = panel[j * rb + l];
   };
-  std::vector<T> storage(static_cast<std::size_t>(panels * n * rb));
   std::atomic<bool> failed{false};
   const double work = double(n) * double(n) * double(batch) * double(depth);
+  // Chunks of panels run through every layer, layer-major within the chunk so each layer's
+  // factors are reused from cache. Up to width 256 the factors of a layer stay in L3 and a
+  // chunk (256 KiB of panels) sits in L2 with them; wider factors are streamed from memory,
+  // so then the chunk is the whole slice, which reads each factor once per layer. Panels
+  // are packed straight from y and unpacked into x: one buffer per thread and chunk.
+  const index_t panel_size = n * rb;
+  const index_t chunk_panels =
+      n <= 256 ? std::max<index_t>(1, (index_t(256) << 10) / (panel_size * index_t(sizeof(T))))
+               : panels;
   detail::parallel_ranges(panels, work > 4e6, [&](index_t p0, index_t p1, index_t) {
-    for (index_t p = p0; p < p1; ++p) pack(p, storage.data() + p * n * rb);
-    // Layer-major within the slice, so each layer's factors are reused from cache.
-    for (index_t l = depth - 1; l >= 0; --l)
-      for (index_t p = p0; p < p1; ++p) {
-        const index_t w = std::min(rb, batch - p * rb);
-        if (layer_inverse_packed(layers[l], l, n, rb, w, storage.data() + p * n * rb,
-                                 static_cast<T*>(nullptr))
-                .failure != InverseFailure::none) {
-          failed = true;
-          return;
+    const index_t chunk = std::min(chunk_panels, p1 - p0);
+    std::unique_ptr<T[]> buffer(new T[static_cast<std::size_t>(chunk * panel_size)]);
+    for (index_t c0 = p0; c0 < p1; c0 += chunk) {
+      const index_t c1 = std::min(p1, c0 + chunk);
+      for (index_t p = c0; p < c1; ++p) pack(p, buffer.get() + (p - c0) * panel_size, y);
+      for (index_t l = depth - 1; l >= 0; --l)
+        for (index_t p = c0; p < c1; ++p) {
+          const index_t w = std::min(rb, batch - p * rb);
+          if (layer_inverse_packed(layers[l], l, n, rb, w, buffer.get() + (p - c0) * panel_size,
+                                   static_cast<T*>(nullptr))
+                  .failure != InverseFailure::none) {
+            failed = true;
+            return;
+          }
         }
-      }
-    for (index_t p = p0; p < p1; ++p) unpack(p, storage.data() + p * n * rb);
+      for (index_t p = c0; p < c1; ++p) unpack(p, buffer.get() + (p - c0) * panel_size);
+    }
   });
   if (!failed) return {};
   // Rare path: replay layer by layer over the whole batch to name the first failing layer
   // and leave its targets (or non-finite solutions) in x, as the contract says.
-  std::copy(y, y + size, x);
+  std::vector<T> storage(static_cast<std::size_t>(panels * n * rb));
   std::vector<T> targets(storage.size());
-  for (index_t p = 0; p < panels; ++p) pack(p, storage.data() + p * n * rb);
+  for (index_t p = 0; p < panels; ++p) pack(p, storage.data() + p * n * rb, y);
   for (index_t l = depth - 1; l >= 0; --l) {
     InverseStatus worst;
     for (index_t p = 0; p < panels; ++p) {
