@@ -319,8 +319,12 @@ def test_solve_argument_errors(function):
     with pytest.raises(ValueError, match=r"piv must have shape \(3,\) to match lu \(3, 3\), "
                                          r"got \(2,\)"):
         function((lu, piv[:2]), b)
-    with pytest.raises(TypeError, match="piv must hold integers, got dtype float64"):
-        function((lu, piv.astype(np.float64)), b)
+    with pytest.raises(TypeError, match=r"piv must hold integers \(or whole numbers of a float "
+                                        r"dtype\), got dtype bool"):
+        function((lu, piv.astype(bool)), b)
+    with pytest.raises(ValueError, match=r"piv must hold whole numbers \(row indices\), got "
+                                         r"0.5 at position 1"):
+        function((lu, np.array([0.0, 0.5, 2.0])), b)
     with pytest.raises(ValueError, match=r"factors of a square matrix, got lu of shape \(3, 2\)"):
         function((lu[:, :2], piv), b)
     with pytest.raises(ValueError, match=r"lu must be a 2-D array, got shape \(3,\)"):

@@ -289,10 +289,21 @@ def check_factors(lu_and_piv: Any) -> tuple[np.ndarray, np.ndarray]:
             f"expected the factors of a square matrix, got lu of shape {lu.shape}"
         )
     piv = np.asarray(piv)
-    if piv.dtype.kind not in "iu":
-        raise TypeError(f"piv must hold integers, got dtype {piv.dtype}")
+    if piv.size == 0 and np.issubdtype(piv.dtype, np.number):
+        piv = np.zeros(piv.shape, np.int32)  # no values: any numeric dtype, as np.array([])
+    if piv.dtype.kind not in "iuf":
+        raise TypeError(f"piv must hold integers (or whole numbers of a float dtype), got dtype "
+                        f"{piv.dtype}")
     if piv.shape != (n,):
         raise ValueError(f"piv must have shape ({n},) to match lu {lu.shape}, got {piv.shape}")
+    if piv.dtype.kind == "f":
+        # Whole numbers of a float dtype are row indices as scipy takes them; scipy truncates
+        # anything else, which here is refused.
+        whole = np.isfinite(piv) & (piv == np.trunc(piv))
+        if not whole.all():
+            bad = int(np.argmin(whole))
+            raise ValueError(f"piv must hold whole numbers (row indices), got {float(piv[bad])} "
+                             f"at position {bad}")
     if n and (piv.min() < 0 or piv.max() >= n):
         raise ValueError(f"piv holds row indices outside [0, {n})")
     return lu, piv.astype(np.int32)

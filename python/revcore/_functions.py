@@ -243,12 +243,19 @@ def activate_inverse(y: Any, name: str, negative_slope: float = 0.01) -> np.ndar
     return x.reshape(x_in.shape)
 
 
-def lu_factor(a: Any, check_finite: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def lu_factor(
+    a: Any, overwrite_a: bool = False, check_finite: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """LU factorization with partial pivoting, ``P A = L U``, as ``scipy.linalg.lu_factor``.
+
+    The parameters are scipy's, in scipy's order.
 
     Parameters
     ----------
     a : array_like, shape (m, n)
+    overwrite_a : bool
+        Accepted for scipy compatibility and ignored: revcore never modifies the input, the
+        factors are always a new array.
     check_finite : bool
         Refuse arrays with inf or NaN (ValueError). Disabling it may give garbage factors
         for such input, never a crash.
@@ -283,17 +290,28 @@ def lu_factor(a: Any, check_finite: bool = True) -> tuple[np.ndarray, np.ndarray
 
 
 def lu_solve(
-    lu_and_piv: tuple[Any, Any], b: Any, trans: int = 0, check_finite: bool = True
+    lu_and_piv: tuple[Any, Any],
+    b: Any,
+    trans: int = 0,
+    overwrite_b: bool = False,
+    check_finite: bool = True,
 ) -> np.ndarray:
     """Solve ``A x = b`` (trans=0) or ``A^T x = b`` (trans=1 or 2) from ``lu_factor(A)``.
 
-    Accepts the factors of either revcore.lu_factor or scipy.linalg.lu_factor.
+    Accepts the factors of either revcore.lu_factor or scipy.linalg.lu_factor. The
+    parameters are scipy's, in scipy's order.
 
     Parameters
     ----------
     lu_and_piv : (lu, piv)
+        piv holds 0-based row indices, of an integer dtype or whole numbers of a float dtype
+        (as scipy accepts); fractions, NaN and indices outside [0, n) are refused. An empty
+        piv of any numeric dtype (``np.array([])``) goes with an empty lu.
     b : array_like, shape (n,) or (n, k, ...)
     trans : {0, 1, 2}
+    overwrite_b : bool
+        Accepted for scipy compatibility and ignored: revcore never modifies the input, the
+        solution is always a new array.
     check_finite : bool
 
     Returns

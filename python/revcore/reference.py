@@ -136,8 +136,12 @@ def activate_inverse(y: Any, name: str, negative_slope: float = 0.01) -> np.ndar
     return np.log(y) - np.log1p(-y)
 
 
-def lu_factor(a: Any, check_finite: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Right-looking Gaussian elimination with partial pivoting (LAPACK getf2's order)."""
+def lu_factor(
+    a: Any, overwrite_a: bool = False, check_finite: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Right-looking Gaussian elimination with partial pivoting (LAPACK getf2's order).
+
+    overwrite_a is accepted for scipy compatibility and ignored: a is never modified."""
     lu = prepare_lu_factor(a, check_finite).copy()
     m, n = lu.shape
     piv = np.zeros(min(m, n), dtype=np.int32)
@@ -178,8 +182,15 @@ def _back_substitution(t: np.ndarray, b: np.ndarray, unit: bool) -> np.ndarray:
 
 
 def lu_solve(
-    lu_and_piv: tuple[Any, Any], b: Any, trans: int = 0, check_finite: bool = True
+    lu_and_piv: tuple[Any, Any],
+    b: Any,
+    trans: int = 0,
+    overwrite_b: bool = False,
+    check_finite: bool = True,
 ) -> np.ndarray:
+    """Permuted forward and back substitution.
+
+    overwrite_b is accepted for scipy compatibility and ignored: b is never modified."""
     lu, piv, b2, dtype, transposed = prepare_lu_solve(lu_and_piv, b, trans, check_finite)
     lu, x = lu.astype(dtype), b2.astype(dtype)
     lower, upper = np.tril(lu, -1), np.triu(lu)
