@@ -37,7 +37,7 @@ def test_activate_inverse(benchmark, library, name, dt):
     else:
         x = benchmark(_numpy_inverse(y, name))
     # float32: logit crosses 0 at y = 1/2, where float32 input rounding dominates (atol).
-    tol = dict(rtol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-6)
+    tol = {"rtol": 1e-12} if dtype == np.float64 else {"rtol": 1e-5, "atol": 1e-6}
     np.testing.assert_allclose(x, revcore.reference.activate_inverse(y.astype(np.float64), name,
                                                                      0.1), **tol)
 

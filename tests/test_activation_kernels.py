@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 
 import revcore
-from revcore import _core
-from revcore import reference
+from revcore import _core, reference
 from revcore._checks import activation_code
 
 DTYPES = [np.float32, np.float64]
@@ -321,7 +320,7 @@ def test_every_path(path):
         pytest.skip(f"this CPU runs {best} at best")
     env = dict(os.environ, REVCORE_ARCH=path)
     result = subprocess.run([sys.executable, str(Path(__file__)), path], env=env,
-                            capture_output=True, text=True, timeout=900)
+                            capture_output=True, text=True, timeout=900, check=False)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
 
 

@@ -11,8 +11,8 @@ import pytest
 import revcore
 import revcore._functions
 import revcore._network
-import revcore.reference as reference
 from conftest import tol
+from revcore import reference
 
 DTYPES = [np.float32, np.float64]
 # Functions that configure the library rather than compute: no reference counterpart.

@@ -103,7 +103,7 @@ def test_set_weights_while_inverting_gives_old_or_new_never_a_mix(dtype):
     with ThreadPoolExecutor(THREADS) as pool:
         flipping = pool.submit(writer)
         try:
-            seen = sum(pool.map(reader, range(THREADS - 1)), [])
+            seen = [which for part in pool.map(reader, range(THREADS - 1)) for which in part]
         finally:
             stop.set()
         flips = flipping.result()

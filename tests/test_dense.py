@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import revcore
-import revcore.reference as reference
 from conftest import LAYOUTS, assert_close_scaled, eps, layout, tol
+from revcore import reference
 
 DTYPES = [np.float32, np.float64]
 ACTIVATIONS = ["identity", "relu", "leaky_relu", "tanh", "sigmoid"]

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import revcore
-import revcore.reference as reference
 from conftest import eps
+from revcore import reference
 
 DTYPES = [np.float32, np.float64]
 BATCHES = [1, 2, 3, 17, 33, 100]

@@ -13,7 +13,6 @@ import pytest
 import revcore
 from revcore import _checks
 
-
 # -- memory ----------------------------------------------------------------------------------
 
 

@@ -18,7 +18,7 @@ hypothesis = pytest.importorskip("hypothesis")
 with warnings.catch_warnings():  # see test_properties.py: hypothesis's patch printer warns
     warnings.simplefilter("ignore")
     try:
-        import hypothesis.extra._patching  # noqa: F401
+        import hypothesis.extra._patching
     except ImportError:  # pragma: no cover
         pass
 from hypothesis import settings  # noqa: E402
@@ -71,7 +71,7 @@ def test_byte_flips_give_value_error_or_the_saved_network(saved, tmp_path_factor
 @settings(max_examples=EXAMPLES // 3, deadline=None)
 @hypothesis.given(keep=st.floats(0, 1, exclude_max=True))
 def test_truncations_give_value_error(saved, tmp_path_factory, keep):
-    net, data = saved
+    _, data = saved
     with pytest.raises(ValueError):
         load_bytes(data[: int(keep * len(data))], tmp_path_factory.mktemp("cut"))
 
@@ -154,7 +154,7 @@ def test_not_a_zip_and_a_pickle_file_give_value_error(tmp_path):
 def test_regression_damaged_zip_flags_give_value_error(saved, tmp_path, flag):
     # Found by the byte-flip fuzzing: zipfile raised NotImplementedError / RuntimeError,
     # which escaped load() instead of its documented ValueError.
-    net, data = saved
+    _, data = saved
     data = bytearray(data)
     central = data.index(b"PK\x01\x02")
     data[central + 8] ^= flag  # general purpose bit flags of the first member

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import revcore
-import revcore.reference as reference
 from conftest import LAYOUTS, SIZES, assert_close_scaled, layout, tol
+from revcore import reference
 
 DTYPES = [np.float32, np.float64]
 NON_SQUARE = [

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 import re
+from itertools import pairwise
 
 import numpy as np
 import pytest
 
 import revcore
-import revcore.reference as reference
 from conftest import LAYOUTS, assert_close_scaled, eps, layout, tol
+from revcore import reference
 
 DTYPES = [np.float32, np.float64]
 INVERTIBLE = ["leaky_relu", "tanh", "sigmoid", "identity"]
@@ -97,7 +98,7 @@ def test_single_sample_round_trip(activation, dtype):
 
 def weights_and_biases(rng, sizes, dtype):
     weights = [rng.standard_normal((m, n)).astype(dtype) / math.sqrt(n)
-               for n, m in zip(sizes[:-1], sizes[1:])]
+               for n, m in pairwise(sizes)]
     biases = [rng.standard_normal(m).astype(dtype) * 0.1 for m in sizes[1:]]
     return weights, biases
 

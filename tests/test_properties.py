@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 
 import revcore
-import revcore.reference as reference
 from conftest import layout
+from revcore import reference
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, Phase, settings  # noqa: E402
@@ -33,7 +33,7 @@ with warnings.catch_warnings():
     # DeprecationWarning of mypy_extensions) and warnings are errors: import it quietly now.
     warnings.simplefilter("ignore")
     try:
-        import hypothesis.extra._patching  # noqa: F401
+        import hypothesis.extra._patching
     except ImportError:  # pragma: no cover
         pass
 
@@ -308,7 +308,7 @@ def test_dense_backward(batch, n_in, n_out, single, dtype, other, kind, activati
     if result is None:
         assert isinstance(native, TypeError)
         return
-    x2, z2, g2 = (a.reshape(1, -1) if single else a for a in (x, z, g))
+    x2, _, g2 = (a.reshape(1, -1) if single else a for a in (x, z, g))
     # grad_z = g f'(z) with |f'| <= max(1, slope): bounds of the products through |grad_z|
     with np.errstate(all="ignore"):
         gz = np.abs(g2.astype(np.float64)) * max(1.0, slope)

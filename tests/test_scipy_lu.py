@@ -54,8 +54,8 @@ def _load_scipy_tests() -> tuple[types.ModuleType | None, str]:
     assert private is not None and private.loader is not None
     module = importlib.util.module_from_spec(private)
     private.loader.exec_module(module)
-    module.lu_factor = revcore.lu_factor  # type: ignore[attr-defined]
-    module.lu_solve = revcore.lu_solve  # type: ignore[attr-defined]
+    module.lu_factor = revcore.lu_factor
+    module.lu_solve = revcore.lu_solve
     return module, ""
 
 
@@ -128,7 +128,7 @@ def _with_marks(method: Callable[..., Any], marks: list[Any]) -> Callable[..., A
     def case(*args: Any, **kwargs: Any) -> Any:
         return method(*args, **kwargs)
 
-    case.pytestmark = marks  # type: ignore[attr-defined]
+    case.pytestmark = marks
     return case
 
 

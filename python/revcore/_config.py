@@ -7,11 +7,12 @@ import os
 import platform
 import sys
 import threading
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from . import _core
 
-__all__ = ["set_num_threads", "get_num_threads", "num_threads", "show_config"]
+__all__ = ["get_num_threads", "num_threads", "set_num_threads", "show_config"]
 
 _lock = threading.Lock()
 
@@ -61,8 +62,10 @@ def show_config(file: Any = None) -> None:
         f"revcore {__version__}",
         f"python {sys.version.split()[0]} on {platform.machine()} ({platform.system()})",
         f"kernels: {info['kernel']} (REVCORE_ARCH={os.environ.get('REVCORE_ARCH', 'unset')})",
-        f"threads: {get_num_threads()} (REVCORE_NUM_THREADS="
-        f"{os.environ.get('REVCORE_NUM_THREADS', 'unset')})",
+        (
+            f"threads: {get_num_threads()} (REVCORE_NUM_THREADS="
+            f"{os.environ.get('REVCORE_NUM_THREADS', 'unset')})"
+        ),
     ]
     for key in ("compiler", "flags", "build_type"):
         if key in info:

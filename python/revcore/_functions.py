@@ -28,15 +28,15 @@ from ._checks import (
 )
 
 __all__ = [
-    "matmul",
+    "activate",
+    "activate_derivative",
+    "activate_inverse",
     "dense",
     "dense_backward",
-    "activate",
-    "activate_inverse",
-    "activate_derivative",
+    "lu_condition_estimate",
     "lu_factor",
     "lu_solve",
-    "lu_condition_estimate",
+    "matmul",
 ]
 
 
@@ -175,10 +175,11 @@ def dense_backward(
     )
     check_memory((x.shape[0] + weight.shape[0] + 1) * x.shape[1] + 2 * z.size, dtype,
                  f"dense_backward of x {x.shape} and weight {weight.shape}")
+    xc, wc, zc, gc = (contiguous_ready(a, dtype) for a in (x, weight, z, g))
     grad_x, grad_weight, grad_bias = _core.dense_backward(
-        *(contiguous_ready(a, dtype) for a in (x, weight, z, g)),
-        code, float(negative_slope), True,
+        xc, wc, zc, gc, code, float(negative_slope), True
     )
+    assert grad_x is not None  # asked for (need_grad_x=True)
     return (grad_x[0] if x_ndim == 1 else grad_x), grad_weight, grad_bias
 
 
@@ -331,6 +332,7 @@ def lu_solve(
     lu, piv, b2, dtype, transposed = prepare_lu_solve(lu_and_piv, b, trans, check_finite)
     check_memory(b2.size, dtype, f"lu_solve of b {np.shape(b)}")
     x = _core.lu_solve(kernel_ready(lu, dtype), piv, kernel_ready(b2, dtype), transposed, False)
+    assert x is not None  # None reports bad pivots or values, which the checks above refused
     return x.reshape(np.shape(b))
 
 

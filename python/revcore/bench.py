@@ -14,8 +14,9 @@ import json
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -66,12 +67,17 @@ def _optional(name: str) -> Any:
         return None
 
 
-def cases(quick: bool) -> list[tuple[str, str, str, float, dict[str, Callable[[], Any]]]]:
+# The calls take no arguments; their parameters only bind the loop's arrays (defaults).
+Case = tuple[str, str, str, float, dict[str, Callable[..., Any]]]
+
+
+def cases(quick: bool) -> list[Case]:
     """(operation, shape, dtype, flops, {library: call}) for every benchmark."""
     rng = np.random.default_rng(0)
     linalg = _optional("scipy.linalg")
     torch = _optional("torch")
-    out = []
+    out: list[Case] = []
+    calls: dict[str, Callable[..., Any]]
     square = [256, 512] if quick else [256, 512, 1024, 2048]
     for dtype in (np.float32, np.float64):
         name = np.dtype(dtype).name
@@ -120,9 +126,9 @@ def cases(quick: bool) -> list[tuple[str, str, str, float, dict[str, Callable[[]
             y = net.forward(rng.standard_normal((batch, width)).astype(dtype))
             calls = {"revcore": lambda net=net, y=y: net.inverse(y)}
             if linalg is not None:
-                factors = [linalg.lu_factor(layer.weight) for layer in net.layers]
+                layer_factors = [linalg.lu_factor(layer.weight) for layer in net.layers]
 
-                def scipy_inverse(net=net, y=y, factors=factors):
+                def scipy_inverse(net=net, y=y, factors=layer_factors):
                     x = y
                     for layer, f in zip(reversed(net.layers), reversed(factors)):
                         z = np.minimum(x, x / layer.negative_slope) - layer.bias
