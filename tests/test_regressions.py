@@ -90,3 +90,15 @@ def test_interrupted_recursive_lu_uses_no_unset_pivot(delay):
         signal.signal(signal.SIGINT, previous)
     _, piv = revcore.lu_factor(a[:50, :50])  # and the library still works
     assert np.all((piv >= np.arange(50)) & (piv < 50))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(0,), (0, 3), (2, 0)])
+def test_lu_solve_empty_b_at_an_odd_address(dtype, shape):
+    # Found by test_properties.test_lu_solve: numpy calls an empty array aligned wherever it
+    # points, so lu_solve's fast path passed it on and the binding refused it as misaligned.
+    n = shape[0]
+    factors = revcore.lu_factor(np.eye(n, dtype=dtype))
+    b = misaligned(np.zeros(shape, dtype))
+    x = revcore.lu_solve(factors, b, check_finite=False)
+    assert x.shape == shape and x.dtype == dtype
