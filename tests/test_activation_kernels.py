@@ -19,7 +19,7 @@ import pytest
 import revcore
 from revcore import _core
 from revcore import reference
-from revcore._checks import activation_code
+from revcore._activations import activation_code
 
 DTYPES = [np.float32, np.float64]
 # 0..70 covers every tail length of the 4-, 8- and 16-lane paths plus the 2-vector unrolling;

@@ -1,4 +1,7 @@
-"""The public array functions, on the native kernels."""
+"""The public array functions, on the native kernels.
+
+Every activation reaches the kernels as its registry code (:mod:`revcore._activations`).
+"""
 
 from __future__ import annotations
 
@@ -9,16 +12,20 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._checks import (
-    LinAlgWarning,
-    activation_code,
+from ._activations import (
+    ACTIVATIONS,
+    Activation,
     activation_range,
+    get_activation,
+    out_of_range_message,
+)
+from ._errors import LinAlgWarning
+from ._validation import (
     as_float_array,
     check_memory,
     contiguous_ready,
     finish_matmul,
     kernel_ready,
-    out_of_range_message,
     prepare_condition,
     prepare_dense,
     prepare_dense_backward,
@@ -28,15 +35,16 @@ from ._checks import (
 )
 
 __all__ = [
-    "matmul",
+    "activate",
+    "activate_derivative",
+    "activate_inverse",
     "dense",
     "dense_backward",
-    "activate",
-    "activate_inverse",
-    "activate_derivative",
+    "lu_condition_estimate",
     "lu_factor",
     "lu_solve",
-    "lu_condition_estimate",
+    "matmul",
+    "native_dense",
 ]
 
 
@@ -52,6 +60,15 @@ def _plain(a: Any, b: Any) -> bool:
         return False
     dtype = a.dtype
     return (dtype is _F64 or dtype is _F32) and b.dtype is dtype
+
+
+def native_dense(
+    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, activation: Activation,
+    negative_slope: float,
+) -> np.ndarray:
+    """The one place that hands ``_core.dense`` its activation (every other kernel takes the
+    registry's code already)."""
+    return _core.dense(x, weight, bias, activation.name, negative_slope)
 
 
 def matmul(a: Any, b: Any) -> Any:
@@ -116,20 +133,21 @@ def dense(
     ...               negative_slope=0.5)
     array([ 1., -1.])
     """
-    if type(negative_slope) is float and 0 < negative_slope < math.inf:
+    known = ACTIVATIONS.get(activation) if type(activation) is str else None
+    if known is not None and type(negative_slope) is float and 0 < negative_slope < math.inf:
         try:  # the common call: the binding's own checks (dtypes, shapes, memory) suffice
-            return _core.dense(x, weight, bias, activation, negative_slope)
+            return native_dense(x, weight, bias, known, negative_slope)
         except (TypeError, ValueError):
             pass  # anything unusual: the full checks and conversions below
     x_ndim = np.ndim(x)
-    x2, weight, bias, dtype, _ = prepare_dense(x, weight, bias, activation, negative_slope)
+    x2, weight, bias, dtype, act = prepare_dense(x, weight, bias, activation, negative_slope)
     check_memory(x2.shape[0] * weight.shape[0], dtype,
                  f"dense of x {x2.shape} and weight {weight.shape}")
-    y = _core.dense(
+    y = native_dense(
         kernel_ready(x2, dtype),
         kernel_ready(weight, dtype),
         None if bias is None else contiguous_ready(bias, dtype),
-        activation,
+        act,
         float(negative_slope),
     )
     return y[0] if x_ndim == 1 else y
@@ -170,20 +188,20 @@ def dense_backward(
            [0.5, 1. ]])
     """
     x_ndim = np.ndim(x)
-    x, weight, z, g, dtype, code = prepare_dense_backward(
+    x, weight, z, g, dtype, act = prepare_dense_backward(
         x, weight, preactivation, grad_output, activation, negative_slope
     )
     check_memory((x.shape[0] + weight.shape[0] + 1) * x.shape[1] + 2 * z.size, dtype,
                  f"dense_backward of x {x.shape} and weight {weight.shape}")
+    x, weight, z, g = (contiguous_ready(a, dtype) for a in (x, weight, z, g))
     grad_x, grad_weight, grad_bias = _core.dense_backward(
-        *(contiguous_ready(a, dtype) for a in (x, weight, z, g)),
-        code, float(negative_slope), True,
-    )
+        x, weight, z, g, act.code, float(negative_slope), True)
+    assert grad_x is not None  # asked for (need_grad_x=True)
     return (grad_x[0] if x_ndim == 1 else grad_x), grad_weight, grad_bias
 
 
 def _elementwise(kernel: Any, x: Any, name: str, negative_slope: float) -> np.ndarray:
-    code = activation_code(name, negative_slope)
+    code = get_activation(name, negative_slope).code
     x = as_float_array(x, "x")
     check_memory(2 * x.size, x.dtype, f"an activation of shape {x.shape}")
     flat = contiguous_ready(x).reshape(-1)
@@ -232,7 +250,7 @@ def activate_inverse(y: Any, name: str, negative_slope: float = 0.01) -> np.ndar
     >>> revcore.activate_inverse([0.5], "sigmoid")
     array([0.])
     """
-    code = activation_code(name, negative_slope)
+    code = get_activation(name, negative_slope).code
     activation_range(name)
     x_in = as_float_array(y, "y")
     check_memory(2 * x_in.size, x_in.dtype, f"an activation inverse of shape {x_in.shape}")
@@ -313,6 +331,7 @@ def lu_solve(
     lu, piv, b2, dtype, transposed = prepare_lu_solve(lu_and_piv, b, trans, check_finite)
     check_memory(b2.size, dtype, f"lu_solve of b {np.shape(b)}")
     x = _core.lu_solve(kernel_ready(lu, dtype), piv, kernel_ready(b2, dtype), transposed, False)
+    assert x is not None  # None only when the kernel checks finiteness, not asked here
     return x.reshape(np.shape(b))
 
 
@@ -340,7 +359,7 @@ def _lu_solve_fast(lu_and_piv: Any, b: Any, trans: Any, check_finite: bool) -> A
     # The kernel call checks pivots (and finiteness) itself; a failure there means the slow
     # path's messages apply, so it re-runs the full checks to raise them.
     x = _core.lu_solve(lu, piv, b if b.ndim == 2 else b[:, None], trans != 0,
-                               bool(check_finite))
+                       bool(check_finite))
     if x is None:
         return None
     return x if b.ndim == 2 else x[:, 0]

@@ -14,8 +14,9 @@ import json
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -66,7 +67,10 @@ def _optional(name: str) -> Any:
         return None
 
 
-def cases(quick: bool) -> list[tuple[str, str, str, float, dict[str, Callable[[], Any]]]]:
+_Calls = dict[str, Callable[..., Any]]
+
+
+def cases(quick: bool) -> list[tuple[str, str, str, float, _Calls]]:
     """(operation, shape, dtype, flops, {library: call}) for every benchmark."""
     rng = np.random.default_rng(0)
     linalg = _optional("scipy.linalg")
@@ -78,7 +82,7 @@ def cases(quick: bool) -> list[tuple[str, str, str, float, dict[str, Callable[[]
         for n in square:
             a = rng.standard_normal((n, n)).astype(dtype)
             b = rng.standard_normal((n, n)).astype(dtype)
-            calls = {"revcore": lambda a=a, b=b: revcore.matmul(a, b),
+            calls: _Calls = {"revcore": lambda a=a, b=b: revcore.matmul(a, b),
                      "numpy": lambda a=a, b=b: a @ b}
             if torch is not None:
                 ta, tb = torch.from_numpy(a), torch.from_numpy(b)
@@ -90,7 +94,7 @@ def cases(quick: bool) -> list[tuple[str, str, str, float, dict[str, Callable[[]
             x = rng.standard_normal((batch, width)).astype(dtype)
             w = (rng.standard_normal((width, width)) / np.sqrt(width)).astype(dtype)
             bias = rng.standard_normal(width).astype(dtype)
-            calls = {
+            calls = {  # type: ignore[misc]
                 "revcore": lambda x=x, w=w, bias=bias: revcore.dense(x, w, bias, "tanh"),
                 "numpy": lambda x=x, w=w, bias=bias: np.tanh(x @ w.T + bias),
             }
@@ -101,7 +105,7 @@ def cases(quick: bool) -> list[tuple[str, str, str, float, dict[str, Callable[[]
             out.append(("dense tanh", f"{batch}x{width}", name, 2.0 * batch * width**2, calls))
         for n in ([256, 1024] if quick else [256, 1024, 2048]):
             a = rng.standard_normal((n, n)).astype(dtype)
-            calls = {"revcore": lambda a=a: revcore.lu_factor(a)}
+            calls = {"revcore": lambda a=a: revcore.lu_factor(a)}  # type: ignore[misc]
             if linalg is not None:
                 calls["scipy"] = lambda a=a: linalg.lu_factor(a)
             out.append(("lu_factor", f"{n}x{n}", name, 2.0 * n**3 / 3, calls))
@@ -120,9 +124,9 @@ def cases(quick: bool) -> list[tuple[str, str, str, float, dict[str, Callable[[]
             y = net.forward(rng.standard_normal((batch, width)).astype(dtype))
             calls = {"revcore": lambda net=net, y=y: net.inverse(y)}
             if linalg is not None:
-                factors = [linalg.lu_factor(layer.weight) for layer in net.layers]
+                layer_factors = [linalg.lu_factor(layer.weight) for layer in net.layers]
 
-                def scipy_inverse(net=net, y=y, factors=factors):
+                def scipy_inverse(net=net, y=y, factors=layer_factors):
                     x = y
                     for layer, f in zip(reversed(net.layers), reversed(factors)):
                         z = np.minimum(x, x / layer.negative_slope) - layer.bias
