@@ -38,7 +38,7 @@ def blobs(n_per_class=40, n_features=6, n_classes=3, seed=0):
     return X, y
 
 
-# -- the quality bars of issue 4 (digits, 75/25 stratified split, random_state=0) ----------
+# -- the digits quality bars (75/25 stratified split, random_state=0) ----------------------
 
 
 def test_test_accuracy_bar(fitted, digits):

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import revcore
+from support import DTYPES
 
-DTYPES = [np.float32, np.float64]
 
 
 def true_condition(a: np.ndarray) -> float:

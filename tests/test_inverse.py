@@ -7,9 +7,8 @@ import pytest
 
 import revcore
 import revcore.reference as reference
-from conftest import eps
+from support import DTYPES, eps
 
-DTYPES = [np.float32, np.float64]
 BATCHES = [1, 2, 3, 17, 33, 100]
 
 

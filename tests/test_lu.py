@@ -10,11 +10,10 @@ import pytest
 
 import revcore
 import revcore.reference as reference
-from conftest import LAYOUTS, SIZES, eps, layout, tol
+from support import DTYPES, LAYOUTS, SIZES, eps, layout, tol
 
 scipy_linalg = pytest.importorskip("scipy.linalg")
 
-DTYPES = [np.float32, np.float64]
 RECTANGULAR = [(0, 4), (4, 0), (1, 7), (7, 1), (3, 2), (2, 3), (13, 8), (8, 13), (31, 97),
                (97, 31), (257, 16), (16, 257), (64, 128)]
 

@@ -10,10 +10,8 @@ import pytest
 
 import revcore
 import revcore.reference as reference
-from conftest import LAYOUTS, assert_close_scaled, eps, layout, tol
+from support import DTYPES, INVERTIBLE, LAYOUTS, assert_close_scaled, eps, layout, tol
 
-DTYPES = [np.float32, np.float64]
-INVERTIBLE = ["leaky_relu", "tanh", "sigmoid", "identity"]
 WIDTHS = [1, 7, 64]
 DEPTHS = list(range(1, 9))
 

@@ -13,7 +13,7 @@ Examples
 >>> import numpy as np
 >>> from revcore._refine import Precision
 >>> p = Precision.choose(np.dtype(np.float32), np.dtype(np.float32), refine=1)
->>> p.factor, p.residual
+>>> p.factor, np.dtype(p.residual)
 (dtype('float32'), dtype('float64'))
 """
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from ._errors import NotInvertibleError
 
-__all__ = ["InvertibilityReport", "LayerReport", "abbreviate", "target_error"]
+__all__ = ["InvertibilityReport", "LayerReport", "target_error"]
 
 
 class LayerReport(NamedTuple):
@@ -114,8 +114,8 @@ def target_error(layers: Sequence[Any], failure: tuple[str, int], values: np.nda
     unique_rows = tuple(int(i) for i in np.unique(rows))
     unique_columns = tuple(int(i) for i in np.unique(columns))
     if not single:
-        reason += f"; rows {abbreviate(unique_rows)}"
-    reason += f"; columns {abbreviate(unique_columns)}"
+        reason += f"; rows {_abbreviate(unique_rows)}"
+    reason += f"; columns {_abbreviate(unique_columns)}"
     return NotInvertibleError(
         f"layer {index} ({layer.label}) cannot be inverted: {reason}",
         layer=index, reason=reason, rows=() if single else unique_rows,
@@ -123,7 +123,7 @@ def target_error(layers: Sequence[Any], failure: tuple[str, int], values: np.nda
     )
 
 
-def abbreviate(items: tuple[int, ...], limit: int = 10) -> str:
+def _abbreviate(items: tuple[int, ...], limit: int = 10) -> str:
     """The items in brackets, only the first ``limit`` of them when there are more."""
     if len(items) <= limit:
         return "[" + ", ".join(map(str, items)) + "]"

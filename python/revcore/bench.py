@@ -22,7 +22,8 @@ import numpy as np
 
 import revcore
 
-# This machine's measured peak per core (PERF.md: independent FMA chains at -O3, AMD Zen 4).
+# Peak GFLOP/s per core of the AMD Zen 4 machines this project is measured on: the rate of
+# independent FMA chains at -O3. Pass --peak for another machine.
 DEFAULT_PEAK_PER_CORE = {"float32": 116.0, "float64": 58.0}
 
 
