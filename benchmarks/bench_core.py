@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 import revcore
 
 DTYPES = {"f64": np.float64, "f32": np.float32}

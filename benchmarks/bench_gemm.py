@@ -8,7 +8,6 @@ project's AMD Zen 4 machines; see PEAK_PER_CORE in conftest.py). Run with
 
 import numpy as np
 import pytest
-
 import revcore
 
 DTYPES = [np.float32, np.float64]

@@ -7,7 +7,6 @@ np.linalg.solve per layer. ``ratio`` > 1 in the summary means revcore's inverse 
 
 import numpy as np
 import pytest
-
 import revcore
 
 scipy_linalg = pytest.importorskip("scipy.linalg")

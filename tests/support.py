@@ -6,7 +6,6 @@ conftest.py holds the fixtures only; test modules import what they need from her
 from __future__ import annotations
 
 import numpy as np
-
 import revcore
 from revcore._activations import ACTIVATIONS as _REGISTRY
 from revcore._activations import BIJECTIVE

@@ -7,9 +7,8 @@ import re
 
 import numpy as np
 import pytest
-
 import revcore
-import revcore.reference as reference
+from revcore import reference
 from support import ACTIVATIONS, DTYPES, INVERTIBLE, LAYOUTS, SIZES, eps, layout
 
 SHAPES = [(), (0,), (0, 3), (3, 0, 2)] + [(n,) for n in SIZES if n] + [(7, 13), (2, 3, 4),

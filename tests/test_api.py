@@ -6,9 +6,8 @@ import inspect
 
 import numpy as np
 import pytest
-
 import revcore
-import revcore.reference as reference
+from revcore import reference
 from support import tol
 
 # Functions that configure the library rather than compute: no reference counterpart.

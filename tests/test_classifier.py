@@ -4,17 +4,15 @@ import pickle
 
 import numpy as np
 import pytest
-
 import revcore
 from revcore import reference
 
 sklearn = pytest.importorskip("sklearn")
-from sklearn.base import clone  # noqa: E402
-from sklearn.model_selection import cross_val_score  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import FunctionTransformer  # noqa: E402
-
-from revcore.demo import load_split, quality_figures  # noqa: E402
+from revcore.demo import load_split, quality_figures
+from sklearn.base import clone
+from sklearn.model_selection import cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 SEED = 0
 

@@ -1,7 +1,6 @@
 """Thread control (revcore's own, threadpoolctl's) and the build report."""
 
 import pytest
-
 import revcore
 
 

@@ -7,9 +7,8 @@ import re
 
 import numpy as np
 import pytest
-
 import revcore
-import revcore.reference as reference
+from revcore import reference
 from support import ACTIVATIONS, DTYPES, LAYOUTS, assert_close_scaled, eps, layout, tol
 
 SLOPES = [0.01, 0.5, 2.0]

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 import revcore
 from support import DTYPES
-
 
 
 def true_condition(a: np.ndarray) -> float:

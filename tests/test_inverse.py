@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 import revcore
-import revcore.reference as reference
+from revcore import reference
 from support import DTYPES, eps
 
 BATCHES = [1, 2, 3, 17, 33, 100]

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 import revcore
 from support import DTYPES, assert_same_network, make_network
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 import revcore
 from revcore import reference
 from revcore._backend import Backend

@@ -9,10 +9,8 @@ import time
 
 import numpy as np
 import pytest
-
 import revcore
 from revcore import _validation
-
 
 # -- memory ----------------------------------------------------------------------------------
 

@@ -7,10 +7,9 @@ import warnings
 
 import numpy as np
 import pytest
-
 import revcore
-import revcore.reference as reference
-from support import DTYPES, LAYOUTS, SIZES, eps, layout, tol
+from revcore import reference
+from support import DTYPES, LAYOUTS, SIZES, layout, tol
 
 scipy_linalg = pytest.importorskip("scipy.linalg")
 

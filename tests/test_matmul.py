@@ -6,9 +6,8 @@ import itertools
 
 import numpy as np
 import pytest
-
 import revcore
-import revcore.reference as reference
+from revcore import reference
 from support import DTYPES, LAYOUTS, SIZES, assert_close_scaled, layout, tol
 
 NON_SQUARE = [

@@ -7,9 +7,8 @@ import re
 
 import numpy as np
 import pytest
-
 import revcore
-import revcore.reference as reference
+from revcore import reference
 from support import DTYPES, INVERTIBLE, LAYOUTS, assert_close_scaled, eps, layout, tol
 
 WIDTHS = [1, 7, 64]

@@ -19,21 +19,20 @@ import warnings
 
 import numpy as np
 import pytest
-
 import revcore
-import revcore.reference as reference
+from revcore import reference
 from support import ACTIVATIONS, layout
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, Phase, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
 
 with warnings.catch_warnings():
     # hypothesis imports libcst to print a patch for a failing example, which warns (a
     # DeprecationWarning of mypy_extensions) and warnings are errors: import it quietly now.
     warnings.simplefilter("ignore")
     try:
-        import hypothesis.extra._patching  # noqa: F401
+        import hypothesis.extra._patching
     except ImportError:  # pragma: no cover
         pass
 

@@ -8,7 +8,6 @@ import itertools
 import sys
 
 import numpy as np
-
 import revcore
 from revcore import reference
 from revcore._activations import ACTIVATIONS as REGISTRY

@@ -15,12 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import revcore
-from support import DTYPES
-from revcore import _core
-from revcore import reference
+from revcore import _core, reference
 from revcore._activations import ACTIVATIONS, activation_code
+from support import DTYPES
 
 # 0..70 covers every tail length of the 4-, 8- and 16-lane paths plus the 2-vector unrolling;
 # the large ones are not multiples of any vector width.

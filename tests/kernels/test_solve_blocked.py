@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 import revcore
 from revcore import _core
 
@@ -108,7 +107,7 @@ def test_lu_solve_blocked_threshold():
 def test_network_inverse_across_panel_chunks(dtype, batch):
     # Width 64: panels go through all layers in chunks of 256 KiB (512 float64 or 1024
     # float32 samples), so these batches end inside a later chunk.
-    import revcore.reference as reference
+    from revcore import reference
 
     net = revcore.Network.random(64, 4, "leaky_relu", seed=1, dtype=dtype)
     x0 = np.random.default_rng(2).standard_normal((batch, 64)).astype(dtype)
