@@ -1,8 +1,9 @@
-"""The GEMM and the fused dense layer against numpy (issue 5's targets), at one thread.
+"""The GEMM and the fused dense layer against numpy, at one thread.
 
 Each group's summary line gives numpy's median over revcore's (> 1: revcore faster) and
-revcore's share of this machine's peak (PERF.md: 116 GFLOP/s per core in float32, 58 in
-float64).
+revcore's share of the machine's peak (116 GFLOP/s per core in float32, 58 in float64 on the
+project's AMD Zen 4 machines; see PEAK_PER_CORE in conftest.py). Run with
+``python -m pytest benchmarks/bench_gemm.py``.
 """
 
 import numpy as np
@@ -12,7 +13,7 @@ import revcore
 
 DTYPES = [np.float32, np.float64]
 ACTIVATIONS = {
-    # numpy's fastest form of each activation (PERF.md)
+    # the fastest numpy form of each activation (compare another with python -m timeit)
     "tanh": np.tanh,
     "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
     "leaky_relu": lambda z: np.maximum(z, 0.01 * z),

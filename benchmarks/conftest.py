@@ -6,7 +6,9 @@ revcore's (``ratio`` > 1 means revcore is faster).
 
 import pytest
 
-# This machine's peak per core (PERF.md), for the one-thread comparisons here.
+# Peak GFLOP/s per core of the project's AMD Zen 4 machines (independent FMA chains at -O3),
+# as in revcore.bench (whose --peak option takes another machine's), for the one-thread
+# comparisons here.
 PEAK_PER_CORE = {"float32": 116.0, "float64": 58.0}
 
 

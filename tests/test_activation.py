@@ -9,12 +9,9 @@ import numpy as np
 import pytest
 
 import revcore
-from conftest import LAYOUTS, SIZES, eps, layout
 from revcore import reference
+from support import ACTIVATIONS, DTYPES, INVERTIBLE, LAYOUTS, SIZES, eps, layout
 
-DTYPES = [np.float32, np.float64]
-ACTIVATIONS = ["identity", "relu", "leaky_relu", "tanh", "sigmoid"]
-INVERTIBLE = ["identity", "leaky_relu", "tanh", "sigmoid"]
 SHAPES = [(), (0,), (0, 3), (3, 0, 2)] + [(n,) for n in SIZES if n] + [(7, 13), (2, 3, 4),
                                                                         (16, 1, 31)]
 SLOPES = [0.01, 0.5, 2.0]

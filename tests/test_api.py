@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import doctest
 import inspect
 
 import numpy as np
 import pytest
 
 import revcore
-import revcore._functions
-import revcore._network
-from conftest import tol
 from revcore import reference
+from support import tol
 
-DTYPES = [np.float32, np.float64]
 # Functions that configure the library rather than compute: no reference counterpart.
 CONFIGURATION = {"get_num_threads", "set_num_threads", "num_threads", "show_config"}
 
@@ -85,13 +81,6 @@ def test_thread_count():
     finally:
         revcore.set_num_threads(original)
     assert revcore.get_num_threads() == original
-
-
-@pytest.mark.parametrize("module", [revcore._functions, revcore._network], ids=lambda m: m.__name__)
-def test_doctests(module):
-    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0
-    assert result.failed == 0
 
 
 def test_extension_stub_lists_every_function():

@@ -9,12 +9,12 @@ import revcore
 from revcore import reference
 
 sklearn = pytest.importorskip("sklearn")
-from sklearn.base import clone  # noqa: E402
-from sklearn.model_selection import cross_val_score  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import FunctionTransformer  # noqa: E402
+from sklearn.base import clone
+from sklearn.model_selection import cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 
-from revcore.demo import load_split, quality_figures  # noqa: E402
+from revcore.demo import load_split, quality_figures
 
 SEED = 0
 
@@ -38,7 +38,7 @@ def blobs(n_per_class=40, n_features=6, n_classes=3, seed=0):
     return X, y
 
 
-# -- the quality bars of issue 4 (digits, 75/25 stratified split, random_state=0) ----------
+# -- the digits quality bars (75/25 stratified split, random_state=0) ----------------------
 
 
 def test_test_accuracy_bar(fitted, digits):

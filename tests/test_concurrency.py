@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import revcore
+from support import DTYPES
 
 THREADS = 8
-DTYPES = [np.float32, np.float64]
 
 
 def well_conditioned(rng, n, dtype):

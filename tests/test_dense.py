@@ -9,11 +9,9 @@ import numpy as np
 import pytest
 
 import revcore
-from conftest import LAYOUTS, assert_close_scaled, eps, layout, tol
 from revcore import reference
+from support import ACTIVATIONS, DTYPES, LAYOUTS, assert_close_scaled, eps, layout, tol
 
-DTYPES = [np.float32, np.float64]
-ACTIVATIONS = ["identity", "relu", "leaky_relu", "tanh", "sigmoid"]
 SLOPES = [0.01, 0.5, 2.0]
 # (batch, n_features, n_out); batch None means a 1-D x.
 SHAPES = [

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 import revcore
-
-DTYPES = [np.float32, np.float64]
+from support import DTYPES
 
 
 def true_condition(a: np.ndarray) -> float:

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 
 import revcore
-from conftest import eps
 from revcore import reference
+from support import DTYPES, eps
 
-DTYPES = [np.float32, np.float64]
 BATCHES = [1, 2, 3, 17, 33, 100]
 
 

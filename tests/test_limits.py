@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import revcore
-from revcore import _checks
+from revcore import _validation
 
 # -- memory ----------------------------------------------------------------------------------
 
@@ -49,13 +49,13 @@ def test_huge_batch_inverse_and_forward_raise_before_copying_the_input():
 def test_every_entry_point_checks_its_output_size(monkeypatch, call):
     # A limit of 500 kB makes every call above (about 720 kB of results each) too large.
     call()
-    monkeypatch.setattr(_checks, "memory_limit", lambda: 500_000)
+    monkeypatch.setattr(_validation, "memory_limit", lambda: 500_000)
     with pytest.raises(MemoryError, match="would need"):
         call()
 
 
 def test_memory_limit_is_the_physical_memory():
-    limit = _checks.memory_limit()
+    limit = _validation.memory_limit()
     assert 2**26 < limit < 2**50
 
 

@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 
 import revcore
-from conftest import LAYOUTS, SIZES, layout, tol
 from revcore import reference
+from support import DTYPES, LAYOUTS, SIZES, layout, tol
 
 scipy_linalg = pytest.importorskip("scipy.linalg")
 
-DTYPES = [np.float32, np.float64]
 RECTANGULAR = [(0, 4), (4, 0), (1, 7), (7, 1), (3, 2), (2, 3), (13, 8), (8, 13), (31, 97),
                (97, 31), (257, 16), (16, 257), (64, 128)]
 

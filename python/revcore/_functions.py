@@ -1,4 +1,7 @@
-"""The public array functions, on the native kernels."""
+"""The public array functions, on the native kernels.
+
+Every activation reaches the kernels as its registry code (:mod:`revcore._activations`).
+"""
 
 from __future__ import annotations
 
@@ -9,16 +12,20 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._checks import (
-    LinAlgWarning,
-    activation_code,
+from ._activations import (
+    ACTIVATIONS,
+    Activation,
     activation_range,
+    get_activation,
+    out_of_range_message,
+)
+from ._errors import LinAlgWarning
+from ._validation import (
     as_float_array,
     check_memory,
     contiguous_ready,
     finish_matmul,
     kernel_ready,
-    out_of_range_message,
     prepare_condition,
     prepare_dense,
     prepare_dense_backward,
@@ -37,6 +44,7 @@ __all__ = [
     "lu_factor",
     "lu_solve",
     "matmul",
+    "native_dense",
 ]
 
 
@@ -52,6 +60,15 @@ def _plain(a: Any, b: Any) -> bool:
         return False
     dtype = a.dtype
     return (dtype is _F64 or dtype is _F32) and b.dtype is dtype
+
+
+def native_dense(
+    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, activation: Activation,
+    negative_slope: float,
+) -> np.ndarray:
+    """The one place that hands ``_core.dense`` its activation (every other kernel takes the
+    registry's code already)."""
+    return _core.dense(x, weight, bias, activation.name, negative_slope)
 
 
 def matmul(a: Any, b: Any) -> Any:
@@ -116,20 +133,21 @@ def dense(
     ...               negative_slope=0.5)
     array([ 1., -1.])
     """
-    if type(negative_slope) is float and 0 < negative_slope < math.inf:
+    known = ACTIVATIONS.get(activation) if type(activation) is str else None
+    if known is not None and type(negative_slope) is float and 0 < negative_slope < math.inf:
         try:  # the common call: the binding's own checks (dtypes, shapes, memory) suffice
-            return _core.dense(x, weight, bias, activation, negative_slope)
+            return native_dense(x, weight, bias, known, negative_slope)
         except (TypeError, ValueError):
             pass  # anything unusual: the full checks and conversions below
     x_ndim = np.ndim(x)
-    x2, weight, bias, dtype, _ = prepare_dense(x, weight, bias, activation, negative_slope)
+    x2, weight, bias, dtype, act = prepare_dense(x, weight, bias, activation, negative_slope)
     check_memory(x2.shape[0] * weight.shape[0], dtype,
                  f"dense of x {x2.shape} and weight {weight.shape}")
-    y = _core.dense(
+    y = native_dense(
         kernel_ready(x2, dtype),
         kernel_ready(weight, dtype),
         None if bias is None else contiguous_ready(bias, dtype),
-        activation,
+        act,
         float(negative_slope),
     )
     return y[0] if x_ndim == 1 else y
@@ -170,21 +188,21 @@ def dense_backward(
            [0.5, 1. ]])
     """
     x_ndim = np.ndim(x)
-    x, weight, z, g, dtype, code = prepare_dense_backward(
+    x, weight, z, g, dtype, act = prepare_dense_backward(
         x, weight, preactivation, grad_output, activation, negative_slope
     )
     check_memory((x.shape[0] + weight.shape[0] + 1) * x.shape[1] + 2 * z.size, dtype,
                  f"dense_backward of x {x.shape} and weight {weight.shape}")
     xc, wc, zc, gc = (contiguous_ready(a, dtype) for a in (x, weight, z, g))
     grad_x, grad_weight, grad_bias = _core.dense_backward(
-        xc, wc, zc, gc, code, float(negative_slope), True
+        xc, wc, zc, gc, act.code, float(negative_slope), True
     )
     assert grad_x is not None  # asked for (need_grad_x=True)
     return (grad_x[0] if x_ndim == 1 else grad_x), grad_weight, grad_bias
 
 
 def _elementwise(kernel: Any, x: Any, name: str, negative_slope: float) -> np.ndarray:
-    code = activation_code(name, negative_slope)
+    code = get_activation(name, negative_slope).code
     x = as_float_array(x, "x")
     check_memory(2 * x.size, x.dtype, f"an activation of shape {x.shape}")
     flat = contiguous_ready(x).reshape(-1)
@@ -233,7 +251,7 @@ def activate_inverse(y: Any, name: str, negative_slope: float = 0.01) -> np.ndar
     >>> revcore.activate_inverse([0.5], "sigmoid")
     array([0.])
     """
-    code = activation_code(name, negative_slope)
+    code = get_activation(name, negative_slope).code
     activation_range(name)
     x_in = as_float_array(y, "y")
     check_memory(2 * x_in.size, x_in.dtype, f"an activation inverse of shape {x_in.shape}")

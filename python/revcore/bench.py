@@ -22,7 +22,8 @@ import numpy as np
 
 import revcore
 
-# This machine's measured peak per core (PERF.md: independent FMA chains at -O3, AMD Zen 4).
+# Peak GFLOP/s per core of the AMD Zen 4 machines this project is measured on: the rate of
+# independent FMA chains at -O3. Pass --peak for another machine.
 DEFAULT_PEAK_PER_CORE = {"float32": 116.0, "float64": 58.0}
 
 
@@ -67,11 +68,10 @@ def _optional(name: str) -> Any:
         return None
 
 
-# The calls take no arguments; their parameters only bind the loop's arrays (defaults).
-Case = tuple[str, str, str, float, dict[str, Callable[..., Any]]]
+_Calls = dict[str, Callable[..., Any]]
 
 
-def cases(quick: bool) -> list[Case]:
+def cases(quick: bool) -> list[tuple[str, str, str, float, _Calls]]:
     """(operation, shape, dtype, flops, {library: call}) for every benchmark."""
     rng = np.random.default_rng(0)
     linalg = _optional("scipy.linalg")
@@ -84,7 +84,7 @@ def cases(quick: bool) -> list[Case]:
         for n in square:
             a = rng.standard_normal((n, n)).astype(dtype)
             b = rng.standard_normal((n, n)).astype(dtype)
-            calls = {"revcore": lambda a=a, b=b: revcore.matmul(a, b),
+            calls: _Calls = {"revcore": lambda a=a, b=b: revcore.matmul(a, b),
                      "numpy": lambda a=a, b=b: a @ b}
             if torch is not None:
                 ta, tb = torch.from_numpy(a), torch.from_numpy(b)
@@ -96,7 +96,7 @@ def cases(quick: bool) -> list[Case]:
             x = rng.standard_normal((batch, width)).astype(dtype)
             w = (rng.standard_normal((width, width)) / np.sqrt(width)).astype(dtype)
             bias = rng.standard_normal(width).astype(dtype)
-            calls = {
+            calls = {  # type: ignore[misc]
                 "revcore": lambda x=x, w=w, bias=bias: revcore.dense(x, w, bias, "tanh"),
                 "numpy": lambda x=x, w=w, bias=bias: np.tanh(x @ w.T + bias),
             }
@@ -107,7 +107,7 @@ def cases(quick: bool) -> list[Case]:
             out.append(("dense tanh", f"{batch}x{width}", name, 2.0 * batch * width**2, calls))
         for n in ([256, 1024] if quick else [256, 1024, 2048]):
             a = rng.standard_normal((n, n)).astype(dtype)
-            calls = {"revcore": lambda a=a: revcore.lu_factor(a)}
+            calls = {"revcore": lambda a=a: revcore.lu_factor(a)}  # type: ignore[misc]
             if linalg is not None:
                 calls["scipy"] = lambda a=a: linalg.lu_factor(a)
             out.append(("lu_factor", f"{n}x{n}", name, 2.0 * n**3 / 3, calls))

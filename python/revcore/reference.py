@@ -2,6 +2,18 @@
 
 Every function here has the signature and semantics of its namesake in :mod:`revcore` and
 is written for clarity, not speed. The argument checks are shared with the native API.
+
+Nothing here runs native code: :class:`Network` computes with a backend made of the numpy
+functions below (factorisation, condition number, solves included).
+
+Examples
+--------
+>>> import numpy as np
+>>> from revcore import reference
+>>> net = reference.Network.random(width=3, depth=2, activation="tanh", seed=0)
+>>> x = np.array([0.1, -0.2, 0.3])
+>>> bool(np.allclose(net.inverse(net.forward(x)), x))
+True
 """
 
 from __future__ import annotations
@@ -11,14 +23,18 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import (
-    LinAlgWarning,
-    activation_code,
+from ._activations import (
     activation_range,
-    as_float_array,
-    finish_matmul,
+    get_activation,
     out_of_range_mask,
     out_of_range_message,
+)
+from ._backend import Backend, Failure
+from ._errors import LinAlgWarning
+from ._network import Network as _NativeNetwork
+from ._validation import (
+    as_float_array,
+    finish_matmul,
     prepare_condition,
     prepare_dense,
     prepare_dense_backward,
@@ -26,21 +42,19 @@ from ._checks import (
     prepare_lu_solve,
     prepare_matmul,
 )
-from ._network import Network as _NativeNetwork
-from ._network import _Backend
 
 __all__ = [
-    "matmul",
+    "Network",
+    "activate",
+    "activate_derivative",
+    "activate_inverse",
     "dense",
     "dense_backward",
-    "activate",
-    "activate_inverse",
-    "activate_derivative",
+    "load",
+    "lu_condition_estimate",
     "lu_factor",
     "lu_solve",
-    "lu_condition_estimate",
-    "Network",
-    "load",
+    "matmul",
 ]
 
 
@@ -48,21 +62,6 @@ def matmul(a: Any, b: Any) -> Any:
     a_ndim, b_ndim = np.ndim(a), np.ndim(b)
     a2, b2, dtype = prepare_matmul(a, b)
     return finish_matmul(a2.astype(dtype) @ b2.astype(dtype), a_ndim, b_ndim)
-
-
-def _activate(z: np.ndarray, name: str, negative_slope: float) -> np.ndarray:
-    slope = z.dtype.type(negative_slope)
-    if name == "identity":
-        return z.copy()
-    if name == "relu":
-        return np.maximum(z, 0)
-    if name == "leaky_relu":
-        # max(z, a z) is numpy's fastest form and equals the definition for a <= 1.
-        return np.maximum(z, slope * z) if slope <= 1 else np.where(z > 0, z, slope * z)
-    if name == "tanh":
-        return np.tanh(z)
-    # sigmoid(z) = exp(-log(1 + exp(-z))): no overflow and full relative accuracy.
-    return np.exp(-np.logaddexp(0, -z))
 
 
 def dense(
@@ -73,11 +72,11 @@ def dense(
     negative_slope: float = 0.01,
 ) -> np.ndarray:
     x_ndim = np.ndim(x)
-    x2, weight, bias, dtype, _ = prepare_dense(x, weight, bias, activation, negative_slope)
+    x2, weight, bias, dtype, act = prepare_dense(x, weight, bias, activation, negative_slope)
     z = x2.astype(dtype) @ weight.astype(dtype).T
     if bias is not None:
         z += bias.astype(dtype)
-    y = _activate(z, activation, negative_slope)
+    y = act.forward(z, negative_slope)
     return y[0] if x_ndim == 1 else y
 
 
@@ -100,40 +99,22 @@ def dense_backward(
 
 
 def activate(x: Any, name: str, negative_slope: float = 0.01) -> np.ndarray:
-    activation_code(name, negative_slope)
-    return _activate(as_float_array(x, "x"), name, negative_slope)
+    return get_activation(name, negative_slope).forward(as_float_array(x, "x"), negative_slope)
 
 
 def activate_derivative(x: Any, name: str, negative_slope: float = 0.01) -> np.ndarray:
-    activation_code(name, negative_slope)
-    z = as_float_array(x, "x")
-    one = np.ones_like(z)
-    if name == "identity":
-        return one
-    if name == "relu":
-        return np.where(z > 0, one, 0 * one)
-    if name == "leaky_relu":
-        return np.where(z > 0, one, z.dtype.type(negative_slope) * one)
-    if name == "tanh":
-        return 1 - np.tanh(z) ** 2
-    s = _activate(z, "sigmoid", negative_slope)
-    return s * (1 - s)
+    activation = get_activation(name, negative_slope)
+    return activation.derivative(as_float_array(x, "x"), negative_slope)
 
 
 def activate_inverse(y: Any, name: str, negative_slope: float = 0.01) -> np.ndarray:
-    activation_code(name, negative_slope)
+    activation = get_activation(name, negative_slope)
     activation_range(name)
     y = as_float_array(y, "y")
     if out_of_range_mask(y, name).any():
         raise ValueError(f"activate_inverse({name!r}): " + out_of_range_message(y, name))
-    slope = y.dtype.type(negative_slope)
-    if name == "identity":
-        return y.copy()
-    if name == "leaky_relu":
-        return np.minimum(y, y / slope) if slope <= 1 else np.where(y > 0, y, y / slope)
-    if name == "tanh":
-        return np.arctanh(y)
-    return np.log(y) - np.log1p(-y)
+    assert activation.inverse is not None  # activation_range refused the others
+    return activation.inverse(y, negative_slope)
 
 
 def lu_factor(
@@ -218,38 +199,34 @@ def lu_condition_estimate(lu_and_piv: tuple[Any, Any], norm1: float) -> float:
     return float(norm1 * np.abs(inverse).sum(axis=0).max())
 
 
-class _ReferenceBackend(_Backend):
+class _ReferenceBackend(Backend):
     """The network's passes written layer by layer with the functions above."""
 
     lu_factor = staticmethod(lu_factor)
     lu_solve = staticmethod(lu_solve)
     lu_condition_estimate = staticmethod(lu_condition_estimate)
     dense = staticmethod(dense)
+    dense_backward = staticmethod(dense_backward)
     matmul = staticmethod(matmul)
     activate = staticmethod(activate)
     activate_inverse = staticmethod(activate_inverse)
 
-    @staticmethod
-    def forward(layers: Any, x: np.ndarray) -> np.ndarray:
+    def forward(self, layers: Any, x: np.ndarray) -> np.ndarray:
         for layer in layers:
-            x = dense(x, layer.weight.astype(x.dtype), layer.bias.astype(x.dtype),
-                      layer.activation, layer.negative_slope)
+            x = layer.forward(x, self)
         return x
 
-    @staticmethod
-    def prepare_inverse(layers: Any, factors: Any, dtype: Any) -> Any:
+    def prepare_inverse(self, layers: Any, factors: Any, dtype: Any) -> Any:
         return factors
 
-    @staticmethod
-    def inverse(layers: Any, factors: Any, y: np.ndarray) -> tuple[np.ndarray, Any]:
+    def inverse(self, layers: Any, factors: Any,
+                y: np.ndarray) -> tuple[np.ndarray, Failure | None]:
         x = y
         for index in reversed(range(len(layers))):
             layer = layers[index]
-            if out_of_range_mask(x, layer.activation).any():
+            if layer.out_of_range(x).any():
                 return x, ("out_of_range", index)
-            z = activate_inverse(x, layer.activation, layer.negative_slope)
-            z = z - layer.bias.astype(z.dtype)
-            x = lu_solve(factors[index][:2], z.T, check_finite=False).T
+            x = layer.inverse(x, factors[index], self)
             if not np.isfinite(x).all():
                 return x, ("not_finite", index)
         return x, None
@@ -262,6 +239,4 @@ class Network(_NativeNetwork):
 
 def load(path: Any) -> Network:
     """Read a network saved with Network.save, as a reference Network."""
-    from ._interop import load as _load
-
-    return _load(path, Network)
+    return Network.load(path)

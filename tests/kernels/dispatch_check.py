@@ -11,9 +11,10 @@ import numpy as np
 
 import revcore
 from revcore import reference
+from revcore._activations import ACTIVATIONS as REGISTRY
 
 SIZES = [0, 1, 2, 3, 7, 8, 13, 16, 17, 31, 64, 97, 128, 257]
-ACTIVATIONS = ["identity", "relu", "leaky_relu", "tanh", "sigmoid"]
+ACTIVATIONS = list(REGISTRY)
 
 
 def tolerance(dtype, k):
@@ -75,7 +76,7 @@ def main() -> int:
                 if not residual <= n * bound:
                     failures.append(f"lu_solve {n} nrhs {nrhs} trans {trans} "
                                     f"{np.dtype(dtype).name}: {residual:.2e}")
-        for width, batch, name in itertools.product([1, 7, 64], [1, 2, 3, 100], ACTIVATIONS[2:]):
+        for width, batch, name in itertools.product([1, 7, 64], [1, 2, 3, 100], ["leaky_relu", "tanh", "sigmoid"]):
             net = revcore.Network.random(width, 3, name, dtype=dtype, seed=width)
             x = rng.uniform(-1, 1, (batch, width)).astype(dtype)
             back = net.inverse(net.forward(x))

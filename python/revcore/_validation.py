@@ -1,4 +1,13 @@
-"""Argument checks and messages shared by the native API and the numpy reference."""
+"""Argument coercion and the per-function checks shared by the native API and the numpy
+reference, so that both accept and refuse the same arguments with the same messages.
+
+Examples
+--------
+>>> import numpy as np
+>>> from revcore._validation import as_float_array
+>>> as_float_array(np.arange(3), "x")
+array([0., 1., 2.])
+"""
 
 from __future__ import annotations
 
@@ -6,96 +15,29 @@ import functools
 import math
 import numbers
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
+from ._activations import Activation, get_activation
+
 __all__ = [
-    "ACTIVATIONS",
-    "NotInvertibleError",
-    "LinAlgWarning",
-    "activation_code",
-    "activation_range",
     "as_float_array",
+    "check_factors",
     "check_finite_array",
     "check_memory",
     "contiguous_ready",
+    "finish_matmul",
     "kernel_ready",
-    "out_of_range_message",
-    "out_of_range_mask",
+    "memory_limit",
+    "prepare_condition",
+    "prepare_dense",
+    "prepare_dense_backward",
+    "prepare_lu_factor",
+    "prepare_lu_solve",
+    "prepare_matmul",
 ]
-
-# Codes shared with the C++ enum revcore::Activation.
-ACTIVATIONS = {"identity": 0, "relu": 1, "leaky_relu": 2, "tanh": 3, "sigmoid": 4}
-_RANGES = {
-    "identity": (-math.inf, math.inf),
-    "leaky_relu": (-math.inf, math.inf),
-    "tanh": (-1.0, 1.0),
-    "sigmoid": (0.0, 1.0),
-}
-
-
-class NotInvertibleError(ValueError):
-    """A network, layer or target that cannot be inverted exactly.
-
-    Attributes
-    ----------
-    layer : int or None
-        Index of the offending layer, when one is to blame.
-    reason : str
-        Why the inverse does not exist or cannot be trusted.
-    rows, columns : tuple of int
-        For targets outside an activation's range: the distinct rows (samples) and columns
-        (units) of the offending elements, in increasing order.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        layer: int | None = None,
-        reason: str = "",
-        rows: tuple[int, ...] = (),
-        columns: tuple[int, ...] = (),
-    ) -> None:
-        super().__init__(message)
-        self.layer = layer
-        self.reason = reason or message
-        self.rows = rows
-        self.columns = columns
-
-
-class LinAlgWarning(RuntimeWarning):
-    """A factorization met an exactly singular matrix (as scipy.linalg.LinAlgWarning)."""
-
-
-def activation_code(name: Any, negative_slope: Any) -> int:
-    """Validate an activation name and slope; return the kernel's activation code."""
-    if not isinstance(name, str):
-        raise TypeError(f"activation must be a string, got {type(name).__name__}")
-    if name not in ACTIVATIONS:
-        raise ValueError(
-            f"unknown activation {name!r}; expected one of {', '.join(map(repr, ACTIVATIONS))}"
-        )
-    if isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real):
-        raise TypeError(f"negative_slope must be a real number, got {negative_slope!r}")
-    if not (math.isfinite(negative_slope) and negative_slope > 0):
-        raise ValueError(
-            f"negative_slope must be a finite positive number (leaky_relu is a bijection only "
-            f"then), got {negative_slope!r}"
-        )
-    return ACTIVATIONS[name]
-
-
-def activation_range(name: str) -> tuple[float, float]:
-    """The open interval of values an activation can produce (its inverse's domain)."""
-    if name == "relu":
-        raise NotInvertibleError(
-            "relu is not a bijection (it maps every negative number to 0), so it has no "
-            "inverse; use leaky_relu",
-            reason="relu is not a bijection",
-        )
-    return _RANGES[name]
 
 
 def as_float_array(x: Any, name: str) -> np.ndarray:
@@ -176,26 +118,6 @@ def contiguous_ready(array: np.ndarray, dtype: Any = None) -> np.ndarray:
     return np.require(array, dtype, ["C_CONTIGUOUS", "ALIGNED"])
 
 
-def out_of_range_mask(values: np.ndarray, name: str) -> np.ndarray:
-    """True where a value lies outside the open range of activation `name` (NaN included)."""
-    lo, hi = activation_range(name)
-    with np.errstate(invalid="ignore"):
-        return ~((values > lo) & (values < hi))
-
-
-def out_of_range_message(values: np.ndarray, name: str, what: str = "y") -> str:
-    """Describe the values of `values` that activation `name`'s inverse cannot accept."""
-    lo, hi = activation_range(name)
-    mask = out_of_range_mask(values, name)
-    count = int(mask.sum())
-    first = np.unravel_index(int(np.argmax(mask.ravel())), values.shape)
-    where = f"{what}[{', '.join(map(str, first))}]" if values.ndim else what
-    return (
-        f"{count} of {values.size} values lie outside the open range ({lo:g}, {hi:g}) of "
-        f"{name}; the first is {where} = {float(values[first])!r}"
-    )
-
-
 def _two_d(array: np.ndarray, name: str) -> np.ndarray:
     if array.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array, got shape {array.shape}")
@@ -229,9 +151,9 @@ def finish_matmul(c: np.ndarray, a_ndim: int, b_ndim: int) -> Any:
 
 def prepare_dense(
     x: Any, weight: Any, bias: Any, activation: Any, negative_slope: Any
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.dtype, int]:
-    """Checked 2-D x, weight, bias (or None), result dtype and activation code of dense."""
-    code = activation_code(activation, negative_slope)
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.dtype, Activation]:
+    """Checked 2-D x, weight, bias (or None), result dtype and activation of dense."""
+    act = get_activation(activation, negative_slope)
     x = as_float_array(x, "x")
     weight = _two_d(as_float_array(weight, "weight"), "weight")
     if x.ndim not in (1, 2):
@@ -252,7 +174,7 @@ def prepare_dense(
             )
         arrays.append(bias)
     x2 = x[np.newaxis, :] if x.ndim == 1 else x
-    return x2, weight, bias, np.result_type(*arrays), code
+    return x2, weight, bias, np.result_type(*arrays), act
 
 
 _MAX_PIVOT_ROWS = 2**31 - 1  # pivots are int32, as scipy's and LAPACK's
@@ -330,7 +252,7 @@ def prepare_condition(lu_and_piv: Any, norm1: Any) -> tuple[np.ndarray, np.ndarr
     lu, piv = check_factors(lu_and_piv)
     if isinstance(norm1, bool) or not isinstance(norm1, numbers.Real):
         raise TypeError(f"norm1 must be a real number, got {norm1!r}")
-    if not (math.isfinite(norm1) and norm1 >= 0):
+    if not (math.isfinite(norm1) and float(norm1) >= 0):
         raise ValueError(f"norm1 must be a finite non-negative number, got {norm1!r}")
     return lu, piv, float(norm1)
 
@@ -338,9 +260,9 @@ def prepare_condition(lu_and_piv: Any, norm1: Any) -> tuple[np.ndarray, np.ndarr
 def prepare_dense_backward(
     x: Any, weight: Any, preactivation: Any, grad_output: Any, activation: Any,
     negative_slope: Any,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.dtype, int]:
-    """Checked 2-D x, weight, z, g, result dtype and activation code of dense_backward."""
-    code = activation_code(activation, negative_slope)
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.dtype, Activation]:
+    """Checked 2-D x, weight, z, g, result dtype and activation of dense_backward."""
+    act = get_activation(activation, negative_slope)
     weight = _two_d(as_float_array(weight, "weight"), "weight")
     arrays = [as_float_array(a, name) for a, name in
               ((x, "x"), (preactivation, "preactivation"), (grad_output, "grad_output"))]
@@ -356,4 +278,4 @@ def prepare_dense_backward(
             f"(batch, {n_out}) for weight {weight.shape}; got x {x.shape}, preactivation "
             f"{z.shape}, grad_output {g.shape}"
         )
-    return x, weight, z, g, np.result_type(x, weight, z, g), code
+    return x, weight, z, g, np.result_type(x, weight, z, g), act

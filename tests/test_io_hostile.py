@@ -21,8 +21,8 @@ with warnings.catch_warnings():  # see test_properties.py: hypothesis's patch pr
         import hypothesis.extra._patching
     except ImportError:  # pragma: no cover
         pass
-from hypothesis import settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import settings
+from hypothesis import strategies as st
 
 EXAMPLES = 2000 if os.environ.get("REVCORE_FUZZ") == "1" else 150
 

@@ -18,15 +18,14 @@ import pytest
 
 import revcore
 from revcore import _core, reference
-from revcore._checks import activation_code
+from revcore._activations import ACTIVATIONS, activation_code
+from support import DTYPES
 
-DTYPES = [np.float32, np.float64]
 # 0..70 covers every tail length of the 4-, 8- and 16-lane paths plus the 2-vector unrolling;
 # the large ones are not multiples of any vector width.
 SIZES = list(range(71)) + [127, 129, 1023, 4099, 65539]
 SLOPE = 0.1
-RANGES = {"identity": (-np.inf, np.inf), "leaky_relu": (-np.inf, np.inf), "tanh": (-1.0, 1.0),
-          "sigmoid": (0.0, 1.0)}
+RANGES = {name: a.range for name, a in ACTIVATIONS.items() if a.bijective}
 
 # Relative tolerances, in units of the dtype's eps (the same reasoning for both dtypes, since
 # the float32 and float64 kernels are the same code with their own polynomial degrees):
@@ -133,7 +132,7 @@ def check_sizes(dtype) -> list[str]:
             elif not close(x, inverse_reference(y, name), INVERSE_RTOL * e, tiny_atol(dtype)):
                 failures.append(f"inverse {name} n={n} {dtype.__name__}: values")
         x = (8 * rng.standard_normal(n)).astype(dtype)
-        for name in ("identity", "relu", "leaky_relu", "tanh", "sigmoid"):
+        for name in ACTIVATIONS:
             rtol = FORWARD_RTOL * e * ((1 + np.abs(x.astype(np.float64)))
                                        if name == "sigmoid" else 1)
             y = revcore.activate(x, name, SLOPE)
@@ -274,7 +273,7 @@ def check_dense_backward(dtype) -> list[str]:
         w = rng.standard_normal((n_out, n_in)).astype(dtype)
         z = (3 * rng.standard_normal((batch, n_out))).astype(dtype)
         g = rng.standard_normal((batch, n_out)).astype(dtype)
-        for name in ("identity", "relu", "leaky_relu", "tanh", "sigmoid"):
+        for name in ACTIVATIONS:
             got = revcore.dense_backward(x, w, z, g, name, SLOPE)
             want = reference.dense_backward(*(a.astype(np.float64) for a in (x, w, z, g)),
                                             name, SLOPE)
@@ -319,6 +318,9 @@ def test_every_path(path):
     if ORDER[path] > ORDER[best]:
         pytest.skip(f"this CPU runs {best} at best")
     env = dict(os.environ, REVCORE_ARCH=path)
+    # support.py sits one folder up, which a script run does not put on sys.path.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parents[1]),
+                                                      env.get("PYTHONPATH")]))
     result = subprocess.run([sys.executable, str(Path(__file__)), path], env=env,
                             capture_output=True, text=True, timeout=900, check=False)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]

@@ -1,0 +1,76 @@
+"""How a network computes: the native kernels (here) or numpy (:mod:`revcore.reference`).
+
+A backend supplies the array functions a layer needs (dense, activations, LU factor, solve
+and condition estimate, matmul) and the whole-network passes. The native backend runs a
+network of dense layers in one kernel call each way; the reference backend subclasses it
+with numpy functions and layer-by-layer passes, so nothing it computes touches the kernels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from . import _functions as native
+from ._activations import ACTIVATIONS
+from ._layers import Factors
+
+__all__ = ["Backend", "Failure"]
+
+# A failed reverse pass: ("out_of_range" or "not_finite", index of the layer).
+Failure = tuple[str, int]
+
+
+class Backend:
+    """The native kernels. Each network holds its own instance (it caches call arguments)."""
+
+    lu_factor = staticmethod(native.lu_factor)
+    lu_solve = staticmethod(native.lu_solve)
+    lu_condition_estimate = staticmethod(native.lu_condition_estimate)
+    dense = staticmethod(native.dense)
+    dense_backward = staticmethod(native.dense_backward)
+    matmul = staticmethod(native.matmul)
+    activate = staticmethod(native.activate)
+    activate_inverse = staticmethod(native.activate_inverse)
+
+    _forward_cache: tuple | None = None
+
+    @staticmethod
+    def _lists(layers: Sequence[Any], dtype: np.dtype) -> tuple[list, list, list, list]:
+        return (
+            [layer.weight.astype(dtype, copy=False) for layer in layers],
+            [layer.bias.astype(dtype, copy=False) for layer in layers],
+            [ACTIVATIONS[layer.activation].code for layer in layers],
+            [layer.negative_slope for layer in layers],
+        )
+
+    def forward(self, layers: Sequence[Any], x: np.ndarray) -> np.ndarray:
+        weights, biases, codes, slopes = self._forward_lists(layers, x.dtype)
+        return _core.network_forward(weights, biases, codes, slopes, x)
+
+    def _forward_lists(self, layers: Sequence[Any], dtype: np.dtype) -> tuple:
+        # The last snapshot's arguments, reused while the layers (an immutable tuple, held
+        # here so its identity stays unique) and the dtype are the same: small batches would
+        # otherwise spend most of their time rebuilding them.
+        cached = self._forward_cache
+        if cached is not None and cached[0] is layers and cached[1] == dtype:
+            return cached[2]
+        lists = self._lists(layers, dtype)
+        self._forward_cache = (layers, dtype, lists)
+        return lists
+
+    def prepare_inverse(self, layers: Sequence[Any], factors: Sequence[Factors],
+                        dtype: np.dtype) -> Any:
+        """What inverse() needs of the layers, built once per (layers, dtype) snapshot."""
+        return (*self._lists(layers, dtype), [f.lu for f in factors], [f.piv for f in factors])
+
+    def inverse(self, layers: Sequence[Any], prepared: Any,
+                y: np.ndarray) -> tuple[np.ndarray, Failure | None]:
+        """x with forward(x) = y, or the failing target and (kind, layer index)."""
+        x, failure, layer, _, _ = _core.network_inverse(*prepared, y)  # type: ignore[call-arg]
+        if failure == 0:
+            return x, None
+        return x, ("out_of_range" if failure == 1 else "not_finite", layer)

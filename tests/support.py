@@ -1,0 +1,104 @@
+"""Helpers shared by the test modules: dtypes, sizes, memory layouts, tolerances, seeds.
+
+conftest.py holds the fixtures only; test modules import what they need from here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import revcore
+from revcore._activations import ACTIVATIONS as _REGISTRY
+from revcore._activations import BIJECTIVE
+
+__all__ = ["ACTIVATIONS", "DTYPES", "INVERTIBLE", "LAYOUTS", "SIZES", "assert_close_scaled",
+           "assert_same_network", "eps", "layout", "make_network", "seed_for", "tol"]
+
+DTYPES = [np.float32, np.float64]
+SIZES = [0, 1, 2, 3, 7, 8, 13, 16, 31, 64, 97, 128, 257]
+LAYOUTS = ["C", "F", "strided", "negative", "readonly", "misaligned"]
+# Every activation, and those that are bijections, as the package's registry lists them.
+ACTIVATIONS = list(_REGISTRY)
+INVERTIBLE = list(BIJECTIVE)
+
+
+def seed_for(text: str) -> int:
+    """A seed derived from a string (a test id), so every parametrization draws its own data."""
+    return sum(ord(c) * (i + 1) for i, c in enumerate(text)) % 2**32
+
+
+def eps(dtype) -> float:
+    return float(np.finfo(dtype).eps)
+
+
+def tol(dtype, n: int = 1) -> float:
+    """Relative tolerance for a result that sums n rounded products.
+
+    Rounding error of a k-term dot product is bounded by k*eps*sum|a_i b_i| in the worst case;
+    with random signs it grows like sqrt(k)*eps, and the 8*n*eps used here (4x the
+    worst case) keeps even unlucky float32 sums of up to a few hundred terms inside.
+    """
+    return 8 * max(n, 1) * eps(dtype)
+
+
+def assert_close_scaled(actual, expected, scale, rtol) -> None:
+    """|actual - expected| <= rtol * scale elementwise, scale being a magnitude bound."""
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    assert actual.shape == expected.shape
+    assert actual.dtype == expected.dtype, (actual.dtype, expected.dtype)
+    error = np.abs(actual.astype(np.float64) - expected.astype(np.float64))
+    bound = rtol * np.asarray(scale, dtype=np.float64) + np.finfo(np.float64).tiny
+    worst = np.max(error / bound, initial=0.0)
+    assert worst <= 1, f"error {worst:.3g} times the tolerance"
+def layout(values: np.ndarray, kind: str) -> np.ndarray:
+    """A view of `values` (same numbers, same dtype) in the memory layout named `kind`."""
+    values = np.asarray(values)
+    if kind == "C":
+        out = np.ascontiguousarray(values)
+    elif kind == "F":
+        out = np.asfortranarray(values)
+    elif kind == "strided":
+        big = np.zeros((2 * values.shape[0],) + values.shape[1:], dtype=values.dtype) \
+            if values.ndim else values.copy()
+        if values.ndim:
+            big[::2] = values
+            out = big[::2]
+        else:
+            out = big
+    elif kind == "negative":
+        out = values[::-1].copy()[::-1] if values.ndim else values.copy()
+    elif kind == "readonly":
+        out = values.copy()
+        out.flags.writeable = False
+    elif kind == "misaligned":
+        buffer = bytearray(values.nbytes + 1)
+        out = np.frombuffer(buffer, dtype=values.dtype, count=values.size, offset=1)
+        out = out.reshape(values.shape)
+        out[...] = values
+    else:  # pragma: no cover
+        raise ValueError(kind)
+    np.testing.assert_array_equal(out, values)
+    return out
+
+
+def make_network(dtype=np.float64, seed=0):
+    """A small 3-layer network with every kind of bias (given, absent) and mixed activations."""
+    rng = np.random.default_rng(seed)
+    weights = [rng.standard_normal((5, 5)) for _ in range(3)]
+    biases = [rng.standard_normal(5), None, rng.standard_normal(5)]
+    return revcore.Network.from_weights(
+        [w.astype(dtype) for w in weights],
+        [None if b is None else b.astype(dtype) for b in biases],
+        ["leaky_relu", "tanh", "identity"],
+        [0.2, 0.01, 0.01],
+    )
+
+
+def assert_same_network(a, b):
+    """Same dtype, depth, weights, biases, activations and slopes."""
+    assert a.dtype == b.dtype and a.depth == b.depth
+    for la, lb in zip(a.layers, b.layers):
+        np.testing.assert_array_equal(la.weight, lb.weight)
+        np.testing.assert_array_equal(la.bias, lb.bias)
+        assert la.activation == lb.activation and la.negative_slope == lb.negative_slope
