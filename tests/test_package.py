@@ -76,7 +76,7 @@ def test_reference_network_never_runs_native_code(monkeypatch):
         x = np.random.default_rng(0).uniform(-1, 1, (4, 5)).astype(dtype)
         y = net.forward(x)
         np.testing.assert_allclose(net.inverse(y), x, atol=1e3 * np.finfo(dtype).eps)
-        back, info = net.inverse(y, refine=1, return_info=True)
+        _back, info = net.inverse(y, refine=1, return_info=True)
         assert np.all(info["residual"] <= info["bound"] + 1e3 * np.finfo(dtype).eps)
         assert net.check(y).ok
         assert net.log_abs_det_jacobian(x).shape == (4,)

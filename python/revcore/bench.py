@@ -68,10 +68,12 @@ def _optional(name: str) -> Any:
         return None
 
 
+# The calls take no arguments; their parameters only bind the loop's arrays (defaults).
 _Calls = dict[str, Callable[..., Any]]
+Case = tuple[str, str, str, float, _Calls]
 
 
-def cases(quick: bool) -> list[tuple[str, str, str, float, _Calls]]:
+def cases(quick: bool) -> list[Case]:
     """(operation, shape, dtype, flops, {library: call}) for every benchmark."""
     rng = np.random.default_rng(0)
     linalg = _optional("scipy.linalg")
@@ -84,7 +86,7 @@ def cases(quick: bool) -> list[tuple[str, str, str, float, _Calls]]:
         for n in square:
             a = rng.standard_normal((n, n)).astype(dtype)
             b = rng.standard_normal((n, n)).astype(dtype)
-            calls: _Calls = {"revcore": lambda a=a, b=b: revcore.matmul(a, b),
+            calls = {"revcore": lambda a=a, b=b: revcore.matmul(a, b),
                      "numpy": lambda a=a, b=b: a @ b}
             if torch is not None:
                 ta, tb = torch.from_numpy(a), torch.from_numpy(b)
