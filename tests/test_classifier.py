@@ -306,19 +306,19 @@ def test_more_classes_than_features():
 def test_bad_inputs():
     X, y = blobs()
     clf = revcore.InvertibleClassifier(epochs=2)
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(revcore.NotFittedError, match="not fitted"):
         clf.predict(X)
-    with pytest.raises(ValueError, match="y must have shape"):
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         clf.fit(X, y[:-1])
     with pytest.raises(ValueError, match="at least 2 classes"):
         clf.fit(X, np.zeros(len(X)))
     bad = X.copy()
     bad[0, 0] = np.nan
-    with pytest.raises(ValueError, match="infs or NaNs"):
+    with pytest.raises(ValueError, match="Input X contains NaN"):
         clf.fit(bad, y)
     clf.fit(X, y)
-    with pytest.raises(ValueError, match="X has 5 features, but this classifier was fitted "
-                                         "with 6"):
+    with pytest.raises(ValueError, match="X has 5 features, but InvertibleClassifier is "
+                                         "expecting 6 features as input"):
         clf.predict(X[:, :5])
 
 

@@ -17,7 +17,7 @@ from ._config import (
     set_num_threads,
     show_config,
 )
-from ._errors import LinAlgWarning, NotInvertibleError
+from ._errors import DataConversionWarning, LinAlgWarning, NotFittedError, NotInvertibleError
 from ._functions import (
     activate,
     activate_derivative,
@@ -47,12 +47,14 @@ def load(path: Any) -> Network:
 
 
 __all__ = [
+    "DataConversionWarning",
     "InvertibilityReport",
     "InvertibleClassifier",
     "Layer",
     "LayerReport",
     "LinAlgWarning",
     "Network",
+    "NotFittedError",
     "NotInvertibleError",
     "activate",
     "activate_derivative",

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ._activations import BIJECTIVE
+from ._estimator import check_is_fitted, validate_features, validate_targets
 from ._network import Network
 from ._training import TrainingSettings, initial_parameters, train
 from ._validation import as_float_array, check_finite_array
@@ -211,13 +212,8 @@ class InvertibleClassifier:
         """Fit the network on inputs X (n_samples, n_features) and labels y (n_samples,)."""
         self._validate_params()
         X = self._check_X(X, fitted=False)
-        y = np.asarray(y)
-        if y.ndim != 1 or len(y) != len(X):
-            raise ValueError(f"y must have shape ({len(X)},), got {y.shape}")
-        classes, labels = np.unique(y, return_inverse=True)
+        classes, labels = validate_targets(y, len(X), estimator_name=type(self).__name__)
         n_features = X.shape[1]
-        if len(classes) < 2:
-            raise ValueError(f"need at least 2 classes to fit a classifier, got {len(classes)}")
         if len(classes) > n_features:
             raise ValueError(
                 f"{len(classes)} classes but only {n_features} features: the network is square "
@@ -263,26 +259,13 @@ class InvertibleClassifier:
     # -- prediction -----------------------------------------------------------------------
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "network_"):
-            raise RuntimeError(  # scikit-learn raises NotFittedError, a RuntimeError too
-                "this InvertibleClassifier is not fitted yet: call fit(X, y) first"
-            )
+        check_is_fitted(self)
 
     def _check_X(self, X: Any, fitted: bool = True) -> np.ndarray:
         if fitted:
-            self._check_fitted()
-        X = as_float_array(X, "X").astype(np.float64, copy=False)
-        if X.ndim != 2:
-            raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
-        if fitted and X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {X.shape[1]} features, but this classifier was fitted with "
-                f"{self.n_features_in_}"
-            )
-        if not fitted and len(X) == 0:
-            raise ValueError("X has no samples")
-        check_finite_array(X, "X")
-        return X
+            check_is_fitted(self)
+        return validate_features(X, estimator_name=type(self).__name__, dtype=np.float64,
+                                 n_features_in=self.n_features_in_ if fitted else None)
 
     def encode(self, X: Any) -> np.ndarray:
         """The network's outputs (logits, then latent part) for inputs X."""
