@@ -11,7 +11,7 @@
 #endif
 #include <utility>
 
-#include "common.hpp"
+#include "common/common.hpp"
 
 namespace revcore::bind {
 

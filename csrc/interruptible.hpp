@@ -9,7 +9,7 @@
 #include <algorithm>
 
 #include "bindings.hpp"
-#include "cancel.hpp"
+#include "common/cancel.hpp"
 
 namespace revcore::bind {
 

@@ -1,4 +1,4 @@
-#include "activation.hpp"
+#include "activation/activation.hpp"
 #include "bindings.hpp"
 
 namespace revcore::bind {

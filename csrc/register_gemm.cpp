@@ -1,5 +1,5 @@
 #include "bindings.hpp"
-#include "gemm.hpp"
+#include "gemm/gemm.hpp"
 #include "interruptible.hpp"
 
 namespace revcore::bind {

@@ -6,7 +6,7 @@
 
 #include "bindings.hpp"
 #include "interruptible.hpp"
-#include "lu.hpp"
+#include "lu/lu.hpp"
 
 namespace revcore::bind {
 

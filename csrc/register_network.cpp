@@ -5,7 +5,7 @@
 
 #include "bindings.hpp"
 #include "interruptible.hpp"
-#include "network.hpp"
+#include "network/network.hpp"
 
 namespace revcore::bind {
 
