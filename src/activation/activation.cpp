@@ -1,33 +1,25 @@
 #include "activation/activation.hpp"
 
 #include "activation/kernels.hpp"
-#include "common/cpu.hpp"
+#include "common/dispatch.hpp"
 
 namespace revcore {
 
-bool activation_is_bijective(Activation act) noexcept { return act != Activation::relu; }
-
 namespace {
 
-// The kernels of the instruction set chosen once, at first use (cpu.hpp; REVCORE_ARCH).
-const detail::ActivationTable& table() {
-  static const detail::ActivationTable* const chosen = [] {
-    const detail::Isa isa = detail::isa_from_environment();
-    const detail::ActivationTable* t = nullptr;
-    if (isa == detail::Isa::avx512) t = detail::activation_table_avx512();
-    if (!t && isa >= detail::Isa::avx2) t = detail::activation_table_avx2();
-    return t ? t : detail::activation_table_generic();
-  }();
-  return *chosen;
+using detail::activation::Kernels;
+using detail::activation::Table;
+
+const Table& chosen() {
+  static const Table& table = detail::dispatch<Table>(&detail::activation::table_generic,
+                                                      &detail::activation::table_avx2,
+                                                      &detail::activation::table_avx512);
+  return table;
 }
 
 template <typename T>
-const detail::ActivationOps<T>& ops() {
-  if constexpr (sizeof(T) == sizeof(float)) {
-    return table().f32;
-  } else {
-    return table().f64;
-  }
+const Kernels<T>& ops() {
+  return chosen().of<T>();
 }
 
 }  // namespace

@@ -5,9 +5,6 @@
 
 namespace revcore {
 
-// Whether the activation is a bijection of the reals onto its range (relu is not).
-bool activation_is_bijective(Activation act) noexcept;
-
 // y = f(x) for n contiguous elements; y may alias x.
 template <typename T>
 void activation_forward(index_t n, const T* x, T* y, Activation act, T negative_slope) noexcept;

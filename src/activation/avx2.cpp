@@ -1,21 +1,20 @@
-// avx2 build of the activation kernels (activation_impl.hpp); per-file flags in CMakeLists.txt.
-// Only entered after the CPU check in activation.cpp; nothing runs at load time.
+// AVX2 + FMA activation kernels (impl.hpp), compiled with the avx2 flags (cmake/isa.cmake); only
+// entered after the CPU check in common/dispatch.hpp. Nothing here runs at load time.
 #include "activation/kernels.hpp"
+#include "simd/isa.hpp"
 
-#if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__)
+#if REVCORE_TU_AVX2
 
-#define REVCORE_ISA_NS avx2
 #include "simd/avx2.hpp"
-#include "simd/vecmath.hpp"
 #include "activation/impl.hpp"
 
-const revcore::detail::ActivationTable* revcore::detail::activation_table_avx2() {
-  return avx2::activation_table();
+const revcore::detail::activation::Table* revcore::detail::activation::table_avx2() {
+  return &avx2::activation_table;
 }
 
 #else
 
-const revcore::detail::ActivationTable* revcore::detail::activation_table_avx2() {
+const revcore::detail::activation::Table* revcore::detail::activation::table_avx2() {
   return nullptr;
 }
 

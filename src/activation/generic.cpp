@@ -1,12 +1,7 @@
-// generic build of the activation kernels (activation_impl.hpp); baseline flags, always compiled.
-// Only entered after the CPU check in activation.cpp; nothing runs at load time.
-#include "activation/kernels.hpp"
-
-#define REVCORE_ISA_NS generic
+// Portable activation kernels (impl.hpp) for the baseline instruction set; always compiled.
 #include "simd/generic.hpp"
-#include "simd/vecmath.hpp"
 #include "activation/impl.hpp"
 
-const revcore::detail::ActivationTable* revcore::detail::activation_table_generic() {
-  return generic::activation_table();
+const revcore::detail::activation::Table* revcore::detail::activation::table_generic() {
+  return &generic::activation_table;
 }

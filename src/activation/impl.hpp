@@ -1,12 +1,12 @@
 // The activation kernels written once over a Simd<T> backend. Included by one translation unit
-// per instruction set after its simd_*.hpp and vecmath.hpp, inside REVCORE_ISA_NS.
+// per instruction set after its simd/<isa>.hpp, inside that ISA's namespace (REVCORE_ISA).
 #pragma once
 
 #include <limits>
 
 #include "activation/kernels.hpp"
 
-namespace revcore::detail::REVCORE_ISA_NS {
+namespace revcore::detail::REVCORE_ISA {
 
 template <typename T>
 struct ActivationImpl {
@@ -170,15 +170,12 @@ struct ActivationImpl {
     return 0;
   }
 
-  static constexpr ActivationOps<T> ops() {
+  static constexpr activation::Kernels<T> kernels() {
     return {&forward, &inverse, &derivative, &gate};
   }
 };
 
-inline const ActivationTable* activation_table() {
-  static constexpr ActivationTable table{ActivationImpl<float>::ops(),
-                                         ActivationImpl<double>::ops()};
-  return &table;
-}
+inline constexpr activation::Table activation_table{kIsa, ActivationImpl<float>::kernels(),
+                                                   ActivationImpl<double>::kernels()};
 
-}  // namespace revcore::detail::REVCORE_ISA_NS
+}  // namespace revcore::detail::REVCORE_ISA

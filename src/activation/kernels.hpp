@@ -1,13 +1,14 @@
 // The element-wise activation kernels of one instruction set, as a table of function
-// pointers; activation.cpp picks a table once (cpu.hpp) and forwards to it.
+// pointers; activation.cpp picks a table once (common/dispatch.hpp) and forwards to it.
 #pragma once
 
 #include "common/common.hpp"
+#include "common/dispatch.hpp"
 
-namespace revcore::detail {
+namespace revcore::detail::activation {
 
 template <typename T>
-struct ActivationOps {
+struct Kernels {
   void (*forward)(index_t n, const T* x, T* y, Activation act, T slope);
   index_t (*inverse)(index_t n, const T* y, T* x, Activation act, T slope, index_t* first_bad);
   void (*derivative)(index_t n, const T* z, T* d, Activation act, T slope);
@@ -17,14 +18,11 @@ struct ActivationOps {
                Activation act, T slope);
 };
 
-struct ActivationTable {
-  ActivationOps<float> f32;
-  ActivationOps<double> f64;
-};
+using Table = KernelTable<Kernels>;
 
-// Null when the instruction set is not compiled in (non-x86 targets or compilers).
-const ActivationTable* activation_table_generic();
-const ActivationTable* activation_table_avx2();
-const ActivationTable* activation_table_avx512();
+// Null when the instruction set is not compiled in (other targets or compilers).
+const Table* table_generic();
+const Table* table_avx2();
+const Table* table_avx512();
 
-}  // namespace revcore::detail
+}  // namespace revcore::detail::activation

@@ -1,36 +1,29 @@
-// AVX-512 GEMM path. Compiled with -mavx512f -mavx512dq -mavx512vl -mavx512bw -mfma
-// (src/kernels.cmake); only entered after the CPU check in gemm.cpp. Nothing here may run
-// at load time: the table below is constant-initialised.
+// AVX-512 GEMM path, compiled with the avx512 flags (cmake/isa.cmake); only entered after the
+// CPU check in common/dispatch.hpp. Nothing here runs at load time: the table is
+// constant-initialised.
 #include "gemm/kernels.hpp"
+#include "simd/isa.hpp"
 
-#if defined(__x86_64__) && defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__FMA__)
+#if REVCORE_TU_AVX512
 
-#define REVCORE_ISA_NS avx512
 #include "simd/avx512.hpp"
 #include "gemm/impl.hpp"
 
-namespace revcore::detail {
-namespace avx512 {
+namespace revcore::detail::gemm {
 namespace {
-
 // 12 x 32 (float) / 12 x 16 (double) register block: 24 accumulators of the 32 zmm registers.
 // A micro-panel 12 x KC in L1 (18 KiB float, 24 KiB double), B block KC x NC in the 1 MiB L2.
-using ConfigF32 = GemmConfig<Simd<float>, 12, 2, 384, 1536, 384>;
-using ConfigF64 = GemmConfig<Simd<double>, 12, 2, 256, 768, 256>;
-
-constexpr GemmIsa isa{"avx512", make_gemm_ops<ConfigF32>(), make_gemm_ops<ConfigF64>()};
-
+//                             MR  NR   KC    MC   NC
+constexpr Blocking kFloat{     12, 32, 384, 1536, 384};
+constexpr Blocking kDouble{    12, 16, 256,  768, 256};
 }  // namespace
-}  // namespace avx512
 
-const GemmIsa* gemm_isa_avx512() { return &avx512::isa; }
+const Table* table_avx512() { return &avx512::gemm_table<kFloat, kDouble>; }
 
-}  // namespace revcore::detail
+}  // namespace revcore::detail::gemm
 
 #else
 
-namespace revcore::detail {
-const GemmIsa* gemm_isa_avx512() { return nullptr; }
-}  // namespace revcore::detail
+const revcore::detail::gemm::Table* revcore::detail::gemm::table_avx512() { return nullptr; }
 
 #endif

@@ -1,5 +1,5 @@
 // GEMM front end: argument normalisation, the small-problem paths, the choice of kernel
-// path (once, thread-safe), the thread pool and per-thread packing buffers.
+// path (once, common/dispatch.hpp), the thread pool and per-thread packing buffers.
 #include "gemm/gemm.hpp"
 
 #include <algorithm>
@@ -22,53 +22,18 @@
 #define REVCORE_HAVE_GETPID 1
 #endif
 
-#include "common/cpu.hpp"
+#include "common/dispatch.hpp"
 #include "gemm/kernels.hpp"
 
 namespace revcore {
 namespace detail {
 namespace {
 
-// ---------------------------------------------------------------------------------------
-// Kernel path selection.
+using namespace gemm;
 
-const GemmIsa* compiled_isa(Isa isa) {
-  switch (isa) {
-    case Isa::avx512:
-      return gemm_isa_avx512();
-    case Isa::avx2:
-      return gemm_isa_avx2();
-    case Isa::generic:
-      break;
-  }
-  return gemm_isa_generic();
-}
-
-// The best path that is compiled in, supported by this CPU and not above `wanted`.
-const GemmIsa* best_isa_up_to(Isa wanted) {
-  int level = std::min(static_cast<int>(wanted), static_cast<int>(best_supported_isa()));
-  for (; level > 0; --level) {
-    if (const GemmIsa* isa = compiled_isa(static_cast<Isa>(level))) return isa;
-  }
-  return gemm_isa_generic();
-}
-
-const GemmIsa* initial_isa() { return best_isa_up_to(isa_from_environment()); }
-
-std::atomic<const GemmIsa*>& active_isa() {
-  static std::atomic<const GemmIsa*> isa{initial_isa()};
-  return isa;
-}
-
-template <typename T>
-const GemmIsaOps<T>& ops_of(const GemmIsa* isa);
-template <>
-const GemmIsaOps<float>& ops_of<float>(const GemmIsa* isa) {
-  return isa->f32;
-}
-template <>
-const GemmIsaOps<double>& ops_of<double>(const GemmIsa* isa) {
-  return isa->f64;
+const Table& chosen() {
+  static const Table& table = dispatch<Table>(&table_generic, &table_avx2, &table_avx512);
+  return table;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -221,12 +186,12 @@ thread_local Workspace workspace;
 index_t round_up(index_t x, index_t to) { return (x + to - 1) / to * to; }
 
 template <typename T>
-void run_blocked_serial(const GemmIsaOps<T>& ops, const GemmArgs<T>& g, GemmPlan plan) {
-  const GemmBlocking& bl = ops.blocking;
-  const index_t kc = std::min(bl.kc, g.k);
+void run_blocked_serial(const Kernels<T>& ops, const Args<T>& g, Plan plan) {
+  const Blocking& bl = ops.blocking;
+  const index_t kc = std::min(bl.KC, g.k);
   // + 64: packing may store up to one vector past a block.
-  const index_t a_elems = round_up(std::min(bl.mc, g.m) * kc + 64, 16);
-  const index_t b_elems = round_up(std::min(bl.nc, round_up(g.n, bl.nr)) * kc + 64, 16);
+  const index_t a_elems = round_up(std::min(bl.MC, g.m) * kc + 64, 16);
+  const index_t b_elems = round_up(std::min(bl.NC, round_up(g.n, bl.NR)) * kc + 64, 16);
   T* buf = static_cast<T*>(
       workspace.get(static_cast<std::size_t>(a_elems + b_elems) * sizeof(T)));
   ops.gemm_blocked(g, buf, buf + a_elems, plan);
@@ -241,19 +206,19 @@ constexpr double kParallelMinFlops = 16.0e6;
 constexpr index_t kDirectAMaxN = 128;
 
 template <typename T>
-void run_blocked(const GemmIsaOps<T>& ops, const GemmArgs<T>& g, GemmPlan plan) {
+void run_blocked(const Kernels<T>& ops, const Args<T>& g, Plan plan) {
   const int threads = num_threads_setting().load(std::memory_order_relaxed);
   const double flops = 2.0 * static_cast<double>(g.m) * static_cast<double>(g.n) *
                        static_cast<double>(g.k) * static_cast<double>(sizeof(T) / sizeof(float));
-  const GemmBlocking& bl = ops.blocking;
+  const Blocking& bl = ops.blocking;
   if (threads > 1 && flops >= kParallelMinFlops) {
     // Independent parts along the longer side of C, claimed one at a time from a counter:
     // each part packs its own panels (the only duplicated work is packing the operand the
     // parts share), and a worker that starts late (other jobs on the machine) takes fewer
     // parts instead of holding up the caller. Two parts per thread.
-    const bool split_m = g.m / bl.mr >= g.n / bl.nr;
+    const bool split_m = g.m / bl.MR >= g.n / bl.NR;
     const index_t extent = split_m ? g.m : g.n;
-    const index_t unit = split_m ? bl.mr : bl.nr;
+    const index_t unit = split_m ? bl.MR : bl.NR;
     const index_t wanted = 2 * static_cast<index_t>(threads);
     const index_t part = round_up((extent + wanted - 1) / wanted, unit);
     const index_t parts = (extent + part - 1) / part;
@@ -261,7 +226,7 @@ void run_blocked(const GemmIsaOps<T>& ops, const GemmArgs<T>& g, GemmPlan plan) 
       std::atomic<index_t> next{0};
       const ThreadPool::Task task = [&](int) {
         for (index_t p = next.fetch_add(1); p < parts; p = next.fetch_add(1)) {
-          GemmArgs<T> sub = g;
+          Args<T> sub = g;
           const index_t begin = p * part;
           const index_t len = std::min(part, extent - begin);
           if (split_m) {
@@ -286,7 +251,7 @@ void run_blocked(const GemmIsaOps<T>& ops, const GemmArgs<T>& g, GemmPlan plan) 
 }
 
 template <typename T>
-void transpose_problem(GemmArgs<T>& g) {
+void transpose_problem(Args<T>& g) {
   std::swap(g.m, g.n);
   const T* a = g.a;
   const index_t rsa = g.rsa, csa = g.csa;
@@ -301,8 +266,8 @@ void transpose_problem(GemmArgs<T>& g) {
 }
 
 template <typename T>
-void run_product(GemmArgs<T> g) {
-  const GemmIsaOps<T>& ops = ops_of<T>(active_isa().load(std::memory_order_acquire));
+void run_product(Args<T> g) {
+  const Kernels<T>& ops = chosen().of<T>();
   // The kernels hold vectors along rows of C: give C a unit column stride where it has one.
   const bool c_unit_rows = g.rsc == 1 || g.rsc == -1;
   const bool c_unit_cols = g.csc == 1 || g.csc == -1;
@@ -323,7 +288,7 @@ void run_product(GemmArgs<T> g) {
   // Packing A costs about as much as n/16 flops per element: skip it for narrow C (measured:
   // n <= 128) when A's rows are contiguous and not 4 KiB apart (all rows of a micro-panel
   // would then compete for the same L1 sets). B is read in place when it fits in L2.
-  GemmPlan plan{};
+  Plan plan{};
   plan.a_in_place = g.csa == 1 && g.n <= kDirectAMaxN &&
                     (g.rsa * static_cast<index_t>(sizeof(T))) % 4096 != 0;
   plan.b_in_place = g.csb == 1 && g.n * g.k * static_cast<index_t>(sizeof(T)) <= (256 << 10);
@@ -334,7 +299,7 @@ void run_product(GemmArgs<T> g) {
 template <typename T>
 void fill_bias_act(index_t m, index_t n, T* c, index_t rsc, index_t csc, const T* bias,
                    Activation act, T slope) {
-  const GemmIsaOps<T>& ops = ops_of<T>(active_isa().load(std::memory_order_acquire));
+  const Kernels<T>& ops = chosen().of<T>();
   constexpr index_t chunk = 512;
   T row[chunk];
   for (index_t j0 = 0; j0 < n; j0 += chunk) {
@@ -375,7 +340,7 @@ void gemm(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa, ind
     detail::scale_c(m, n, beta, c, rsc, csc);
     return;
   }
-  detail::run_product(detail::GemmArgs<T>{m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc,
+  detail::run_product(detail::Args<T>{m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc,
                                           csc, nullptr, nullptr, Activation::identity, T(0)});
 }
 
@@ -389,7 +354,7 @@ void gemm_bias_act(index_t m, index_t n, index_t k, const T* a, index_t rsa, ind
     detail::fill_bias_act(m, n, c, rsc, csc, bias, act, negative_slope);
     return;
   }
-  detail::run_product(detail::GemmArgs<T>{m, n, k, T(1), a, rsa, csa, b, rsb, csb, T(0), c, rsc,
+  detail::run_product(detail::Args<T>{m, n, k, T(1), a, rsa, csa, b, rsb, csb, T(0), c, rsc,
                                           csc, bias, nullptr, act, negative_slope});
 }
 
@@ -411,8 +376,6 @@ void set_num_threads(int n) {
 
 int get_num_threads() { return detail::num_threads_setting().load(std::memory_order_relaxed); }
 
-const char* gemm_kernel_name() {
-  return detail::active_isa().load(std::memory_order_acquire)->name;
-}
+const char* gemm_kernel_name() { return detail::chosen().isa; }
 
 }  // namespace revcore

@@ -1,7 +1,7 @@
 // The blocked GEMM (packing, macro-kernel, register-blocked micro-kernel) and the m == 1
-// product, written once over a Simd<T> backend and a blocking configuration. Each ISA's
-// translation unit defines REVCORE_ISA_NS, includes its simd_*.hpp, then this header, so
-// every function here is compiled with that ISA's flags under its own namespace.
+// product, written once over a Simd<T> backend and a blocking row. Each ISA's translation
+// unit includes its simd/<isa>.hpp, then this header, so every function here is compiled with
+// that ISA's flags in its own namespace (REVCORE_ISA).
 #pragma once
 
 #include <cstddef>
@@ -9,26 +9,30 @@
 
 #include "common/common.hpp"
 #include "gemm/kernels.hpp"
-#include "simd/vecmath.hpp"
 
-namespace revcore::detail::REVCORE_ISA_NS {
+namespace revcore::detail::REVCORE_ISA {
+
+using gemm::Args;
+using gemm::Blocking;
+using gemm::Plan;
 
 inline index_t imin(index_t a, index_t b) { return a < b ? a : b; }
 
 // MR rows of C per micro-kernel (each row a broadcast of packed A), NV vectors of VL columns
 // (loaded from packed B), so NR = NV * VL. KC, MC, NC: see the loop nest in gemm_blocked.
-template <class S_, int MR_, int NV_, index_t KC_, index_t MC_, index_t NC_>
+template <class S_, const Blocking& B>
 struct GemmConfig {
   using S = S_;
   using T = typename S::T;
-  static constexpr int MR = MR_;
-  static constexpr int NV = NV_;
+  static constexpr int MR = static_cast<int>(B.MR);
   static constexpr int VL = S::VL;
-  static constexpr index_t NR = index_t(NV_) * S::VL;
-  static constexpr index_t KC = KC_;
-  static constexpr index_t MC = MC_;
-  static constexpr index_t NC = NC_;
-  static_assert(MC_ % MR_ == 0 && NC_ % (NV_ * S::VL) == 0, "cache blocks hold whole panels");
+  static constexpr int NV = static_cast<int>(B.NR / S::VL);
+  static constexpr index_t NR = B.NR;
+  static constexpr index_t KC = B.KC;
+  static constexpr index_t MC = B.MC;
+  static constexpr index_t NC = B.NC;
+  static_assert(B.NR % S::VL == 0, "NR is a whole number of vectors");
+  static_assert(B.MC % B.MR == 0 && B.NC % B.NR == 0, "cache blocks hold whole panels");
 };
 
 template <typename T>
@@ -255,8 +259,8 @@ void store_tile_general(typename Cfg::T* tile, index_t ldt, index_t r, index_t w
 // are ragged (width not a whole number of vectors) or have a non-unit column stride go
 // through a small tile buffer.
 template <class Cfg>
-void gemm_blocked(const GemmArgs<typename Cfg::T>& g, typename Cfg::T* pack_a_buf,
-                  typename Cfg::T* pack_b_buf, GemmPlan plan) {
+void gemm_blocked(const Args<typename Cfg::T>& g, typename Cfg::T* pack_a_buf,
+                  typename Cfg::T* pack_b_buf, Plan plan) {
   using T = typename Cfg::T;
   using S = typename Cfg::S;
   constexpr index_t MR = Cfg::MR, NR = Cfg::NR, VL = Cfg::VL;
@@ -420,7 +424,7 @@ void gemv_dots(index_t k, index_t nb, const typename S::T* x, const typename S::
 // m == 1: C[0, :] = act(alpha x B + beta C[0, :] + bias), x = A[0, :]; n processed in chunks
 // finished (bias, activation) in a local buffer and then stored with C's column stride.
 template <class Cfg>
-void gemv(const GemmArgs<typename Cfg::T>& g, typename Cfg::T* work) {
+void gemv(const Args<typename Cfg::T>& g, typename Cfg::T* work) {
   using T = typename Cfg::T;
   using S = typename Cfg::S;
   constexpr index_t chunk = 512;
@@ -462,18 +466,19 @@ void gemv(const GemmArgs<typename Cfg::T>& g, typename Cfg::T* work) {
 }
 
 template <class Cfg>
-void activation(typename Cfg::T* x, index_t n, Activation act, typename Cfg::T slope) {
+void apply_activation(typename Cfg::T* x, index_t n, Activation act, typename Cfg::T slope) {
   activation_inplace<typename Cfg::S>(x, n, act, slope);
 }
 
 template <class Cfg>
-constexpr GemmIsaOps<typename Cfg::T> make_gemm_ops() {
-  return GemmIsaOps<typename Cfg::T>{
-      GemmBlocking{Cfg::MR, Cfg::NR, Cfg::KC, Cfg::MC, Cfg::NC},
-      &gemm_blocked<Cfg>,
-      &gemv<Cfg>,
-      &activation<Cfg>,
-  };
+constexpr gemm::Kernels<typename Cfg::T> make_kernels() {
+  return {Blocking{Cfg::MR, Cfg::NR, Cfg::KC, Cfg::MC, Cfg::NC}, &gemm_blocked<Cfg>, &gemv<Cfg>,
+          &apply_activation<Cfg>};
 }
 
-}  // namespace revcore::detail::REVCORE_ISA_NS
+// The table of this ISA for its float and double blocking rows.
+template <const Blocking& F32, const Blocking& F64>
+inline constexpr gemm::Table gemm_table{kIsa, make_kernels<GemmConfig<Simd<float>, F32>>(),
+                                        make_kernels<GemmConfig<Simd<double>, F64>>()};
+
+}  // namespace revcore::detail::REVCORE_ISA

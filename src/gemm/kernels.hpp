@@ -1,17 +1,18 @@
 // Private interface between the GEMM front end (gemm.cpp: argument normalisation, dispatch,
-// threads) and the per-ISA translation units (gemm_generic.cpp, gemm_avx2.cpp,
-// gemm_avx512.cpp), each compiled with its own instruction-set flags.
+// threads) and the per-ISA translation units (generic.cpp, avx2.cpp, avx512.cpp), each
+// compiled with its own instruction-set flags.
 #pragma once
 
 #include "common/common.hpp"
+#include "common/dispatch.hpp"
 
-namespace revcore::detail {
+namespace revcore::detail::gemm {
 
 // One normalised product: C = act(alpha A B + beta C + bias), where bias_n[j] is added to
 // column j (the dense layer) or bias_m[i] to row i (the same layer after the front end
 // transposed the problem). At most one bias is set; act is identity for plain gemm.
 template <typename T>
-struct GemmArgs {
+struct Args {
   index_t m, n, k;
   T alpha;
   const T* a;
@@ -27,40 +28,37 @@ struct GemmArgs {
   T slope;
 };
 
-// Register block (mr x nr) and cache blocks. Loop order and the cache level each block is
-// sized for are described above the macro-kernel in gemm_driver.hpp.
-struct GemmBlocking {
-  index_t mr, nr, kc, mc, nc;
+// Register block (MR x NR elements of C) and cache blocks (KC deep, MC rows of A, NC columns
+// of B). Loop order and the cache level each block is sized for are described above
+// gemm_blocked in impl.hpp. Each ISA file holds one row per element type.
+struct Blocking {
+  index_t MR, NR, KC, MC, NC;
 };
 
 // Operands the blocked product reads where they are instead of packing them: A when its
 // column stride is 1, B when its column stride is 1 (otherwise ignored).
-struct GemmPlan {
+struct Plan {
   bool a_in_place;
   bool b_in_place;
 };
 
 template <typename T>
-struct GemmIsaOps {
-  GemmBlocking blocking;
+struct Kernels {
+  Blocking blocking;
   // Single-threaded blocked product; m, n, k >= 1. pack_a holds mc*kc and pack_b kc*nc
   // elements (64-byte aligned).
-  void (*gemm_blocked)(const GemmArgs<T>& g, T* pack_a, T* pack_b, GemmPlan plan);
+  void (*gemm_blocked)(const Args<T>& g, T* pack_a, T* pack_b, Plan plan);
   // m == 1, k >= 1. work holds k elements (a contiguous copy of A's row when csa != 1).
-  void (*gemv)(const GemmArgs<T>& g, T* work);
+  void (*gemv)(const Args<T>& g, T* work);
   // x[i] = act(x[i]) for a contiguous x.
   void (*activation)(T* x, index_t n, Activation act, T slope);
 };
 
-struct GemmIsa {
-  const char* name;
-  GemmIsaOps<float> f32;
-  GemmIsaOps<double> f64;
-};
+using Table = KernelTable<Kernels>;
 
-// nullptr when the path is not compiled in (non-x86 builds).
-const GemmIsa* gemm_isa_generic();
-const GemmIsa* gemm_isa_avx2();
-const GemmIsa* gemm_isa_avx512();
+// Null when the instruction set is not compiled in (other targets or compilers).
+const Table* table_generic();
+const Table* table_avx2();
+const Table* table_avx512();
 
-}  // namespace revcore::detail
+}  // namespace revcore::detail::gemm

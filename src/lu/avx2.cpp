@@ -1,27 +1,25 @@
-// AVX2 + FMA build of the triangular-solve kernels: 4 x 2 blocks of 256-bit accumulators.
-#define REVCORE_LU_NS lu_avx2
-#if defined(__AVX2__) && defined(__FMA__)
-#include "lu/impl.hpp"
-#include "lu/panel.hpp"
-
-namespace revcore::detail::lu_avx2 {
-bool available() { return true; }
-LuKernels<float> table_f32() {
-  auto t = Solver<float, 8, 2, 4>::table();
-  t.panel_factor = &Panel<float, 8>::factor;
-  return t;
-}
-LuKernels<double> table_f64() {
-  auto t = Solver<double, 4, 2, 4>::table();
-  t.panel_factor = &Panel<double, 4>::factor;
-  return t;
-}
-}  // namespace revcore::detail::lu_avx2
-#else
+// AVX2 + FMA lane kernels of the LU family (impl.hpp): 4 x 2 blocks of 256-bit accumulators.
 #include "lu/kernels.hpp"
-namespace revcore::detail::lu_avx2 {
-bool available() { return false; }
-LuKernels<float> table_f32() { return {}; }
-LuKernels<double> table_f64() { return {}; }
-}  // namespace revcore::detail::lu_avx2
+#include "simd/isa.hpp"
+
+#if REVCORE_TU_AVX2
+
+#include "simd/avx2.hpp"
+#include "lu/impl.hpp"
+
+namespace revcore::detail::lu {
+namespace {
+//                           NV  MR
+constexpr Blocking kFloat{    2,  4};
+constexpr Blocking kDouble{   2,  4};
+}  // namespace
+
+const Table* table_avx2() { return &avx2::lu_table<kFloat, kDouble>; }
+
+}  // namespace revcore::detail::lu
+
+#else
+
+const revcore::detail::lu::Table* revcore::detail::lu::table_avx2() { return nullptr; }
+
 #endif

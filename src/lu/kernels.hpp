@@ -11,11 +11,19 @@
 #include <cstdint>
 
 #include "common/common.hpp"
+#include "common/dispatch.hpp"
 
-namespace revcore::detail {
+namespace revcore::detail::lu {
+
+// Register block of the lane kernels: NV vectors per packed row (RB = NV * VL lanes) and MR
+// rows of the triangle per block, for MR * NV independent FMA chains. One row per element
+// type in each ISA file.
+struct Blocking {
+  int NV, MR;
+};
 
 template <typename T>
-struct LuKernels {
+struct Kernels {
   index_t lanes;  // RB of the packed layout
   // In-place solve of T X = X for a packed panel; lower runs forward, upper backward.
   void (*packed_lower)(index_t n, bool unit, const T* t, index_t rs, index_t cs, T* x);
@@ -39,20 +47,19 @@ struct LuKernels {
   bool (*packed_all_finite)(index_t n, const T* x);
 };
 
-const LuKernels<float>& lu_kernels_f32();
-const LuKernels<double>& lu_kernels_f64();
+using Table = KernelTable<Kernels>;
+
+// Null when the instruction set is not compiled in (other targets or compilers).
+const Table* table_generic();
+const Table* table_avx2();
+const Table* table_avx512();
+
+// The table chosen for this process (lu.cpp).
+const Table& chosen();
 
 template <typename T>
-inline const LuKernels<T>& lu_kernels() {
-  if constexpr (sizeof(T) == 4)
-    return lu_kernels_f32();
-  else
-    return lu_kernels_f64();
+inline const Kernels<T>& kernels() {
+  return chosen().of<T>();
 }
 
-// Per-ISA tables (lu_generic.cpp, lu_avx2.cpp, lu_avx512.cpp); null when not compiled for.
-namespace lu_generic { LuKernels<float> table_f32(); LuKernels<double> table_f64(); }
-namespace lu_avx2 { LuKernels<float> table_f32(); LuKernels<double> table_f64(); bool available(); }
-namespace lu_avx512 { LuKernels<float> table_f32(); LuKernels<double> table_f64(); bool available(); }
-
-}  // namespace revcore::detail
+}  // namespace revcore::detail::lu

@@ -7,7 +7,7 @@
 
 
 #include "common/cancel.hpp"
-#include "common/cpu.hpp"
+#include "common/dispatch.hpp"
 #include "gemm/gemm.hpp"
 #include "lu/kernels.hpp"
 #include "common/parallel.hpp"
@@ -19,7 +19,7 @@ namespace {
 // Blocked triangular solves for many right-hand sides. The triangle is halved recursively
 // (row blocks that are multiples of kSolveLeaf) so nearly all flops are in GEMM updates of
 // the largest shape the recursion allows; diagonal blocks of at most kSolveLeaf rows run the
-// lane kernels of lu_kernels.hpp on packed panels of right-hand sides.
+// lane kernels of lu/kernels.hpp on packed panels of right-hand sides.
 constexpr index_t kSolveLeaf = 64;
 
 // op(T) X = B for a triangle of order n <= kSolveLeaf, B with any strides. The triangle is
@@ -28,7 +28,7 @@ constexpr index_t kSolveLeaf = 64;
 template <typename T>
 void trsm_leaf(bool lower, index_t n, index_t nrhs, bool unit, const T* a, index_t rsa,
                index_t csa, T* b, index_t rsb, index_t csb) {
-  const auto& K = detail::lu_kernels<T>();
+  const auto& K = detail::lu::kernels<T>();
   const index_t rb = K.lanes;
   const index_t ld = n;
   T tri[kSolveLeaf * kSolveLeaf];
@@ -126,7 +126,7 @@ void trsm_unit_lower_rowmajor(index_t n, index_t nrhs, const T* l, index_t ldl, 
                               index_t ldb, std::vector<T>& scratch) {
   if (n <= kTrsmLeaf) {
     // The vectorised forward substitution of lu_solve, on blocks of its lane width.
-    const auto& K = detail::lu_kernels<T>();
+    const auto& K = detail::lu::kernels<T>();
     const index_t rb = K.lanes;
     scratch.resize(static_cast<std::size_t>(n * rb));
     T* x = scratch.data();
@@ -157,7 +157,7 @@ index_t lu_leaf(index_t m, index_t w, T* a, index_t lda, std::int32_t* piv,
   T* x = scratch.data();
   for (index_t i = 0; i < m; ++i)
     for (index_t c = 0; c < w; ++c) x[c * ld + i] = a[i * lda + c];
-  const index_t info = detail::lu_kernels<T>().panel_factor(m, w, x, ld, piv);
+  const index_t info = detail::lu::kernels<T>().panel_factor(m, w, x, ld, piv);
   for (index_t i = 0; i < m; ++i)
     for (index_t c = 0; c < w; ++c) a[i * lda + c] = x[c * ld + i];
   return info;
@@ -187,7 +187,7 @@ index_t lu_recursive(index_t m, index_t n, T* a, index_t lda, std::int32_t* piv,
   // A multiple of the leaf width on the left keeps the leaves full.
   const index_t n1 = std::max(kLeaf, (n / 2) / kLeaf * kLeaf), n2 = n - n1;
   index_t info = lu_recursive(m, n1, a, lda, piv, ws, packed);
-  // Cancelled (src/cancel.hpp): stop before any pivot of an unfinished part is used; the
+  // Cancelled (common/cancel.hpp): stop before any pivot of an unfinished part is used; the
   // caller discards the factors. Sticky, so every level of the recursion returns at once.
   if (cancelled()) return info;
   T* a12 = a + n1;
@@ -238,38 +238,14 @@ index_t lu_factor(index_t m, index_t n, T* a, index_t rsa, index_t csa, std::int
   return info;
 }
 
-namespace detail {
+namespace detail::lu {
 
-namespace {
-
-template <typename T>
-LuKernels<T> choose_kernels() {
-  const detail::Isa isa = detail::isa_from_environment();
-  const bool avx512 = isa == detail::Isa::avx512 && lu_avx512::available();
-  const bool avx2 = isa >= detail::Isa::avx2 && lu_avx2::available();
-  if constexpr (sizeof(T) == 4) {
-    if (avx512) return lu_avx512::table_f32();
-    if (avx2) return lu_avx2::table_f32();
-    return lu_generic::table_f32();
-  } else {
-    if (avx512) return lu_avx512::table_f64();
-    if (avx2) return lu_avx2::table_f64();
-    return lu_generic::table_f64();
-  }
-}
-
-}  // namespace
-
-const LuKernels<float>& lu_kernels_f32() {
-  static const LuKernels<float> table = choose_kernels<float>();
-  return table;
-}
-const LuKernels<double>& lu_kernels_f64() {
-  static const LuKernels<double> table = choose_kernels<double>();
+const Table& chosen() {
+  static const Table& table = dispatch<Table>(&table_generic, &table_avx2, &table_avx512);
   return table;
 }
 
-}  // namespace detail
+}  // namespace detail::lu
 
 // lu_solve switches to the blocked solves from this order and number of right-hand sides.
 constexpr index_t kBlockedSolveMin = 4096;
@@ -279,7 +255,7 @@ template <typename T>
 void lu_solve(index_t n, index_t nrhs, const T* lu, index_t rsl, index_t csl,
               const std::int32_t* piv, bool trans, T* b, index_t rsb, index_t csb) {
   if (n == 0 || nrhs == 0) return;
-  const auto& K = detail::lu_kernels<T>();
+  const auto& K = detail::lu::kernels<T>();
   // op(A) = P^T L U: X = U^-1 L^-1 P B. op(A) = A^T = U^T L^T P: X = P^T L^-T U^-T B, with
   // U^T lower and L^T upper read through swapped strides.
   auto solve = [&](T* x, index_t stride, bool packed) {

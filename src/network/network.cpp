@@ -35,14 +35,14 @@ void network_forward(const DenseLayer<T>* layers, index_t depth, index_t batch, 
 namespace {
 
 // One layer's inverse on a packed panel of `width` right-hand sides (the lane layout of
-// lu_kernels.hpp: row j holds element j of every sample): x <- W^-1 (f^-1(x) - b).
+// lu/kernels.hpp: row j holds element j of every sample): x <- W^-1 (f^-1(x) - b).
 // On failure returns the count and stores into *first the panel index (j * rb + lane) of the
 // first bad element; `targets`, when given, receives the layer's targets before anything
 // is changed (the caller reports them).
 template <typename T>
 InverseStatus layer_inverse_packed(const DenseLayer<T>& L, index_t layer, index_t n,
                                    index_t rb, index_t width, T* x, T* targets) {
-  const auto& K = detail::lu_kernels<T>();
+  const auto& K = detail::lu::kernels<T>();
   const index_t size = n * rb;
   if (width < rb)  // padding lanes get a value inside every activation's range
     for (index_t j = 0; j < n; ++j) std::fill(x + j * rb + width, x + j * rb + rb, T(0.5));
@@ -96,7 +96,7 @@ InverseStatus layer_inverse_packed(const DenseLayer<T>& L, index_t layer, index_
 template <typename T>
 InverseStatus layer_inverse_vector(const DenseLayer<T>& L, index_t layer, index_t n, T* x,
                                    T* z) {
-  const auto& K = detail::lu_kernels<T>();
+  const auto& K = detail::lu::kernels<T>();
   index_t first = -1;
   const index_t bad = activation_inverse<T>(n, x, z, L.act, L.negative_slope, &first);
   if (bad) return {InverseFailure::out_of_range, layer, bad, first};
@@ -144,7 +144,7 @@ InverseStatus network_inverse(const DenseLayer<T>* layers, index_t depth, index_
   // Many samples: the batch becomes panels of rb samples in the lane layout, and each panel
   // runs through every layer while it sits in cache; panels are independent, so threads
   // take disjoint ranges of them with no synchronisation.
-  const index_t rb = detail::lu_kernels<T>().lanes;
+  const index_t rb = detail::lu::kernels<T>().lanes;
   const index_t panels = (batch + rb - 1) / rb;
   auto pack = [&](index_t p, T* panel, const T* from) {
     const index_t r0 = p * rb, w = std::min(rb, batch - r0);

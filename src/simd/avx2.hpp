@@ -4,8 +4,21 @@
 #include <immintrin.h>
 
 #include "common/common.hpp"
+#include "simd/isa.hpp"
+
+#ifdef REVCORE_ISA
+#error "one SIMD backend per translation unit"
+#endif
+// The namespace of everything compiled for this instruction set (the family's impl.hpp and
+// simd/vecmath.hpp open revcore::detail::REVCORE_ISA).
+#define REVCORE_ISA avx2
+#if !REVCORE_TU_AVX2
+#error "simd/avx2.hpp needs the avx2 flags (cmake/isa.cmake)"
+#endif
 
 namespace revcore::detail::avx2 {
+
+inline constexpr const char kIsa[] = "avx2";
 
 template <typename T>
 struct Simd;
@@ -181,4 +194,10 @@ struct Simd<double> {
   }
 };
 
+// The vector of the lane-parallel kernels (the LU family's packed panels).
+template <typename T>
+using LaneSimd = Simd<T>;
+
 }  // namespace revcore::detail::avx2
+
+#include "simd/vecmath.hpp"

@@ -14,8 +14,21 @@
 #endif
 
 #include "common/common.hpp"
+#include "simd/isa.hpp"
+
+#ifdef REVCORE_ISA
+#error "one SIMD backend per translation unit"
+#endif
+// The namespace of everything compiled for this instruction set (the family's impl.hpp and
+// simd/vecmath.hpp open revcore::detail::REVCORE_ISA).
+#define REVCORE_ISA avx512
+#if !REVCORE_TU_AVX512
+#error "simd/avx512.hpp needs the avx512 flags (cmake/isa.cmake)"
+#endif
 
 namespace revcore::detail::avx512 {
+
+inline constexpr const char kIsa[] = "avx512";
 
 template <typename T>
 struct Simd;
@@ -195,4 +208,10 @@ struct Simd<double> {
   }
 };
 
+// The vector of the lane-parallel kernels (the LU family's packed panels).
+template <typename T>
+using LaneSimd = Simd<T>;
+
 }  // namespace revcore::detail::avx512
+
+#include "simd/vecmath.hpp"

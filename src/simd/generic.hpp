@@ -1,5 +1,9 @@
-// Portable one-lane "vector" for the generic GEMM path: plain scalar code the compiler may
-// auto-vectorise for the baseline instruction set. Same interface as simd_avx2.hpp.
+// Portable vectors for the generic path. Simd<T> is one lane: plain scalar code the compiler
+// may auto-vectorise for the baseline instruction set, with the full interface of
+// simd/avx2.hpp (the GEMM and the activations). Simd<T, W> with W > 1 is W lanes held in an
+// array, with the arithmetic subset the LU kernels use: every operation is a fixed-length
+// loop that compilers turn into the baseline vectors (SSE2, NEON), and the lanes keep
+// independent values, so results do not depend on W.
 #pragma once
 
 #include <cmath>
@@ -7,8 +11,18 @@
 #include <cstring>
 
 #include "common/common.hpp"
+#include "simd/isa.hpp"
+
+#ifdef REVCORE_ISA
+#error "one SIMD backend per translation unit"
+#endif
+// The namespace of everything compiled for this instruction set (the family's impl.hpp and
+// simd/vecmath.hpp open revcore::detail::REVCORE_ISA).
+#define REVCORE_ISA generic
 
 namespace revcore::detail::generic {
+
+inline constexpr const char kIsa[] = "generic";
 
 template <typename T>
 struct ScalarBits;
@@ -25,8 +39,11 @@ struct ScalarBits<double> {
   static constexpr int bias = 1023;
 };
 
+template <typename T_, int W = 1>
+struct Simd;
+
 template <typename T_>
-struct Simd {
+struct Simd<T_, 1> {
   using T = T_;
   using V = T_;
   static constexpr int VL = 1;
@@ -90,4 +107,58 @@ struct Simd {
   }
 };
 
+template <typename T_, int W>
+struct Simd {
+  using T = T_;
+  struct V {
+    T lane[W];
+  };
+  static constexpr int VL = W;
+
+  static V zero() { return set1(T(0)); }
+  static V set1(T x) {
+    V r;
+    for (int l = 0; l < W; ++l) r.lane[l] = x;
+    return r;
+  }
+  static V load(const T* p) {
+    V r;
+    std::memcpy(r.lane, p, sizeof r.lane);
+    return r;
+  }
+  static void store(T* p, const V& v) { std::memcpy(p, v.lane, sizeof v.lane); }
+  static V add(const V& a, const V& b) { return map(a, b, [](T x, T y) { return x + y; }); }
+  static V sub(const V& a, const V& b) { return map(a, b, [](T x, T y) { return x - y; }); }
+  static V mul(const V& a, const V& b) { return map(a, b, [](T x, T y) { return x * y; }); }
+  static V fmadd(const V& a, const V& b, const V& c) {
+    V r;
+    for (int l = 0; l < W; ++l) r.lane[l] = a.lane[l] * b.lane[l] + c.lane[l];
+    return r;
+  }
+  static V fnmadd(const V& a, const V& b, const V& c) {
+    V r;
+    for (int l = 0; l < W; ++l) r.lane[l] = c.lane[l] - a.lane[l] * b.lane[l];
+    return r;
+  }
+  // As the one-lane versions: b when either is NaN.
+  static V min(const V& a, const V& b) { return map(a, b, [](T x, T y) { return x < y ? x : y; }); }
+  static V max(const V& a, const V& b) { return map(a, b, [](T x, T y) { return x > y ? x : y; }); }
+  static V abs(const V& a) { return map(a, a, [](T x, T) { return std::fabs(x); }); }
+
+ private:
+  template <class F>
+  static V map(const V& a, const V& b, F f) {
+    V r;
+    for (int l = 0; l < W; ++l) r.lane[l] = f(a.lane[l], b.lane[l]);
+    return r;
+  }
+};
+
+// The vector of the lane-parallel kernels (the LU family's packed panels): 16 bytes of lanes,
+// the baseline vector width of x86-64 (SSE2) and AArch64 (NEON).
+template <typename T>
+using LaneSimd = Simd<T, 16 / static_cast<int>(sizeof(T))>;
+
 }  // namespace revcore::detail::generic
+
+#include "simd/vecmath.hpp"

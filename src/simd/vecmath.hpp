@@ -1,7 +1,7 @@
 // Vectorised exp, tanh, sigmoid and the dense-layer activations, written once over a Simd<T>
-// backend (simd_generic.hpp, simd_avx2.hpp, simd_avx512.hpp). Included by each ISA's
-// translation unit inside that ISA's namespace (REVCORE_ISA_NS), so every instantiation is
-// compiled with its own flags and the linker never merges copies across ISAs.
+// backend (simd/generic.hpp, simd/avx2.hpp, simd/avx512.hpp). Included at the end of the
+// backend, inside that ISA's namespace (REVCORE_ISA), so every instantiation is compiled with
+// its own flags and the linker never merges copies across ISAs.
 //
 // exp: x = n ln2 + r with |r| <= ln2/2 (Cody-Waite split of ln2), e^r by its Taylor polynomial
 // (degree 7 for float, 13 for double: truncation below 1e-8 resp. 1e-17 relative), then
@@ -11,7 +11,7 @@
 
 #include "common/common.hpp"
 
-namespace revcore::detail::REVCORE_ISA_NS {
+namespace revcore::detail::REVCORE_ISA {
 
 template <typename T>
 struct MathConstants;
@@ -274,4 +274,4 @@ void activation_inplace(typename S::T* x, index_t n, Activation act, typename S:
   activation_inplace<S>(x, n, 1, n, act, slope);
 }
 
-}  // namespace revcore::detail::REVCORE_ISA_NS
+}  // namespace revcore::detail::REVCORE_ISA

@@ -1,9 +1,11 @@
-// Runtime detection of the instruction sets the kernels are compiled for. Every kernel family
-// (GEMM, LU) picks its path from isa_from_environment(), so one setting governs them all.
+// Run-time choice of a kernel family's instruction-set path. Every family (gemm, activation,
+// lu) has one table per ISA (kernels.hpp in its folder) and picks it with dispatch() below, so
+// one CPU check and one setting (REVCORE_ARCH) govern them all.
 #pragma once
 
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 namespace revcore::detail {
 
@@ -50,13 +52,37 @@ inline Isa isa_from_environment() {
   return static_cast<int>(wanted) < static_cast<int>(best) ? wanted : best;
 }
 
-inline const char* isa_name(Isa isa) {
-  switch (isa) {
-    case Isa::avx512: return "avx512";
-    case Isa::avx2: return "avx2";
-    case Isa::generic: break;
+// A family's kernels for one instruction set, for each element type. Kernels<T> is the
+// family's struct of function pointers (and blocking); tables are constant-initialised in the
+// ISA translation units, so nothing runs at load time.
+template <template <typename> class Kernels>
+struct KernelTable {
+  const char* isa;  // "generic", "avx2" or "avx512"
+  Kernels<float> f32;
+  Kernels<double> f64;
+
+  template <typename T>
+  constexpr const Kernels<T>& of() const {
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>);
+    if constexpr (std::is_same_v<T, float>) {
+      return f32;
+    } else {
+      return f64;
+    }
   }
-  return "generic";
+};
+
+// The table of the best path that is compiled in (the ISA's entry returns null otherwise),
+// supported by this CPU and not above REVCORE_ARCH. Callers keep the result in a
+// function-local static: the choice is made once per process, thread-safely.
+template <class Table>
+const Table& dispatch(const Table* (*generic)(), const Table* (*avx2)(),
+                      const Table* (*avx512)()) {
+  const Isa isa = isa_from_environment();
+  const Table* table = nullptr;
+  if (isa >= Isa::avx512) table = avx512();
+  if (table == nullptr && isa >= Isa::avx2) table = avx2();
+  return table != nullptr ? *table : *generic();
 }
 
 }  // namespace revcore::detail
