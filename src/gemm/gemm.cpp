@@ -1,28 +1,19 @@
 // GEMM front end: argument normalisation, the small-problem paths, the choice of kernel
-// path (once, common/dispatch.hpp), the thread pool and per-thread packing buffers.
+// path (once, common/dispatch.hpp), the split over the thread pool and per-thread packing
+// buffers.
 #include "gemm/gemm.hpp"
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <exception>
-#include <functional>
 #include <memory>
-#include <mutex>
 #include <new>
-#include <string>
-#include <thread>
 #include <vector>
 
-#if defined(__unix__) || defined(__APPLE__)
-#include <unistd.h>
-#define REVCORE_HAVE_GETPID 1
-#endif
-
 #include "common/dispatch.hpp"
+#include "common/thread_pool.hpp"
 #include "gemm/kernels.hpp"
 
 namespace revcore {
@@ -34,129 +25,6 @@ using namespace gemm;
 const Table& chosen() {
   static const Table& table = dispatch<Table>(&table_generic, &table_avx2, &table_avx512);
   return table;
-}
-
-// ---------------------------------------------------------------------------------------
-// Threads.
-
-int initial_num_threads() {
-  if (const char* env = std::getenv("REVCORE_NUM_THREADS")) {
-    char* end = nullptr;
-    const long n = std::strtol(env, &end, 10);
-    if (end != env && *end == '\0' && n >= 1 && n <= 1024) return static_cast<int>(n);
-  }
-  const unsigned hw = std::thread::hardware_concurrency();
-  return hw >= 1 ? static_cast<int>(hw) : 1;
-}
-
-std::atomic<int>& num_threads_setting() {
-  static std::atomic<int> n{initial_num_threads()};
-  return n;
-}
-
-// A few persistent workers. One parallel region at a time: a caller that finds the pool busy
-// (another Python thread is inside a kernel) runs its product on its own thread instead.
-class ThreadPool {
- public:
-  using Task = std::function<void(int)>;
-
-  ThreadPool() {
-#ifdef REVCORE_HAVE_GETPID
-    owner_pid_ = static_cast<long>(getpid());
-#endif
-  }
-
-  ~ThreadPool() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
-    }
-    wake_.notify_all();
-    for (std::thread& t : workers_) t.join();
-  }
-
-  ThreadPool(const ThreadPool&) = delete;
-  ThreadPool& operator=(const ThreadPool&) = delete;
-
-  // Runs task(0) on the caller and task(1..count-1) on workers, returning when all are done.
-  // Returns false, having run nothing, if the pool is busy or this is a fork()ed child (whose
-  // copy of the pool has no threads).
-  bool try_run(int count, const Task& task) {
-    std::unique_lock<std::mutex> run_lock(run_mutex_, std::try_to_lock);
-    if (!run_lock.owns_lock()) return false;
-#ifdef REVCORE_HAVE_GETPID
-    if (static_cast<long>(getpid()) != owner_pid_) return false;
-#endif
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      while (static_cast<int>(workers_.size()) < count - 1) {
-        const int index = static_cast<int>(workers_.size()) + 1;
-        workers_.emplace_back([this, index] { worker_loop(index); });
-      }
-      task_ = &task;
-      task_count_ = count;
-      pending_ = count - 1;
-      error_ = nullptr;
-      ++generation_;
-    }
-    wake_.notify_all();
-    std::exception_ptr error;
-    try {
-      task(0);
-    } catch (...) {
-      error = std::current_exception();
-    }
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      done_.wait(lock, [this] { return pending_ == 0; });
-      task_ = nullptr;
-      if (!error) error = error_;
-    }
-    if (error) std::rethrow_exception(error);
-    return true;
-  }
-
- private:
-  void worker_loop(int index) {
-    std::uint64_t seen = 0;
-    for (;;) {
-      const Task* task = nullptr;
-      {
-        std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
-        if (stop_) return;
-        seen = generation_;
-        if (index >= task_count_) continue;
-        task = task_;
-      }
-      try {
-        (*task)(index);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (!error_) error_ = std::current_exception();
-      }
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (--pending_ == 0) done_.notify_one();
-    }
-  }
-
-  std::mutex run_mutex_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::condition_variable done_;
-  std::vector<std::thread> workers_;
-  const Task* task_ = nullptr;
-  int task_count_ = 0;
-  int pending_ = 0;
-  std::uint64_t generation_ = 0;
-  std::exception_ptr error_;
-  bool stop_ = false;
-  long owner_pid_ = 0;
-};
-
-ThreadPool& thread_pool() {
-  static ThreadPool pool;
-  return pool;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -207,7 +75,7 @@ constexpr index_t kDirectAMaxN = 128;
 
 template <typename T>
 void run_blocked(const Kernels<T>& ops, const Args<T>& g, Plan plan) {
-  const int threads = num_threads_setting().load(std::memory_order_relaxed);
+  const int threads = get_num_threads();
   const double flops = 2.0 * static_cast<double>(g.m) * static_cast<double>(g.n) *
                        static_cast<double>(g.k) * static_cast<double>(sizeof(T) / sizeof(float));
   const Blocking& bl = ops.blocking;
@@ -224,7 +92,7 @@ void run_blocked(const Kernels<T>& ops, const Args<T>& g, Plan plan) {
     const index_t parts = (extent + part - 1) / part;
     if (parts > 1) {
       std::atomic<index_t> next{0};
-      const ThreadPool::Task task = [&](int) {
+      const PoolTask task = [&](int) {
         for (index_t p = next.fetch_add(1); p < parts; p = next.fetch_add(1)) {
           Args<T> sub = g;
           const index_t begin = p * part;
@@ -244,7 +112,7 @@ void run_blocked(const Kernels<T>& ops, const Args<T>& g, Plan plan) {
         }
       };
       const int team = static_cast<int>(std::min<index_t>(threads, parts));
-      if (thread_pool().try_run(team, task)) return;
+      if (pool_try_run(team, task)) return;
     }
   }
   run_blocked_serial(ops, g, plan);
@@ -368,13 +236,6 @@ template void gemm_bias_act<float>(index_t, index_t, index_t, const float*, inde
 template void gemm_bias_act<double>(index_t, index_t, index_t, const double*, index_t, index_t,
                                     const double*, index_t, index_t, double*, index_t, index_t,
                                     const double*, Activation, double);
-
-void set_num_threads(int n) {
-  if (n < 1) throw std::invalid_argument("set_num_threads: the number of threads must be >= 1");
-  detail::num_threads_setting().store(n, std::memory_order_relaxed);
-}
-
-int get_num_threads() { return detail::num_threads_setting().load(std::memory_order_relaxed); }
 
 const char* gemm_kernel_name() { return detail::chosen().isa; }
 

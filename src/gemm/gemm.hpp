@@ -2,6 +2,7 @@
 #pragma once
 
 #include "common/common.hpp"
+#include "common/thread_pool.hpp"  // set_num_threads, get_num_threads
 
 namespace revcore {
 
@@ -18,10 +19,6 @@ template <typename T>
 void gemm_bias_act(index_t m, index_t n, index_t k, const T* a, index_t rsa, index_t csa,
                    const T* b, index_t rsb, index_t csb, T* c, index_t rsc, index_t csc,
                    const T* bias, Activation act, T negative_slope);
-
-// Threads used by the kernels (>= 1). Thread-safe.
-void set_num_threads(int n);
-int get_num_threads();
 
 // The instruction set of the GEMM kernels in use: "avx512", "avx2" or "generic". Chosen once,
 // at first use, as the best the CPU supports, or lower if the environment variable

@@ -10,7 +10,7 @@
 #include "common/dispatch.hpp"
 #include "gemm/gemm.hpp"
 #include "lu/kernels.hpp"
-#include "common/parallel.hpp"
+#include "common/thread_pool.hpp"
 
 namespace revcore {
 
