@@ -83,14 +83,6 @@ inline Activation activation_from_int(int code) {
   return static_cast<Activation>(code);
 }
 
-// The activation called `name` ("identity", "relu", "leaky_relu", "tanh", "sigmoid").
-inline Activation activation_from_name(const std::string& name) {
-  static const char* const names[] = {"identity", "relu", "leaky_relu", "tanh", "sigmoid"};
-  for (int code = 0; code < 5; ++code)
-    if (name == names[code]) return static_cast<Activation>(code);
-  throw py::value_error("unknown activation '" + name + "'");
-}
-
 // Refuses (ValueError), before allocating, a result of rows x cols elements that would not fit
 // in physical memory: an overcommitting allocator would hand it out and the process be killed
 // while filling it. The Python layer catches the refusal and raises MemoryError in its words.

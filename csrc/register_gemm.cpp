@@ -26,8 +26,8 @@ py::array matmul(const py::array& a, const py::array& b) {
 }
 
 // act(x W^T + bias): W is n_out x n_in, read transposed through its strides.
-py::array dense(const py::array& x, const py::array& w, const py::object& bias,
-                const std::string& activation, double slope) {
+py::array dense(const py::array& x, const py::array& w, const py::object& bias, int activation,
+                double slope) {
   return dispatch(x, [&](auto tag) -> py::array {
     using T = decltype(tag);
     const auto X = rows_of<T>(x, "x");  // 1-D x: one sample, and a 1-D result
@@ -44,7 +44,7 @@ py::array dense(const py::array& x, const py::array& w, const py::object& bias,
     check_output_size(X.rows, W.rows, sizeof(T), "dense");
     py::array_t<T> y = x.ndim() == 1 ? py::array_t<T>(W.rows) : py::array_t<T>({X.rows, W.rows});
     const auto Y = rows_of<T>(y, "out");
-    const Activation a = activation_from_name(activation);
+    const Activation a = activation_from_int(activation);
     run_interruptible([&] {
       for_blocks(X.rows, 2.0 * double(W.rows) * double(X.cols), [&](index_t i0, index_t i1) {
         gemm_bias_act<T>(i1 - i0, W.rows, X.cols, X.data + i0 * X.rs, X.rs, X.cs, W.data, W.cs,

@@ -53,49 +53,10 @@ std::vector<DenseLayer<T>> layers_of(const py::list& weights, const py::list& bi
   return layers;
 }
 
-// Multiply-adds per row of a pass through the layers (a solve costs about a product).
+// Multiply-adds per row of a pass through the layers (sets the interruptible block size).
 template <typename T>
 double row_flops(const std::vector<DenseLayer<T>>& layers) {
-  double flops = 0;
-  for (const auto& L : layers) flops += 2.0 * double(L.n_out) * double(L.n_in);
-  return flops;
-}
-
-// network_inverse over row blocks (rows are independent), with the result of one call over
-// the whole batch: that call stops at the first failing layer met on the way down (the
-// highest index; a target out of range before a solution that is not finite) with x holding
-// every row's values there, so on a failure the rows are re-run down to that layer.
-template <typename T>
-InverseStatus blocked_inverse(const std::vector<DenseLayer<T>>& layers, index_t batch,
-                              const T* y, T* x) {
-  const index_t depth = static_cast<index_t>(layers.size());
-  const index_t n = layers.back().n_out;
-  const double flops = row_flops(layers);
-  InverseStatus worst;
-  // Failures in the order met on the way down: (L, out of range) before (L, not finite)
-  // before (L - 1, out of range).
-  auto rank = [](const InverseStatus& s) -> index_t {
-    if (s.failure == InverseFailure::none) return -1;
-    return 2 * s.layer + (s.failure == InverseFailure::out_of_range ? 1 : 0);
-  };
-  for_blocks(batch, flops, [&](index_t r0, index_t r1) {
-    InverseStatus s = network_inverse<T>(layers.data(), depth, r1 - r0, y + r0 * n, x + r0 * n);
-    if (s.failure != InverseFailure::none) s.first += r0 * n;
-    if (rank(s) > rank(worst))
-      worst = s;
-    else if (rank(s) == rank(worst) && rank(s) >= 0)
-      worst.count += s.count;
-  });
-  if (worst.failure == InverseFailure::none || cancelled()) return worst;
-  const index_t top = worst.layer + (worst.failure == InverseFailure::out_of_range ? 1 : 0);
-  if (top == depth) {
-    std::copy(y, y + batch * n, x);
-    return worst;
-  }
-  for_blocks(batch, flops, [&](index_t r0, index_t r1) {
-    network_inverse<T>(layers.data() + top, depth - top, r1 - r0, y + r0 * n, x + r0 * n);
-  });
-  return worst;
+  return network_row_flops(layers.data(), static_cast<index_t>(layers.size()));
 }
 
 py::array forward(const py::list& weights, const py::list& biases, const std::vector<int>& acts,
@@ -135,7 +96,8 @@ py::tuple inverse(const py::list& weights, const py::list& biases, const std::ve
     T* out = x.mutable_data();
     InverseStatus status;
     run_interruptible([&] {
-      status = blocked_inverse<T>(layers, y.shape(0), in, out);
+      status = network_inverse_blocked<T>(layers.data(), static_cast<index_t>(layers.size()),
+                                          y.shape(0), in, out);
     });
     return py::make_tuple(std::move(x), static_cast<int>(status.failure), status.layer,
                           status.count, status.first);

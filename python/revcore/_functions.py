@@ -10,6 +10,7 @@ import numpy as np
 
 from . import _core
 from ._checks import (
+    ACTIVATIONS,
     LinAlgWarning,
     activation_code,
     activation_range,
@@ -116,20 +117,21 @@ def dense(
     ...               negative_slope=0.5)
     array([ 1., -1.])
     """
-    if type(negative_slope) is float and 0 < negative_slope < math.inf:
+    code = ACTIVATIONS.get(activation) if type(activation) is str else None
+    if code is not None and type(negative_slope) is float and 0 < negative_slope < math.inf:
         try:  # the common call: the binding's own checks (dtypes, shapes, memory) suffice
-            return _core.dense(x, weight, bias, activation, negative_slope)
+            return _core.dense(x, weight, bias, code, negative_slope)
         except (TypeError, ValueError):
             pass  # anything unusual: the full checks and conversions below
     x_ndim = np.ndim(x)
-    x2, weight, bias, dtype, _ = prepare_dense(x, weight, bias, activation, negative_slope)
+    x2, weight, bias, dtype, code = prepare_dense(x, weight, bias, activation, negative_slope)
     check_memory(x2.shape[0] * weight.shape[0], dtype,
                  f"dense of x {x2.shape} and weight {weight.shape}")
     y = _core.dense(
         kernel_ready(x2, dtype),
         kernel_ready(weight, dtype),
         None if bias is None else contiguous_ready(bias, dtype),
-        activation,
+        code,
         float(negative_slope),
     )
     return y[0] if x_ndim == 1 else y

@@ -6,7 +6,10 @@
 // never poll).
 #pragma once
 
+#include <algorithm>
 #include <chrono>
+
+#include "common/common.hpp"
 
 namespace revcore {
 
@@ -54,5 +57,25 @@ class CancelScope {
   cancel_detail::State state_;
   cancel_detail::State* previous_;
 };
+
+// Work per block of for_blocks: ~20-50 ms with the portable GEMM, so a cancellation is seen
+// that often.
+constexpr double kBlockFlops = 2e8;
+
+// Fewest items per block: each block re-packs the other operand of a GEMM (k x n for a row
+// block), which costs about 1 / (2 * rows) of the block's flops.
+constexpr index_t kMinBlockItems = 256;
+
+// body(begin, end) over [0, n) in blocks of about kBlockFlops (flops_per_item each, at least
+// kMinBlockItems items), stopping early once cancelled(). Items must be independent (rows of
+// a product, right-hand sides).
+template <typename F>
+void for_blocks(index_t n, double flops_per_item, F&& body) {
+  index_t block = n;
+  if (flops_per_item * static_cast<double>(n) > kBlockFlops)
+    block = std::max<index_t>(kMinBlockItems, static_cast<index_t>(kBlockFlops / flops_per_item));
+  for (index_t begin = 0; begin < n && !cancelled(); begin += block)
+    body(begin, std::min(n, begin + block));
+}
 
 }  // namespace revcore

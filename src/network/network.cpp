@@ -7,10 +7,11 @@
 #include <vector>
 
 #include "activation/activation.hpp"
+#include "common/cancel.hpp"
 #include "gemm/gemm.hpp"
 #include "lu/lu.hpp"
 #include "lu/kernels.hpp"
-#include "common/parallel.hpp"
+#include "common/thread_pool.hpp"
 
 namespace revcore {
 
@@ -222,6 +223,50 @@ InverseStatus network_inverse(const DenseLayer<T>* layers, index_t depth, index_
 }
 
 template <typename T>
+double network_row_flops(const DenseLayer<T>* layers, index_t depth) {
+  double flops = 0;
+  for (index_t l = 0; l < depth; ++l)
+    flops += 2.0 * double(layers[l].n_out) * double(layers[l].n_in);
+  return flops;
+}
+
+// The per-block calls stop at the first failing layer met on the way down, each with its own
+// rows' values there; on a failure every row is re-run down to the worst block's layer, so
+// that x holds every row's values at that layer.
+template <typename T>
+InverseStatus network_inverse_blocked(const DenseLayer<T>* layers, index_t depth, index_t batch,
+                                      const T* y, T* x) {
+  if (depth == 0) return {};
+  const index_t n = layers[depth - 1].n_out;
+  const double flops = network_row_flops(layers, depth);
+  InverseStatus worst;
+  // Failures in the order met on the way down: (L, out of range) before (L, not finite)
+  // before (L - 1, out of range).
+  auto rank = [](const InverseStatus& s) -> index_t {
+    if (s.failure == InverseFailure::none) return -1;
+    return 2 * s.layer + (s.failure == InverseFailure::out_of_range ? 1 : 0);
+  };
+  for_blocks(batch, flops, [&](index_t r0, index_t r1) {
+    InverseStatus s = network_inverse<T>(layers, depth, r1 - r0, y + r0 * n, x + r0 * n);
+    if (s.failure != InverseFailure::none) s.first += r0 * n;
+    if (rank(s) > rank(worst))
+      worst = s;
+    else if (rank(s) == rank(worst) && rank(s) >= 0)
+      worst.count += s.count;
+  });
+  if (worst.failure == InverseFailure::none || cancelled()) return worst;
+  const index_t top = worst.layer + (worst.failure == InverseFailure::out_of_range ? 1 : 0);
+  if (top == depth) {
+    std::copy(y, y + batch * n, x);
+    return worst;
+  }
+  for_blocks(batch, flops, [&](index_t r0, index_t r1) {
+    network_inverse<T>(layers + top, depth - top, r1 - r0, y + r0 * n, x + r0 * n);
+  });
+  return worst;
+}
+
+template <typename T>
 void dense_backward(index_t batch, index_t n_out, index_t n_in, const T* x, const T* w,
                     const T* z, const T* g, Activation act, T negative_slope, T* grad_x,
                     T* grad_w, T* grad_b) {
@@ -254,7 +299,10 @@ void dense_backward(index_t batch, index_t n_out, index_t n_in, const T* x, cons
 #define REVCORE_INSTANTIATE(T)                                                                 \
   template void network_forward<T>(const DenseLayer<T>*, index_t, index_t, const T*, T*);      \
   template InverseStatus network_inverse<T>(const DenseLayer<T>*, index_t, index_t, const T*,  \
-                                            T*);                          \
+                                            T*);                                               \
+  template InverseStatus network_inverse_blocked<T>(const DenseLayer<T>*, index_t, index_t,    \
+                                                    const T*, T*);                             \
+  template double network_row_flops<T>(const DenseLayer<T>*, index_t);                         \
   template void dense_backward<T>(index_t, index_t, index_t, const T*, const T*, const T*,     \
                                   const T*, Activation, T, T*, T*, T*);
 REVCORE_INSTANTIATE(float)

@@ -40,6 +40,18 @@ template <typename T>
 InverseStatus network_inverse(const DenseLayer<T>* layers, index_t depth, index_t batch,
                               const T* y, T* x);
 
+// network_inverse over blocks of rows (common/cancel.hpp: for_blocks, so a cancellation is
+// seen between blocks), with the result of one call over the whole batch: the failure met
+// first on the way down (highest layer; out of range before not finite), its count over all
+// rows, and x holding every row's values at that layer.
+template <typename T>
+InverseStatus network_inverse_blocked(const DenseLayer<T>* layers, index_t depth, index_t batch,
+                                      const T* y, T* x);
+
+// Flops per row of a pass through the layers (a solve costs about a product).
+template <typename T>
+double network_row_flops(const DenseLayer<T>* layers, index_t depth);
+
 // Gradients of a dense layer y = f(z), z = x W^T + b, given g = dL/dy (all row-major,
 // contiguous; x is batch x n_in, W and grad_w n_out x n_in, z and g batch x n_out):
 // grad_w = (g * f'(z))^T x, grad_b = column sums of g * f'(z), grad_x = (g * f'(z)) W.
