@@ -117,11 +117,10 @@ def dense(
     ...               negative_slope=0.5)
     array([ 1., -1.])
     """
-    code = ACTIVATIONS.get(activation) if type(activation) is str else None
-    if code is not None and type(negative_slope) is float and 0 < negative_slope < math.inf:
+    if type(negative_slope) is float and 0 < negative_slope < math.inf:
         try:  # the common call: the binding's own checks (dtypes, shapes, memory) suffice
-            return _core.dense(x, weight, bias, code, negative_slope)
-        except (TypeError, ValueError):
+            return _core.dense(x, weight, bias, ACTIVATIONS[activation], negative_slope)
+        except (KeyError, TypeError, ValueError):
             pass  # anything unusual: the full checks and conversions below
     x_ndim = np.ndim(x)
     x2, weight, bias, dtype, code = prepare_dense(x, weight, bias, activation, negative_slope)
