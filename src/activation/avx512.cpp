@@ -5,7 +5,8 @@
 
 #if REVCORE_TU_AVX512
 
-#include "simd/avx512.hpp"
+#include "simd/avx512.hpp"  // first: it defines REVCORE_ISA
+
 #include "activation/impl.hpp"
 
 const revcore::detail::activation::Table* revcore::detail::activation::table_avx512() {

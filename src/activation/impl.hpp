@@ -2,6 +2,10 @@
 // per instruction set after its simd/<isa>.hpp, inside that ISA's namespace (REVCORE_ISA).
 #pragma once
 
+#ifndef REVCORE_ISA
+#error "include the ISA's simd/<isa>.hpp before this header"
+#endif
+
 #include <limits>
 
 #include "activation/kernels.hpp"

@@ -6,15 +6,18 @@
 
 #if REVCORE_TU_AVX2
 
-#include "simd/avx2.hpp"
+#include "simd/avx2.hpp"  // first: it defines REVCORE_ISA
+
 #include "gemm/impl.hpp"
 
 namespace revcore::detail::gemm {
 namespace {
 // 6 x 16 (float) / 6 x 8 (double) register block: 12 accumulators of the 16 ymm registers.
+// clang-format off
 //                             MR  NR   KC    MC   NC
 constexpr Blocking kFloat{      6, 16, 384, 1536, 384};
 constexpr Blocking kDouble{     6,  8, 256,  768, 256};
+// clang-format on
 }  // namespace
 
 const Table* table_avx2() { return &avx2::gemm_table<kFloat, kDouble>; }

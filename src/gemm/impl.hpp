@@ -4,6 +4,10 @@
 // that ISA's flags in its own namespace (REVCORE_ISA).
 #pragma once
 
+#ifndef REVCORE_ISA
+#error "include the ISA's simd/<isa>.hpp before this header"
+#endif
+
 #include <cstddef>
 #include <utility>
 

@@ -4,14 +4,17 @@
 
 #if REVCORE_TU_AVX2
 
-#include "simd/avx2.hpp"
+#include "simd/avx2.hpp"  // first: it defines REVCORE_ISA
+
 #include "lu/impl.hpp"
 
 namespace revcore::detail::lu {
 namespace {
+// clang-format off
 //                           NV  MR
 constexpr Blocking kFloat{    2,  4};
 constexpr Blocking kDouble{   2,  4};
+// clang-format on
 }  // namespace
 
 const Table* table_avx2() { return &avx2::lu_table<kFloat, kDouble>; }

@@ -5,14 +5,17 @@
 
 #if REVCORE_TU_AVX512
 
-#include "simd/avx512.hpp"
+#include "simd/avx512.hpp"  // first: it defines REVCORE_ISA
+
 #include "lu/impl.hpp"
 
 namespace revcore::detail::lu {
 namespace {
+// clang-format off
 //                           NV  MR
 constexpr Blocking kFloat{    2,  8};
 constexpr Blocking kDouble{   2,  8};
+// clang-format on
 }  // namespace
 
 const Table* table_avx512() { return &avx512::lu_table<kFloat, kDouble>; }

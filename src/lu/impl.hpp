@@ -7,6 +7,10 @@
 // of the panel factorization rely on the contraction for their speed (and their rounding).
 #pragma once
 
+#ifndef REVCORE_ISA
+#error "include the ISA's simd/<isa>.hpp before this header"
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
