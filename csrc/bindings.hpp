@@ -40,8 +40,8 @@ Matrix<T> matrix(const py::array& a, const char* name) {
   if (a.strides(0) % size || a.strides(1) % size ||
       reinterpret_cast<std::uintptr_t>(a.data()) % alignof(T))
     throw py::value_error(std::string(name) + ": misaligned array (copy it first)");
-  return {static_cast<T*>(const_cast<void*>(a.data())), a.shape(0), a.shape(1),
-          a.strides(0) / size, a.strides(1) / size};
+  return {static_cast<T*>(const_cast<void*>(a.data())), a.shape(0), a.shape(1), a.strides(0) / size,
+          a.strides(1) / size};
 }
 
 // A 2-D array, or a 1-D array seen as a single row.
@@ -86,8 +86,7 @@ inline Activation activation_from_int(int code) {
 // Refuses (ValueError), before allocating, a result of rows x cols elements that would not fit
 // in physical memory: an overcommitting allocator would hand it out and the process be killed
 // while filling it. The Python layer catches the refusal and raises MemoryError in its words.
-inline void check_output_size(index_t rows, index_t cols, std::size_t itemsize,
-                              const char* what) {
+inline void check_output_size(index_t rows, index_t cols, std::size_t itemsize, const char* what) {
   static const double limit = [] {
 #if defined(_SC_PHYS_PAGES) && defined(_SC_PAGE_SIZE)
     const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);

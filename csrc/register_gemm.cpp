@@ -17,8 +17,8 @@ py::array matmul(const py::array& a, const py::array& b) {
     const auto C = matrix<T>(c, "out");
     run_interruptible([&] {
       for_blocks(A.rows, 2.0 * double(B.cols) * double(A.cols), [&](index_t i0, index_t i1) {
-        gemm<T>(i1 - i0, B.cols, A.cols, T(1), A.data + i0 * A.rs, A.rs, A.cs, B.data, B.rs,
-                B.cs, T(0), C.data + i0 * C.rs, C.rs, C.cs);
+        gemm<T>(i1 - i0, B.cols, A.cols, T(1), A.data + i0 * A.rs, A.rs, A.cs, B.data, B.rs, B.cs,
+                T(0), C.data + i0 * C.rs, C.rs, C.cs);
       });
     });
     return std::move(c);
@@ -48,8 +48,7 @@ py::array dense(const py::array& x, const py::array& w, const py::object& bias, 
     run_interruptible([&] {
       for_blocks(X.rows, 2.0 * double(W.rows) * double(X.cols), [&](index_t i0, index_t i1) {
         gemm_bias_act<T>(i1 - i0, W.rows, X.cols, X.data + i0 * X.rs, X.rs, X.cs, W.data, W.cs,
-                         W.rs, Y.data + i0 * Y.rs, Y.rs, Y.cs, bias_data, a,
-                         static_cast<T>(slope));
+                         W.rs, Y.data + i0 * Y.rs, Y.rs, Y.cs, bias_data, a, static_cast<T>(slope));
       });
     });
     return std::move(y);

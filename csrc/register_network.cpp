@@ -43,8 +43,8 @@ std::vector<DenseLayer<T>> layers_of(const py::list& weights, const py::list& bi
     if (lus) {
       const auto lu = (*lus)[l].cast<py::array>();
       const auto piv = (*pivs)[l].cast<py::array>();
-      if (L.n_out != L.n_in || lu.ndim() != 2 || lu.shape(0) != L.n_out ||
-          lu.shape(1) != L.n_out || piv.ndim() != 1 || piv.shape(0) != L.n_out)
+      if (L.n_out != L.n_in || lu.ndim() != 2 || lu.shape(0) != L.n_out || lu.shape(1) != L.n_out ||
+          piv.ndim() != 1 || piv.shape(0) != L.n_out)
         throw py::value_error("network: inverse needs square layers with matching factors");
       L.lu = flat<T>(lu, "lu");
       L.piv = flat<std::int32_t>(piv, "piv");
@@ -105,8 +105,8 @@ py::tuple inverse(const py::list& weights, const py::list& biases, const std::ve
 }
 
 // Returns (grad_x or None, grad_weight, grad_bias) of a dense layer; see dense_backward.
-py::tuple backward(const py::array& x, const py::array& w, const py::array& z,
-                   const py::array& g, int act, double slope, bool need_grad_x) {
+py::tuple backward(const py::array& x, const py::array& w, const py::array& z, const py::array& g,
+                   int act, double slope, bool need_grad_x) {
   return dispatch(x, [&](auto tag) -> py::tuple {
     using T = decltype(tag);
     const T* xd = flat<T>(x, "x");
@@ -116,8 +116,8 @@ py::tuple backward(const py::array& x, const py::array& w, const py::array& z,
     if (x.ndim() != 2 || w.ndim() != 2 || z.ndim() != 2 || g.ndim() != 2)
       throw py::value_error("dense_backward: expected 2-D arrays");
     const index_t batch = x.shape(0), n_in = x.shape(1), n_out = w.shape(0);
-    if (w.shape(1) != n_in || z.shape(0) != batch || z.shape(1) != n_out ||
-        g.shape(0) != batch || g.shape(1) != n_out)
+    if (w.shape(1) != n_in || z.shape(0) != batch || z.shape(1) != n_out || g.shape(0) != batch ||
+        g.shape(1) != n_out)
       throw py::value_error("dense_backward: shapes disagree");
     const Activation a = activation_from_int(act);
     py::array_t<T> grad_w({n_out, n_in});
@@ -133,8 +133,7 @@ py::tuple backward(const py::array& x, const py::array& w, const py::array& z,
     T* gb = grad_b.mutable_data();
     {
       py::gil_scoped_release release;
-      dense_backward<T>(batch, n_out, n_in, xd, wd, zd, gd, a, static_cast<T>(slope), gx, gw,
-                        gb);
+      dense_backward<T>(batch, n_out, n_in, xd, wd, zd, gd, a, static_cast<T>(slope), gx, gw, gb);
     }
     return py::make_tuple(grad_x, std::move(grad_w), std::move(grad_b));
   });

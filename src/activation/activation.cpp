@@ -11,9 +11,9 @@ using detail::activation::Kernels;
 using detail::activation::Table;
 
 const Table& chosen() {
-  static const Table& table = detail::dispatch<Table>(&detail::activation::table_generic,
-                                                      &detail::activation::table_avx2,
-                                                      &detail::activation::table_avx512);
+  static const Table& table =
+      detail::dispatch<Table>(&detail::activation::table_generic, &detail::activation::table_avx2,
+                              &detail::activation::table_avx512);
   return table;
 }
 
@@ -46,11 +46,11 @@ void activation_gate(index_t rows, index_t cols, const T* z, const T* g, T* gz, 
   ops<T>().gate(rows, cols, z, g, gz, grad_b, act, slope);
 }
 
-#define REVCORE_INSTANTIATE(T)                                                               \
-  template void activation_forward<T>(index_t, const T*, T*, Activation, T) noexcept;         \
+#define REVCORE_INSTANTIATE(T)                                                                     \
+  template void activation_forward<T>(index_t, const T*, T*, Activation, T) noexcept;              \
   template index_t activation_inverse<T>(index_t, const T*, T*, Activation, T, index_t*) noexcept; \
-  template void activation_derivative<T>(index_t, const T*, T*, Activation, T) noexcept;     \
-  template void activation_gate<T>(index_t, index_t, const T*, const T*, T*, T*, Activation, \
+  template void activation_derivative<T>(index_t, const T*, T*, Activation, T) noexcept;           \
+  template void activation_gate<T>(index_t, index_t, const T*, const T*, T*, T*, Activation,       \
                                    T) noexcept;
 REVCORE_INSTANTIATE(float)
 REVCORE_INSTANTIATE(double)

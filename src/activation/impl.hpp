@@ -106,8 +106,7 @@ struct ActivationImpl {
   // popcount adds to the count and, for the first failing block only, its lowest set bit
   // gives the first index. Out-of-range lanes get whatever f computes (unspecified).
   template <class F>
-  static index_t checked_map(index_t n, const T* y, T* x, T lo_, T hi_, F f,
-                             index_t* first_bad) {
+  static index_t checked_map(index_t n, const T* y, T* x, T lo_, T hi_, F f, index_t* first_bad) {
     const V lo = S::set1(lo_), hi = S::set1(hi_);
     index_t bad = 0, first = -1;
     auto note = [&](unsigned mask, index_t i) {
@@ -150,8 +149,7 @@ struct ActivationImpl {
     return bad;
   }
 
-  static index_t inverse(index_t n, const T* y, T* x, Activation act, T slope,
-                         index_t* first_bad) {
+  static index_t inverse(index_t n, const T* y, T* x, Activation act, T slope, index_t* first_bad) {
     constexpr T inf = std::numeric_limits<T>::infinity();
     switch (act) {
       case Activation::relu:
@@ -162,8 +160,8 @@ struct ActivationImpl {
       case Activation::leaky_relu: {
         const V s = S::set1(slope);
         return checked_map(
-            n, y, x, -inf, inf,
-            [s](V v) { return S::select_gt(v, S::zero(), v, S::div(v, s)); }, first_bad);
+            n, y, x, -inf, inf, [s](V v) { return S::select_gt(v, S::zero(), v, S::div(v, s)); },
+            first_bad);
       }
       case Activation::tanh:
         return checked_map(n, y, x, T(-1), T(1), [](V v) { return M::atanh(v); }, first_bad);
@@ -180,6 +178,6 @@ struct ActivationImpl {
 };
 
 inline constexpr activation::Table activation_table{kIsa, ActivationImpl<float>::kernels(),
-                                                   ActivationImpl<double>::kernels()};
+                                                    ActivationImpl<double>::kernels()};
 
 }  // namespace revcore::detail::REVCORE_ISA

@@ -14,8 +14,8 @@ struct Kernels {
   void (*derivative)(index_t n, const T* z, T* d, Activation act, T slope);
   // gz = g * f'(z) for a rows x cols row-major block (gz may alias g or z), and
   // grad_b[j] += sum over rows of gz[., j].
-  void (*gate)(index_t rows, index_t cols, const T* z, const T* g, T* gz, T* grad_b,
-               Activation act, T slope);
+  void (*gate)(index_t rows, index_t cols, const T* z, const T* g, T* gz, T* grad_b, Activation act,
+               T slope);
 };
 
 using Table = KernelTable<Kernels>;

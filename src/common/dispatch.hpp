@@ -76,8 +76,7 @@ struct KernelTable {
 // supported by this CPU and not above REVCORE_ARCH. Callers keep the result in a
 // function-local static: the choice is made once per process, thread-safely.
 template <class Table>
-const Table& dispatch(const Table* (*generic)(), const Table* (*avx2)(),
-                      const Table* (*avx512)()) {
+const Table& dispatch(const Table* (*generic)(), const Table* (*avx2)(), const Table* (*avx512)()) {
   const Isa isa = isa_from_environment();
   const Table* table = nullptr;
   if (isa >= Isa::avx512) table = avx512();

@@ -151,9 +151,7 @@ ThreadPool& thread_pool() {
 
 }  // namespace
 
-bool pool_try_run(int count, const PoolTask& task) {
-  return thread_pool().try_run(count, task);
-}
+bool pool_try_run(int count, const PoolTask& task) { return thread_pool().try_run(count, task); }
 
 }  // namespace detail
 

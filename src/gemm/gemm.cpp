@@ -60,8 +60,7 @@ void run_blocked_serial(const Kernels<T>& ops, const Args<T>& g, Plan plan) {
   // + 64: packing may store up to one vector past a block.
   const index_t a_elems = round_up(std::min(bl.MC, g.m) * kc + 64, 16);
   const index_t b_elems = round_up(std::min(bl.NC, round_up(g.n, bl.NR)) * kc + 64, 16);
-  T* buf = static_cast<T*>(
-      workspace.get(static_cast<std::size_t>(a_elems + b_elems) * sizeof(T)));
+  T* buf = static_cast<T*>(workspace.get(static_cast<std::size_t>(a_elems + b_elems) * sizeof(T)));
   ops.gemm_blocked(g, buf, buf + a_elems, plan);
 }
 
@@ -142,7 +141,8 @@ void run_product(Args<T> g) {
   if (g.m > 1 && (g.n == 1 || (!c_unit_cols && c_unit_rows))) transpose_problem(g);
   if (g.m == 1) {
     T* work = nullptr;
-    if (g.csa != 1) work = static_cast<T*>(workspace.get(static_cast<std::size_t>(g.k) * sizeof(T)));
+    if (g.csa != 1)
+      work = static_cast<T*>(workspace.get(static_cast<std::size_t>(g.k) * sizeof(T)));
     ops.gemv(g, work);
     return;
   }
@@ -157,8 +157,8 @@ void run_product(Args<T> g) {
   // n <= 128) when A's rows are contiguous and not 4 KiB apart (all rows of a micro-panel
   // would then compete for the same L1 sets). B is read in place when it fits in L2.
   Plan plan{};
-  plan.a_in_place = g.csa == 1 && g.n <= kDirectAMaxN &&
-                    (g.rsa * static_cast<index_t>(sizeof(T))) % 4096 != 0;
+  plan.a_in_place =
+      g.csa == 1 && g.n <= kDirectAMaxN && (g.rsa * static_cast<index_t>(sizeof(T))) % 4096 != 0;
   plan.b_in_place = g.csb == 1 && g.n * g.k * static_cast<index_t>(sizeof(T)) <= (256 << 10);
   run_blocked(ops, g, plan);
 }
@@ -208,8 +208,8 @@ void gemm(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa, ind
     detail::scale_c(m, n, beta, c, rsc, csc);
     return;
   }
-  detail::run_product(detail::Args<T>{m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc,
-                                          csc, nullptr, nullptr, Activation::identity, T(0)});
+  detail::run_product(detail::Args<T>{m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc,
+                                      nullptr, nullptr, Activation::identity, T(0)});
 }
 
 template <typename T>
@@ -222,8 +222,8 @@ void gemm_bias_act(index_t m, index_t n, index_t k, const T* a, index_t rsa, ind
     detail::fill_bias_act(m, n, c, rsc, csc, bias, act, negative_slope);
     return;
   }
-  detail::run_product(detail::Args<T>{m, n, k, T(1), a, rsa, csa, b, rsb, csb, T(0), c, rsc,
-                                          csc, bias, nullptr, act, negative_slope});
+  detail::run_product(detail::Args<T>{m, n, k, T(1), a, rsa, csa, b, rsb, csb, T(0), c, rsc, csc,
+                                      bias, nullptr, act, negative_slope});
 }
 
 template void gemm<float>(index_t, index_t, index_t, float, const float*, index_t, index_t,

@@ -42,9 +42,9 @@ struct GemmConfig {
 template <typename T>
 struct WriteBack {
   T alpha;
-  T beta;             // 0: C is not read
-  const T* bias_n;    // at the tile's first column, or null
-  const T* bias_m;    // at the tile's first row, or null
+  T beta;           // 0: C is not read
+  const T* bias_n;  // at the tile's first column, or null
+  const T* bias_m;  // at the tile's first row, or null
 };
 
 // C[0:R, 0:NV*VL] = alpha * Apanel Bpanel + beta * C (+ bias), C rows contiguous.
@@ -52,9 +52,8 @@ struct WriteBack {
 // unit column stride; pb: NV*VL values per k step, ldb apart.
 template <class Cfg, int R, int NV, bool DirectA>
 void gemm_ukernel(index_t kc, const typename Cfg::T* __restrict pa, index_t lda,
-                  const typename Cfg::T* __restrict pb, index_t ldb,
-                  typename Cfg::T* __restrict c, index_t rsc,
-                  const WriteBack<typename Cfg::T>& wb) {
+                  const typename Cfg::T* __restrict pb, index_t ldb, typename Cfg::T* __restrict c,
+                  index_t rsc, const WriteBack<typename Cfg::T>& wb) {
   using S = typename Cfg::S;
   using V = typename S::V;
   constexpr int VL = S::VL;
@@ -358,8 +357,8 @@ void gemv_rows_block(index_t k, const typename S::T* x, index_t incx, const type
 }
 
 template <class S>
-void gemv_rows(index_t k, index_t nb, const typename S::T* x, index_t incx,
-               const typename S::T* b, index_t rsb, typename S::T* out) {
+void gemv_rows(index_t k, index_t nb, const typename S::T* x, index_t incx, const typename S::T* b,
+               index_t rsb, typename S::T* out) {
   using V = typename S::V;
   constexpr index_t VL = S::VL;
   index_t j = 0;
@@ -381,8 +380,8 @@ void gemv_rows(index_t k, index_t nb, const typename S::T* x, index_t incx,
 // out[j] = dot(x, column j of B) for B with unit row stride (columns contiguous), x
 // contiguous: four columns at a time, two vectors deep.
 template <class S>
-void gemv_dots(index_t k, index_t nb, const typename S::T* x, const typename S::T* b,
-               index_t csb, typename S::T* out) {
+void gemv_dots(index_t k, index_t nb, const typename S::T* x, const typename S::T* b, index_t csb,
+               typename S::T* out) {
   using V = typename S::V;
   constexpr index_t VL = S::VL;
   index_t j = 0;

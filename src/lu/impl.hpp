@@ -284,8 +284,8 @@ struct Solver {
   }
 
   template <int R = MR>
-  static void lower_cols_tail(index_t r, index_t n, index_t k0, bool unit, const T* t,
-                              index_t cs, T* x) {
+  static void lower_cols_tail(index_t r, index_t n, index_t k0, bool unit, const T* t, index_t cs,
+                              T* x) {
     if constexpr (R > 0) {
       if (r == R) return lower_cols_block<R>(n, k0, unit, t, cs, x);
       lower_cols_tail<R - 1>(r, n, k0, unit, t, cs, x);
@@ -357,7 +357,6 @@ struct Panel {
   // Rows per pass: each chunk of a column is updated by every later column while in L1,
   // and the next pivot column's maximum is taken on the same pass.
   static constexpr index_t kChunk = 256;
-
 
   // Largest |y[i]| for i < len (NaN-blind: a NaN never wins, so garbage in gives a valid
   // index out).
@@ -432,7 +431,6 @@ struct Panel {
     return info;
   }
 };
-
 
 template <typename T, const lu::Blocking& B>
 constexpr lu::Kernels<T> make_lu_kernels() {

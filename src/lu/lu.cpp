@@ -5,12 +5,11 @@
 #include <limits>
 #include <vector>
 
-
 #include "common/cancel.hpp"
 #include "common/dispatch.hpp"
+#include "common/thread_pool.hpp"
 #include "gemm/gemm.hpp"
 #include "lu/kernels.hpp"
-#include "common/thread_pool.hpp"
 
 namespace revcore {
 
@@ -26,8 +25,8 @@ constexpr index_t kSolveLeaf = 64;
 // first copied so that the kernel reads it with unit row stride (eight rows of one column
 // share a cache line; a large power-of-two row stride would make them fight over cache sets).
 template <typename T>
-void trsm_leaf(bool lower, index_t n, index_t nrhs, bool unit, const T* a, index_t rsa,
-               index_t csa, T* b, index_t rsb, index_t csb) {
+void trsm_leaf(bool lower, index_t n, index_t nrhs, bool unit, const T* a, index_t rsa, index_t csa,
+               T* b, index_t rsb, index_t csb) {
   const auto& K = detail::lu::kernels<T>();
   const index_t rb = K.lanes;
   const index_t ld = n;
@@ -37,8 +36,7 @@ void trsm_leaf(bool lower, index_t n, index_t nrhs, bool unit, const T* a, index
   auto kernel = lower ? K.packed_lower : K.packed_upper;
   const index_t blocks = (nrhs + rb - 1) / rb;
   const bool by_rows = std::abs(csb) <= std::abs(rsb);
-  detail::parallel_ranges(blocks, double(n) * n * nrhs > 2e6, [&](index_t b0, index_t b1,
-                                                                  index_t) {
+  detail::parallel_ranges(blocks, double(n) * n * nrhs > 2e6, [&](index_t b0, index_t b1, index_t) {
     alignas(64) T x[kSolveLeaf * 32];
     for (index_t blk = b0; blk < b1; ++blk) {
       const index_t c0 = blk * rb, w = std::min(rb, nrhs - c0);
@@ -122,8 +120,8 @@ void swap_row_segments(index_t len, T* a, index_t lda, index_t i, index_t p) {
 
 // B = L^-1 B for a unit lower-triangular n x n L and an n x nrhs B, both row-major.
 template <typename T>
-void trsm_unit_lower_rowmajor(index_t n, index_t nrhs, const T* l, index_t ldl, T* b,
-                              index_t ldb, std::vector<T>& scratch) {
+void trsm_unit_lower_rowmajor(index_t n, index_t nrhs, const T* l, index_t ldl, T* b, index_t ldb,
+                              std::vector<T>& scratch) {
   if (n <= kTrsmLeaf) {
     // The vectorised forward substitution of lu_solve, on blocks of its lane width.
     const auto& K = detail::lu::kernels<T>();
@@ -169,8 +167,8 @@ struct Workspace {
 };
 
 template <typename T>
-index_t lu_recursive(index_t m, index_t n, T* a, index_t lda, std::int32_t* piv,
-                     Workspace<T>& ws, bool packed) {
+index_t lu_recursive(index_t m, index_t n, T* a, index_t lda, std::int32_t* piv, Workspace<T>& ws,
+                     bool packed) {
   if (n <= kLeaf) return lu_leaf(m, n, a, lda, piv, ws.leaf);
   if (!packed && n <= kPanel) {
     // A panel this narrow is factored in a compact copy: rows a few cache lines long at a
@@ -269,12 +267,16 @@ void lu_solve(index_t n, index_t nrhs, const T* lu, index_t rsl, index_t csl,
     const index_t krs = trans ? csl : rsl, kcs = trans ? rsl : csl;
     const bool by_columns = packed && krs == 1 && kcs != 1 && K.packed_lower_cols;
     auto low = [&](bool unit) {
-      if (by_columns) K.packed_lower_cols(n, unit, lu, kcs, x);
-      else lower(n, unit, lu, krs, kcs, x);
+      if (by_columns)
+        K.packed_lower_cols(n, unit, lu, kcs, x);
+      else
+        lower(n, unit, lu, krs, kcs, x);
     };
     auto up = [&](bool unit) {
-      if (by_columns) K.packed_upper_cols(n, unit, lu, kcs, x);
-      else upper(n, unit, lu, krs, kcs, x);
+      if (by_columns)
+        K.packed_upper_cols(n, unit, lu, kcs, x);
+      else
+        upper(n, unit, lu, krs, kcs, x);
     };
     if (!trans) {
       for (index_t i = 0; i < n; ++i) swap_rows_of(i, piv[i]);
@@ -297,7 +299,8 @@ void lu_solve(index_t n, index_t nrhs, const T* lu, index_t rsl, index_t csl,
       if (std::abs(csb) <= std::abs(rsb)) {
         auto swap_rows = [&](index_t i, index_t p) {
           if (i != p)
-            for (index_t r = 0; r < nrhs; ++r) std::swap(b[i * rsb + r * csb], b[p * rsb + r * csb]);
+            for (index_t r = 0; r < nrhs; ++r)
+              std::swap(b[i * rsb + r * csb], b[p * rsb + r * csb]);
         };
         if (forward)
           for (index_t i = 0; i < n; ++i) swap_rows(i, piv[i]);
@@ -344,8 +347,7 @@ void lu_solve(index_t n, index_t nrhs, const T* lu, index_t rsl, index_t csl,
   }
   const index_t rb = K.lanes;
   const index_t blocks = (nrhs + rb - 1) / rb;
-  detail::parallel_ranges(blocks, double(n) * n * nrhs > 4e6, [&](index_t b0, index_t b1,
-                                                                  index_t) {
+  detail::parallel_ranges(blocks, double(n) * n * nrhs > 4e6, [&](index_t b0, index_t b1, index_t) {
     std::vector<T> panel(static_cast<std::size_t>(n * rb));
     T* x = panel.data();
     for (index_t blk = b0; blk < b1; ++blk) {
@@ -372,8 +374,8 @@ void lu_solve(index_t n, index_t nrhs, const T* lu, index_t rsl, index_t csl,
 }
 
 template <typename T>
-T lu_condition_estimate(index_t n, const T* lu, index_t rsl, index_t csl,
-                        const std::int32_t* piv, T norm1) {
+T lu_condition_estimate(index_t n, const T* lu, index_t rsl, index_t csl, const std::int32_t* piv,
+                        T norm1) {
   if (n == 0) return T(0);
   for (index_t i = 0; i < n; ++i)
     if (lu[i * rsl + i * csl] == T(0)) return std::numeric_limits<T>::infinity();
@@ -422,8 +424,7 @@ T lu_condition_estimate(index_t n, const T* lu, index_t rsl, index_t csl,
       if (std::abs(x[last]) == std::abs(x[j])) break;
     }
     // Higham's alternating-sign vector catches matrices that fool the iteration.
-    for (index_t i = 0; i < n; ++i)
-      x[i] = (i % 2 ? T(-1) : T(1)) * (T(1) + T(i) / T(n - 1));
+    for (index_t i = 0; i < n; ++i) x[i] = (i % 2 ? T(-1) : T(1)) * (T(1) + T(i) / T(n - 1));
     solve(false);
     est = std::max(est, T(2) * norm() / T(3 * n));
   }
@@ -450,16 +451,16 @@ bool all_finite(index_t m, index_t n, const T* a, index_t rsa, index_t csa) {
   return true;
 }
 
-#define REVCORE_INSTANTIATE(T)                                                                 \
-  template index_t lu_factor<T>(index_t, index_t, T*, index_t, index_t, std::int32_t*);       \
-  template void lu_solve<T>(index_t, index_t, const T*, index_t, index_t, const std::int32_t*, \
-                            bool, T*, index_t, index_t);                                       \
-  template void trsm_lower<T>(index_t, index_t, bool, const T*, index_t, index_t, T*, index_t, \
-                              index_t);                                                        \
-  template void trsm_upper<T>(index_t, index_t, bool, const T*, index_t, index_t, T*, index_t, \
-                              index_t);                                                        \
+#define REVCORE_INSTANTIATE(T)                                                                  \
+  template index_t lu_factor<T>(index_t, index_t, T*, index_t, index_t, std::int32_t*);         \
+  template void lu_solve<T>(index_t, index_t, const T*, index_t, index_t, const std::int32_t*,  \
+                            bool, T*, index_t, index_t);                                        \
+  template void trsm_lower<T>(index_t, index_t, bool, const T*, index_t, index_t, T*, index_t,  \
+                              index_t);                                                         \
+  template void trsm_upper<T>(index_t, index_t, bool, const T*, index_t, index_t, T*, index_t,  \
+                              index_t);                                                         \
   template T lu_condition_estimate<T>(index_t, const T*, index_t, index_t, const std::int32_t*, \
-                                      T);                                                      \
+                                      T);                                                       \
   template bool all_finite<T>(index_t, index_t, const T*, index_t, index_t);
 REVCORE_INSTANTIATE(float)
 REVCORE_INSTANTIATE(double)

@@ -23,19 +23,19 @@ void lu_solve(index_t n, index_t nrhs, const T* lu, index_t rsl, index_t csl,
 
 // In-place triangular solves A X = B, A n x n (lower or upper, unit diagonal or not).
 template <typename T>
-void trsm_lower(index_t n, index_t nrhs, bool unit, const T* a, index_t rsa, index_t csa,
-                T* b, index_t rsb, index_t csb);
+void trsm_lower(index_t n, index_t nrhs, bool unit, const T* a, index_t rsa, index_t csa, T* b,
+                index_t rsb, index_t csb);
 template <typename T>
-void trsm_upper(index_t n, index_t nrhs, bool unit, const T* a, index_t rsa, index_t csa,
-                T* b, index_t rsb, index_t csb);
+void trsm_upper(index_t n, index_t nrhs, bool unit, const T* a, index_t rsa, index_t csa, T* b,
+                index_t rsb, index_t csb);
 
 // Estimate of the 1-norm condition number ||A||_1 ||A^-1||_1 from the factors of A and
 // ||A||_1, by Hager's method with Higham's refinements (as LAPACK's gecon): O(n^2) work,
 // a lower bound of the true value that is rarely more than a small factor below it.
 // Returns +inf when U has an exact zero on its diagonal.
 template <typename T>
-T lu_condition_estimate(index_t n, const T* lu, index_t rsl, index_t csl,
-                        const std::int32_t* piv, T norm1);
+T lu_condition_estimate(index_t n, const T* lu, index_t rsl, index_t csl, const std::int32_t* piv,
+                        T norm1);
 
 // Whether every element of an m x n strided matrix is finite.
 template <typename T>

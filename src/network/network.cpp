@@ -8,16 +8,15 @@
 
 #include "activation/activation.hpp"
 #include "common/cancel.hpp"
-#include "gemm/gemm.hpp"
-#include "lu/lu.hpp"
-#include "lu/kernels.hpp"
 #include "common/thread_pool.hpp"
+#include "gemm/gemm.hpp"
+#include "lu/kernels.hpp"
+#include "lu/lu.hpp"
 
 namespace revcore {
 
 template <typename T>
-void network_forward(const DenseLayer<T>* layers, index_t depth, index_t batch, const T* x,
-                     T* y) {
+void network_forward(const DenseLayer<T>* layers, index_t depth, index_t batch, const T* x, T* y) {
   index_t widest = 0;
   for (index_t l = 0; l < depth; ++l) widest = std::max(widest, layers[l].n_out);
   std::vector<T> ping(static_cast<std::size_t>(batch * widest));
@@ -27,8 +26,8 @@ void network_forward(const DenseLayer<T>* layers, index_t depth, index_t batch, 
     const DenseLayer<T>& L = layers[l];
     T* out = l + 1 == depth ? y : (l % 2 ? pong.data() : ping.data());
     // B = W^T, read through swapped strides.
-    gemm_bias_act<T>(batch, L.n_out, L.n_in, in, L.n_in, 1, L.weight, 1, L.n_in, out, L.n_out,
-                     1, L.bias, L.act, L.negative_slope);
+    gemm_bias_act<T>(batch, L.n_out, L.n_in, in, L.n_in, 1, L.weight, 1, L.n_in, out, L.n_out, 1,
+                     L.bias, L.act, L.negative_slope);
     in = out;
   }
 }
@@ -41,8 +40,8 @@ namespace {
 // first bad element; `targets`, when given, receives the layer's targets before anything
 // is changed (the caller reports them).
 template <typename T>
-InverseStatus layer_inverse_packed(const DenseLayer<T>& L, index_t layer, index_t n,
-                                   index_t rb, index_t width, T* x, T* targets) {
+InverseStatus layer_inverse_packed(const DenseLayer<T>& L, index_t layer, index_t n, index_t rb,
+                                   index_t width, T* x, T* targets) {
   const auto& K = detail::lu::kernels<T>();
   const index_t size = n * rb;
   if (width < rb)  // padding lanes get a value inside every activation's range
@@ -95,8 +94,7 @@ InverseStatus layer_inverse_packed(const DenseLayer<T>& L, index_t layer, index_
 }
 
 template <typename T>
-InverseStatus layer_inverse_vector(const DenseLayer<T>& L, index_t layer, index_t n, T* x,
-                                   T* z) {
+InverseStatus layer_inverse_vector(const DenseLayer<T>& L, index_t layer, index_t n, T* x, T* z) {
   const auto& K = detail::lu::kernels<T>();
   index_t first = -1;
   const index_t bad = activation_inverse<T>(n, x, z, L.act, L.negative_slope, &first);
@@ -118,8 +116,8 @@ InverseStatus layer_inverse_vector(const DenseLayer<T>& L, index_t layer, index_
 }  // namespace
 
 template <typename T>
-InverseStatus network_inverse(const DenseLayer<T>* layers, index_t depth, index_t batch,
-                              const T* y, T* x) {
+InverseStatus network_inverse(const DenseLayer<T>* layers, index_t depth, index_t batch, const T* y,
+                              T* x) {
   if (depth == 0 || batch == 0) return {};
   const index_t n = layers[depth - 1].n_out;
   const index_t size = batch * n;
@@ -198,9 +196,8 @@ InverseStatus network_inverse(const DenseLayer<T>* layers, index_t depth, index_
     InverseStatus worst;
     for (index_t p = 0; p < panels; ++p) {
       const index_t w = std::min(rb, batch - p * rb);
-      const InverseStatus s = layer_inverse_packed(layers[l], l, n, rb, w,
-                                                   storage.data() + p * n * rb,
-                                                   targets.data() + p * n * rb);
+      const InverseStatus s = layer_inverse_packed(
+          layers[l], l, n, rb, w, storage.data() + p * n * rb, targets.data() + p * n * rb);
       if (s.failure == InverseFailure::none) continue;
       const index_t flat = (p * rb + s.first % rb) * n + s.first / rb;
       if (s.failure == InverseFailure::out_of_range &&
@@ -214,8 +211,8 @@ InverseStatus network_inverse(const DenseLayer<T>* layers, index_t depth, index_
       }
     }
     if (worst.failure == InverseFailure::none) continue;
-    const T* source = worst.failure == InverseFailure::out_of_range ? targets.data()
-                                                                     : storage.data();
+    const T* source =
+        worst.failure == InverseFailure::out_of_range ? targets.data() : storage.data();
     for (index_t p = 0; p < panels; ++p) unpack(p, source + p * n * rb);
     return worst;
   }
@@ -267,9 +264,8 @@ InverseStatus network_inverse_blocked(const DenseLayer<T>* layers, index_t depth
 }
 
 template <typename T>
-void dense_backward(index_t batch, index_t n_out, index_t n_in, const T* x, const T* w,
-                    const T* z, const T* g, Activation act, T negative_slope, T* grad_x,
-                    T* grad_w, T* grad_b) {
+void dense_backward(index_t batch, index_t n_out, index_t n_in, const T* x, const T* w, const T* z,
+                    const T* g, Activation act, T negative_slope, T* grad_x, T* grad_w, T* grad_b) {
   // Row blocks of gz = g * f'(z), each made in one vectorised pass (which also adds its column
   // sums to grad_b) and consumed by both products while it is in cache:
   //   grad_x[rows] = gz W, grad_w += gz^T x[rows] (gz read transposed through its strides).
@@ -285,25 +281,22 @@ void dense_backward(index_t batch, index_t n_out, index_t n_in, const T* x, cons
   index_t r0 = 0;
   do {  // at least once, so that batch == 0 still writes grad_w = 0
     const index_t rb = std::min(block, batch - r0);
-    activation_gate<T>(rb, n_out, z + r0 * n_out, g + r0 * n_out, gz, grad_b, act,
-                       negative_slope);
-    gemm<T>(n_out, n_in, rb, T(1), gz, 1, n_out, x + r0 * n_in, n_in, 1, r0 ? T(1) : T(0),
-            grad_w, n_in, 1);
+    activation_gate<T>(rb, n_out, z + r0 * n_out, g + r0 * n_out, gz, grad_b, act, negative_slope);
+    gemm<T>(n_out, n_in, rb, T(1), gz, 1, n_out, x + r0 * n_in, n_in, 1, r0 ? T(1) : T(0), grad_w,
+            n_in, 1);
     if (grad_x && rb)
-      gemm<T>(rb, n_in, n_out, T(1), gz, n_out, 1, w, n_in, 1, T(0), grad_x + r0 * n_in, n_in,
-              1);
+      gemm<T>(rb, n_in, n_out, T(1), gz, n_out, 1, w, n_in, 1, T(0), grad_x + r0 * n_in, n_in, 1);
     r0 += rb;
   } while (r0 < batch);
 }
 
-#define REVCORE_INSTANTIATE(T)                                                                 \
-  template void network_forward<T>(const DenseLayer<T>*, index_t, index_t, const T*, T*);      \
-  template InverseStatus network_inverse<T>(const DenseLayer<T>*, index_t, index_t, const T*,  \
-                                            T*);                                               \
-  template InverseStatus network_inverse_blocked<T>(const DenseLayer<T>*, index_t, index_t,    \
-                                                    const T*, T*);                             \
-  template double network_row_flops<T>(const DenseLayer<T>*, index_t);                         \
-  template void dense_backward<T>(index_t, index_t, index_t, const T*, const T*, const T*,     \
+#define REVCORE_INSTANTIATE(T)                                                                     \
+  template void network_forward<T>(const DenseLayer<T>*, index_t, index_t, const T*, T*);          \
+  template InverseStatus network_inverse<T>(const DenseLayer<T>*, index_t, index_t, const T*, T*); \
+  template InverseStatus network_inverse_blocked<T>(const DenseLayer<T>*, index_t, index_t,        \
+                                                    const T*, T*);                                 \
+  template double network_row_flops<T>(const DenseLayer<T>*, index_t);                             \
+  template void dense_backward<T>(index_t, index_t, index_t, const T*, const T*, const T*,         \
                                   const T*, Activation, T, T*, T*, T*);
 REVCORE_INSTANTIATE(float)
 REVCORE_INSTANTIATE(double)

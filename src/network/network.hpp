@@ -37,8 +37,8 @@ struct InverseStatus {
 // factors. Stops at the first layer whose target lies outside its activation's open range, or
 // whose solution is not finite; x then holds that target (or solution) for the caller's report.
 template <typename T>
-InverseStatus network_inverse(const DenseLayer<T>* layers, index_t depth, index_t batch,
-                              const T* y, T* x);
+InverseStatus network_inverse(const DenseLayer<T>* layers, index_t depth, index_t batch, const T* y,
+                              T* x);
 
 // network_inverse over blocks of rows (common/cancel.hpp: for_blocks, so a cancellation is
 // seen between blocks), with the result of one call over the whole batch: the failure met
@@ -57,8 +57,7 @@ double network_row_flops(const DenseLayer<T>* layers, index_t depth);
 // grad_w = (g * f'(z))^T x, grad_b = column sums of g * f'(z), grad_x = (g * f'(z)) W.
 // grad_x may be null when the caller does not need it.
 template <typename T>
-void dense_backward(index_t batch, index_t n_out, index_t n_in, const T* x, const T* w,
-                    const T* z, const T* g, Activation act, T negative_slope, T* grad_x,
-                    T* grad_w, T* grad_b);
+void dense_backward(index_t batch, index_t n_out, index_t n_in, const T* x, const T* w, const T* z,
+                    const T* g, Activation act, T negative_slope, T* grad_x, T* grad_w, T* grad_b);
 
 }  // namespace revcore

@@ -74,7 +74,9 @@ struct Simd<float> {
     return _mm256_fmadd_ps(r, _mm256_fnmadd_ps(x, r, one), r);
   }
   // if_neg where x has its sign bit set, if_nonneg elsewhere.
-  static V blend_on_sign(V x, V if_nonneg, V if_neg) { return _mm256_blendv_ps(if_nonneg, if_neg, x); }
+  static V blend_on_sign(V x, V if_nonneg, V if_neg) {
+    return _mm256_blendv_ps(if_nonneg, if_neg, x);
+  }
   // x = m 2^e with m in [1, 2) for finite normal x > 0; returns m and sets e.
   static V split_exponent(V x, V& e) {
     const __m256i b = _mm256_castps_si256(x);
@@ -151,8 +153,8 @@ struct Simd<double> {
   }
   static V round(V x) { return _mm256_round_pd(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   static V pow2(V n) {
-    const __m256i e = _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(n)),
-                                       _mm256_set1_epi64x(1023));
+    const __m256i e =
+        _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(n)), _mm256_set1_epi64x(1023));
     return _mm256_castsi256_pd(_mm256_slli_epi64(e, 52));
   }
   static V scale2(V p, V n) {
@@ -160,13 +162,15 @@ struct Simd<double> {
     return _mm256_mul_pd(_mm256_mul_pd(p, pow2(n1)), pow2(_mm256_sub_pd(n, n1)));
   }
   static V recip(V x) { return _mm256_div_pd(_mm256_set1_pd(1.0), x); }
-  static V blend_on_sign(V x, V if_nonneg, V if_neg) { return _mm256_blendv_pd(if_nonneg, if_neg, x); }
+  static V blend_on_sign(V x, V if_nonneg, V if_neg) {
+    return _mm256_blendv_pd(if_nonneg, if_neg, x);
+  }
   // x = m 2^e with m in [1, 2) for finite normal x > 0; returns m and sets e. The biased
   // exponent goes to double through the 2^52 trick (AVX2 has no int64 -> double).
   static V split_exponent(V x, V& e) {
     const __m256i b = _mm256_castpd_si256(x);
-    const __m256i eb = _mm256_or_si256(_mm256_srli_epi64(b, 52),
-                                       _mm256_set1_epi64x(0x4330000000000000LL));
+    const __m256i eb =
+        _mm256_or_si256(_mm256_srli_epi64(b, 52), _mm256_set1_epi64x(0x4330000000000000LL));
     e = _mm256_sub_pd(_mm256_castsi256_pd(eb), _mm256_set1_pd(4503599627370496.0 + 1023.0));
     return _mm256_castsi256_pd(
         _mm256_or_si256(_mm256_and_si256(b, _mm256_set1_epi64x(0x000fffffffffffffLL)),

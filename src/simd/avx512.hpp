@@ -43,9 +43,7 @@ struct Simd<float> {
   static V set1(T x) { return _mm512_set1_ps(x); }
   static V load(const T* p) { return _mm512_loadu_ps(p); }
   static void store(T* p, V v) { _mm512_storeu_ps(p, v); }
-  static __mmask16 tail_mask(index_t count) {
-    return static_cast<__mmask16>((1u << count) - 1u);
-  }
+  static __mmask16 tail_mask(index_t count) { return static_cast<__mmask16>((1u << count) - 1u); }
   static V load_partial(const T* p, index_t count) {
     return _mm512_maskz_loadu_ps(tail_mask(count), p);
   }
@@ -66,7 +64,7 @@ struct Simd<float> {
     // Bitwise select (0xCA: a ? b : c) of the sign bit from sgn, the rest from mag.
     const __m512i sign_bit = _mm512_castps_si512(_mm512_set1_ps(-0.0f));
     return _mm512_castsi512_ps(_mm512_ternarylogic_epi32(sign_bit, _mm512_castps_si512(sgn),
-                                                              _mm512_castps_si512(mag), 0xCA));
+                                                         _mm512_castps_si512(mag), 0xCA));
   }
   // 1/x to about 1 ulp for finite nonzero normal x: rcp14 and Newton steps.
   static V recip(V x) {
@@ -92,7 +90,8 @@ struct Simd<float> {
   }
   // Bit i set where lane i is not inside the open interval (lo, hi); NaN is outside.
   static unsigned outside(V v, V lo, V hi) {
-    const unsigned ok = _mm512_cmp_ps_mask(v, lo, _CMP_GT_OQ) & _mm512_cmp_ps_mask(v, hi, _CMP_LT_OQ);
+    const unsigned ok =
+        _mm512_cmp_ps_mask(v, lo, _CMP_GT_OQ) & _mm512_cmp_ps_mask(v, hi, _CMP_LT_OQ);
     return ~ok & 0xFFFFu;
   }
   static T reduce_add(V v) { return _mm512_reduce_add_ps(v); }
@@ -135,9 +134,7 @@ struct Simd<double> {
   static V set1(T x) { return _mm512_set1_pd(x); }
   static V load(const T* p) { return _mm512_loadu_pd(p); }
   static void store(T* p, V v) { _mm512_storeu_pd(p, v); }
-  static __mmask8 tail_mask(index_t count) {
-    return static_cast<__mmask8>((1u << count) - 1u);
-  }
+  static __mmask8 tail_mask(index_t count) { return static_cast<__mmask8>((1u << count) - 1u); }
   static V load_partial(const T* p, index_t count) {
     return _mm512_maskz_loadu_pd(tail_mask(count), p);
   }
@@ -157,7 +154,7 @@ struct Simd<double> {
     // Bitwise select (0xCA: a ? b : c) of the sign bit from sgn, the rest from mag.
     const __m512i sign_bit = _mm512_castpd_si512(_mm512_set1_pd(-0.0));
     return _mm512_castsi512_pd(_mm512_ternarylogic_epi64(sign_bit, _mm512_castpd_si512(sgn),
-                                                              _mm512_castpd_si512(mag), 0xCA));
+                                                         _mm512_castpd_si512(mag), 0xCA));
   }
   // 1/x to about 1 ulp for finite nonzero normal x: rcp14 and Newton steps.
   static V recip(V x) {
@@ -184,7 +181,8 @@ struct Simd<double> {
   }
   // Bit i set where lane i is not inside the open interval (lo, hi); NaN is outside.
   static unsigned outside(V v, V lo, V hi) {
-    const unsigned ok = _mm512_cmp_pd_mask(v, lo, _CMP_GT_OQ) & _mm512_cmp_pd_mask(v, hi, _CMP_LT_OQ);
+    const unsigned ok =
+        _mm512_cmp_pd_mask(v, lo, _CMP_GT_OQ) & _mm512_cmp_pd_mask(v, hi, _CMP_LT_OQ);
     return ~ok & 0xFFu;
   }
   static T reduce_add(V v) { return _mm512_reduce_add_pd(v); }

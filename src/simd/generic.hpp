@@ -79,7 +79,9 @@ struct Simd<T_, 1> {
     return p * pow2(n1) * pow2(n - n1);
   }
   static V recip(V x) { return T(1) / x; }
-  static V blend_on_sign(V x, V if_nonneg, V if_neg) { return std::signbit(x) ? if_neg : if_nonneg; }
+  static V blend_on_sign(V x, V if_nonneg, V if_neg) {
+    return std::signbit(x) ? if_neg : if_nonneg;
+  }
   static T reduce_add(V v) { return v; }
   // x = m 2^e with m in [1, 2) for finite normal x > 0; returns m and sets e.
   static V split_exponent(V x, V& e) {
@@ -127,9 +129,15 @@ struct Simd {
     return r;
   }
   static void store(T* p, const V& v) { std::memcpy(p, v.lane, sizeof v.lane); }
-  static V add(const V& a, const V& b) { return map(a, b, [](T x, T y) { return x + y; }); }
-  static V sub(const V& a, const V& b) { return map(a, b, [](T x, T y) { return x - y; }); }
-  static V mul(const V& a, const V& b) { return map(a, b, [](T x, T y) { return x * y; }); }
+  static V add(const V& a, const V& b) {
+    return map(a, b, [](T x, T y) { return x + y; });
+  }
+  static V sub(const V& a, const V& b) {
+    return map(a, b, [](T x, T y) { return x - y; });
+  }
+  static V mul(const V& a, const V& b) {
+    return map(a, b, [](T x, T y) { return x * y; });
+  }
   static V fmadd(const V& a, const V& b, const V& c) {
     V r;
     for (int l = 0; l < W; ++l) r.lane[l] = a.lane[l] * b.lane[l] + c.lane[l];
@@ -141,9 +149,15 @@ struct Simd {
     return r;
   }
   // As the one-lane versions: b when either is NaN.
-  static V min(const V& a, const V& b) { return map(a, b, [](T x, T y) { return x < y ? x : y; }); }
-  static V max(const V& a, const V& b) { return map(a, b, [](T x, T y) { return x > y ? x : y; }); }
-  static V abs(const V& a) { return map(a, a, [](T x, T) { return std::fabs(x); }); }
+  static V min(const V& a, const V& b) {
+    return map(a, b, [](T x, T y) { return x < y ? x : y; });
+  }
+  static V max(const V& a, const V& b) {
+    return map(a, b, [](T x, T y) { return x > y ? x : y; });
+  }
+  static V abs(const V& a) {
+    return map(a, a, [](T x, T) { return std::fabs(x); });
+  }
 
  private:
   template <class F>

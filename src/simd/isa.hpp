@@ -10,8 +10,8 @@
 #define REVCORE_TU_AVX2 0
 #endif
 
-#if REVCORE_TU_AVX2 && defined(__AVX512F__) && defined(__AVX512DQ__) && \
-    defined(__AVX512VL__) && defined(__AVX512BW__)
+#if REVCORE_TU_AVX2 && defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__AVX512VL__) && \
+    defined(__AVX512BW__)
 #define REVCORE_TU_AVX512 1
 #else
 #define REVCORE_TU_AVX512 0

@@ -18,8 +18,8 @@ struct MathConstants;
 
 template <>
 struct MathConstants<float> {
-  static constexpr float exp_hi = 89.0f;     // e^89 overflows to inf
-  static constexpr float exp_lo = -104.0f;   // e^-104 underflows to 0
+  static constexpr float exp_hi = 89.0f;    // e^89 overflows to inf
+  static constexpr float exp_lo = -104.0f;  // e^-104 underflows to 0
   static constexpr float log2e = 1.44269504088896341f;
   static constexpr float ln2_hi = 0.693359375f;
   static constexpr float ln2_lo = -2.12194440e-4f;
@@ -237,7 +237,8 @@ void map_inplace(typename S::T* x, index_t ld, index_t rows, index_t cols, F f) 
   for (index_t i = 0; i < rows; ++i) {
     typename S::T* row = x + i * ld;
     for (index_t j = 0; j < full; j += S::VL) S::store(row + j, f(S::load(row + j)));
-    if (full < cols) S::store_partial(row + full, f(S::load_partial(row + full, cols - full)), cols - full);
+    if (full < cols)
+      S::store_partial(row + full, f(S::load_partial(row + full, cols - full)), cols - full);
   }
 }
 
