@@ -11,7 +11,7 @@
 #endif
 #include <utility>
 
-#include "common.hpp"
+#include "common/common.hpp"
 
 namespace revcore::bind {
 
@@ -40,8 +40,8 @@ Matrix<T> matrix(const py::array& a, const char* name) {
   if (a.strides(0) % size || a.strides(1) % size ||
       reinterpret_cast<std::uintptr_t>(a.data()) % alignof(T))
     throw py::value_error(std::string(name) + ": misaligned array (copy it first)");
-  return {static_cast<T*>(const_cast<void*>(a.data())), a.shape(0), a.shape(1),
-          a.strides(0) / size, a.strides(1) / size};
+  return {static_cast<T*>(const_cast<void*>(a.data())), a.shape(0), a.shape(1), a.strides(0) / size,
+          a.strides(1) / size};
 }
 
 // A 2-D array, or a 1-D array seen as a single row.
@@ -83,19 +83,10 @@ inline Activation activation_from_int(int code) {
   return static_cast<Activation>(code);
 }
 
-// The activation called `name` ("identity", "relu", "leaky_relu", "tanh", "sigmoid").
-inline Activation activation_from_name(const std::string& name) {
-  static const char* const names[] = {"identity", "relu", "leaky_relu", "tanh", "sigmoid"};
-  for (int code = 0; code < 5; ++code)
-    if (name == names[code]) return static_cast<Activation>(code);
-  throw py::value_error("unknown activation '" + name + "'");
-}
-
 // Refuses (ValueError), before allocating, a result of rows x cols elements that would not fit
 // in physical memory: an overcommitting allocator would hand it out and the process be killed
 // while filling it. The Python layer catches the refusal and raises MemoryError in its words.
-inline void check_output_size(index_t rows, index_t cols, std::size_t itemsize,
-                              const char* what) {
+inline void check_output_size(index_t rows, index_t cols, std::size_t itemsize, const char* what) {
   static const double limit = [] {
 #if defined(_SC_PHYS_PAGES) && defined(_SC_PAGE_SIZE)
     const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);

@@ -1,5 +1,5 @@
 #include "bindings.hpp"
-#include "gemm.hpp"
+#include "gemm/gemm.hpp"
 
 // Plain C entry points for threadpoolctl's controller (python/revcore/_config.py), which
 // finds the library by these symbols and calls them through ctypes.

@@ -1,4 +1,4 @@
-#include "activation.hpp"
+#include "activation/activation.hpp"
 #include "bindings.hpp"
 
 namespace revcore::bind {
@@ -40,12 +40,16 @@ py::tuple inverse(const py::array& y, int act, double slope) {
 
 void register_activation(py::module_& m) {
   m.def("activate", [](const py::array& x, int act, double slope) {
-    return elementwise(x, act, slope, [](index_t n, const auto* in, auto* out, Activation a,
-                                         auto s) { activation_forward(n, in, out, a, s); });
+    return elementwise(x, act, slope,
+                       [](index_t n, const auto* in, auto* out, Activation a, auto s) {
+                         activation_forward(n, in, out, a, s);
+                       });
   });
   m.def("activate_derivative", [](const py::array& x, int act, double slope) {
-    return elementwise(x, act, slope, [](index_t n, const auto* in, auto* out, Activation a,
-                                         auto s) { activation_derivative(n, in, out, a, s); });
+    return elementwise(x, act, slope,
+                       [](index_t n, const auto* in, auto* out, Activation a, auto s) {
+                         activation_derivative(n, in, out, a, s);
+                       });
   });
   m.def("activate_inverse", &inverse,
         "Returns (x, number of out-of-range elements, flat index of the first or -1).");

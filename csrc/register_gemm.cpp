@@ -1,5 +1,5 @@
 #include "bindings.hpp"
-#include "gemm.hpp"
+#include "gemm/gemm.hpp"
 #include "interruptible.hpp"
 
 namespace revcore::bind {
@@ -17,8 +17,8 @@ py::array matmul(const py::array& a, const py::array& b) {
     const auto C = matrix<T>(c, "out");
     run_interruptible([&] {
       for_blocks(A.rows, 2.0 * double(B.cols) * double(A.cols), [&](index_t i0, index_t i1) {
-        gemm<T>(i1 - i0, B.cols, A.cols, T(1), A.data + i0 * A.rs, A.rs, A.cs, B.data, B.rs,
-                B.cs, T(0), C.data + i0 * C.rs, C.rs, C.cs);
+        gemm<T>(i1 - i0, B.cols, A.cols, T(1), A.data + i0 * A.rs, A.rs, A.cs, B.data, B.rs, B.cs,
+                T(0), C.data + i0 * C.rs, C.rs, C.cs);
       });
     });
     return std::move(c);
@@ -26,8 +26,8 @@ py::array matmul(const py::array& a, const py::array& b) {
 }
 
 // act(x W^T + bias): W is n_out x n_in, read transposed through its strides.
-py::array dense(const py::array& x, const py::array& w, const py::object& bias,
-                const std::string& activation, double slope) {
+py::array dense(const py::array& x, const py::array& w, const py::object& bias, int activation,
+                double slope) {
   return dispatch(x, [&](auto tag) -> py::array {
     using T = decltype(tag);
     const auto X = rows_of<T>(x, "x");  // 1-D x: one sample, and a 1-D result
@@ -44,12 +44,11 @@ py::array dense(const py::array& x, const py::array& w, const py::object& bias,
     check_output_size(X.rows, W.rows, sizeof(T), "dense");
     py::array_t<T> y = x.ndim() == 1 ? py::array_t<T>(W.rows) : py::array_t<T>({X.rows, W.rows});
     const auto Y = rows_of<T>(y, "out");
-    const Activation a = activation_from_name(activation);
+    const Activation a = activation_from_int(activation);
     run_interruptible([&] {
       for_blocks(X.rows, 2.0 * double(W.rows) * double(X.cols), [&](index_t i0, index_t i1) {
         gemm_bias_act<T>(i1 - i0, W.rows, X.cols, X.data + i0 * X.rs, X.rs, X.cs, W.data, W.cs,
-                         W.rs, Y.data + i0 * Y.rs, Y.rs, Y.cs, bias_data, a,
-                         static_cast<T>(slope));
+                         W.rs, Y.data + i0 * Y.rs, Y.rs, Y.cs, bias_data, a, static_cast<T>(slope));
       });
     });
     return std::move(y);

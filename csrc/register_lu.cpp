@@ -6,7 +6,7 @@
 
 #include "bindings.hpp"
 #include "interruptible.hpp"
-#include "lu.hpp"
+#include "lu/lu.hpp"
 
 namespace revcore::bind {
 
@@ -56,14 +56,15 @@ py::object solve(const py::array& lu, const Pivots& piv, const py::array& b, boo
     bool ok = true;
     run_interruptible([&] {
       for (index_t i = 0; i < LU.rows; ++i) ok = ok && p[i] >= 0 && p[i] < LU.rows;
-      if (ok && check_finite) ok = all_finite<T>(LU.rows, LU.cols, LU.data, LU.rs, LU.cs) &&
-                                      all_finite<T>(B.rows, B.cols, B.data, B.rs, B.cs);
+      if (ok && check_finite)
+        ok = all_finite<T>(LU.rows, LU.cols, LU.data, LU.rs, LU.cs) &&
+             all_finite<T>(B.rows, B.cols, B.data, B.rs, B.cs);
       if (ok) {
         copy_matrix(B, X);
         // Right-hand sides are independent: solved in blocks of columns.
         for_blocks(X.cols, 2.0 * double(LU.rows) * double(LU.rows), [&](index_t j0, index_t j1) {
-          lu_solve<T>(LU.rows, j1 - j0, LU.data, LU.rs, LU.cs, p, trans, X.data + j0 * X.cs,
-                      X.rs, X.cs);
+          lu_solve<T>(LU.rows, j1 - j0, LU.data, LU.rs, LU.cs, p, trans, X.data + j0 * X.cs, X.rs,
+                      X.cs);
         });
       }
     });

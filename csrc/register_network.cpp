@@ -5,7 +5,7 @@
 
 #include "bindings.hpp"
 #include "interruptible.hpp"
-#include "network.hpp"
+#include "network/network.hpp"
 
 namespace revcore::bind {
 
@@ -43,8 +43,8 @@ std::vector<DenseLayer<T>> layers_of(const py::list& weights, const py::list& bi
     if (lus) {
       const auto lu = (*lus)[l].cast<py::array>();
       const auto piv = (*pivs)[l].cast<py::array>();
-      if (L.n_out != L.n_in || lu.ndim() != 2 || lu.shape(0) != L.n_out ||
-          lu.shape(1) != L.n_out || piv.ndim() != 1 || piv.shape(0) != L.n_out)
+      if (L.n_out != L.n_in || lu.ndim() != 2 || lu.shape(0) != L.n_out || lu.shape(1) != L.n_out ||
+          piv.ndim() != 1 || piv.shape(0) != L.n_out)
         throw py::value_error("network: inverse needs square layers with matching factors");
       L.lu = flat<T>(lu, "lu");
       L.piv = flat<std::int32_t>(piv, "piv");
@@ -53,49 +53,10 @@ std::vector<DenseLayer<T>> layers_of(const py::list& weights, const py::list& bi
   return layers;
 }
 
-// Multiply-adds per row of a pass through the layers (a solve costs about a product).
+// Multiply-adds per row of a pass through the layers (sets the interruptible block size).
 template <typename T>
 double row_flops(const std::vector<DenseLayer<T>>& layers) {
-  double flops = 0;
-  for (const auto& L : layers) flops += 2.0 * double(L.n_out) * double(L.n_in);
-  return flops;
-}
-
-// network_inverse over row blocks (rows are independent), with the result of one call over
-// the whole batch: that call stops at the first failing layer met on the way down (the
-// highest index; a target out of range before a solution that is not finite) with x holding
-// every row's values there, so on a failure the rows are re-run down to that layer.
-template <typename T>
-InverseStatus blocked_inverse(const std::vector<DenseLayer<T>>& layers, index_t batch,
-                              const T* y, T* x) {
-  const index_t depth = static_cast<index_t>(layers.size());
-  const index_t n = layers.back().n_out;
-  const double flops = row_flops(layers);
-  InverseStatus worst;
-  // Failures in the order met on the way down: (L, out of range) before (L, not finite)
-  // before (L - 1, out of range).
-  auto rank = [](const InverseStatus& s) -> index_t {
-    if (s.failure == InverseFailure::none) return -1;
-    return 2 * s.layer + (s.failure == InverseFailure::out_of_range ? 1 : 0);
-  };
-  for_blocks(batch, flops, [&](index_t r0, index_t r1) {
-    InverseStatus s = network_inverse<T>(layers.data(), depth, r1 - r0, y + r0 * n, x + r0 * n);
-    if (s.failure != InverseFailure::none) s.first += r0 * n;
-    if (rank(s) > rank(worst))
-      worst = s;
-    else if (rank(s) == rank(worst) && rank(s) >= 0)
-      worst.count += s.count;
-  });
-  if (worst.failure == InverseFailure::none || cancelled()) return worst;
-  const index_t top = worst.layer + (worst.failure == InverseFailure::out_of_range ? 1 : 0);
-  if (top == depth) {
-    std::copy(y, y + batch * n, x);
-    return worst;
-  }
-  for_blocks(batch, flops, [&](index_t r0, index_t r1) {
-    network_inverse<T>(layers.data() + top, depth - top, r1 - r0, y + r0 * n, x + r0 * n);
-  });
-  return worst;
+  return network_row_flops(layers.data(), static_cast<index_t>(layers.size()));
 }
 
 py::array forward(const py::list& weights, const py::list& biases, const std::vector<int>& acts,
@@ -135,7 +96,8 @@ py::tuple inverse(const py::list& weights, const py::list& biases, const std::ve
     T* out = x.mutable_data();
     InverseStatus status;
     run_interruptible([&] {
-      status = blocked_inverse<T>(layers, y.shape(0), in, out);
+      status = network_inverse_blocked<T>(layers.data(), static_cast<index_t>(layers.size()),
+                                          y.shape(0), in, out);
     });
     return py::make_tuple(std::move(x), static_cast<int>(status.failure), status.layer,
                           status.count, status.first);
@@ -143,8 +105,8 @@ py::tuple inverse(const py::list& weights, const py::list& biases, const std::ve
 }
 
 // Returns (grad_x or None, grad_weight, grad_bias) of a dense layer; see dense_backward.
-py::tuple backward(const py::array& x, const py::array& w, const py::array& z,
-                   const py::array& g, int act, double slope, bool need_grad_x) {
+py::tuple backward(const py::array& x, const py::array& w, const py::array& z, const py::array& g,
+                   int act, double slope, bool need_grad_x) {
   return dispatch(x, [&](auto tag) -> py::tuple {
     using T = decltype(tag);
     const T* xd = flat<T>(x, "x");
@@ -154,8 +116,8 @@ py::tuple backward(const py::array& x, const py::array& w, const py::array& z,
     if (x.ndim() != 2 || w.ndim() != 2 || z.ndim() != 2 || g.ndim() != 2)
       throw py::value_error("dense_backward: expected 2-D arrays");
     const index_t batch = x.shape(0), n_in = x.shape(1), n_out = w.shape(0);
-    if (w.shape(1) != n_in || z.shape(0) != batch || z.shape(1) != n_out ||
-        g.shape(0) != batch || g.shape(1) != n_out)
+    if (w.shape(1) != n_in || z.shape(0) != batch || z.shape(1) != n_out || g.shape(0) != batch ||
+        g.shape(1) != n_out)
       throw py::value_error("dense_backward: shapes disagree");
     const Activation a = activation_from_int(act);
     py::array_t<T> grad_w({n_out, n_in});
@@ -171,8 +133,7 @@ py::tuple backward(const py::array& x, const py::array& w, const py::array& z,
     T* gb = grad_b.mutable_data();
     {
       py::gil_scoped_release release;
-      dense_backward<T>(batch, n_out, n_in, xd, wd, zd, gd, a, static_cast<T>(slope), gx, gw,
-                        gb);
+      dense_backward<T>(batch, n_out, n_in, xd, wd, zd, gd, a, static_cast<T>(slope), gx, gw, gb);
     }
     return py::make_tuple(grad_x, std::move(grad_w), std::move(grad_b));
   });

@@ -7,7 +7,7 @@ import numpy.typing as npt
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray: ...
 def dense(
-    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, activation: str,
+    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, activation: int,
     negative_slope: float,
 ) -> np.ndarray: ...
 def dense_backward(

@@ -66,9 +66,8 @@ def native_dense(
     x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, activation: Activation,
     negative_slope: float,
 ) -> np.ndarray:
-    """The one place that hands ``_core.dense`` its activation (every other kernel takes the
-    registry's code already)."""
-    return _core.dense(x, weight, bias, activation.name, negative_slope)
+    """The fused dense kernel on arrays the caller has already checked and made contiguous."""
+    return _core.dense(x, weight, bias, activation.code, negative_slope)
 
 
 def matmul(a: Any, b: Any) -> Any:

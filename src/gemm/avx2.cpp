@@ -1,0 +1,31 @@
+// AVX2 + FMA GEMM path, compiled with the avx2 flags (cmake/isa.cmake); only entered after the
+// CPU check in common/dispatch.hpp. Nothing here runs at load time: the table is
+// constant-initialised.
+#include "gemm/kernels.hpp"
+#include "simd/isa.hpp"
+
+#if REVCORE_TU_AVX2
+
+#include "simd/avx2.hpp"  // first: it defines REVCORE_ISA
+
+#include "gemm/impl.hpp"
+
+namespace revcore::detail::gemm {
+namespace {
+// 6 x 16 (float) / 6 x 8 (double) register block: 12 accumulators of the 16 ymm registers.
+// clang-format off
+//                             MR  NR   KC    MC   NC
+constexpr Blocking kFloat{      6, 16, 384, 1536, 384};
+constexpr Blocking kDouble{     6,  8, 256,  768, 256};
+// clang-format on
+}  // namespace
+
+const Table* table_avx2() { return &avx2::gemm_table<kFloat, kDouble>; }
+
+}  // namespace revcore::detail::gemm
+
+#else
+
+const revcore::detail::gemm::Table* revcore::detail::gemm::table_avx2() { return nullptr; }
+
+#endif

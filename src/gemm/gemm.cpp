@@ -1,0 +1,242 @@
+// GEMM front end: argument normalisation, the small-problem paths, the choice of kernel
+// path (once, common/dispatch.hpp), the split over the thread pool and per-thread packing
+// buffers.
+#include "gemm/gemm.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <vector>
+
+#include "common/dispatch.hpp"
+#include "common/thread_pool.hpp"
+#include "gemm/kernels.hpp"
+
+namespace revcore {
+namespace detail {
+namespace {
+
+using namespace gemm;
+
+const Table& chosen() {
+  static const Table& table = dispatch<Table>(&table_generic, &table_avx2, &table_avx512);
+  return table;
+}
+
+// ---------------------------------------------------------------------------------------
+// Per-thread packing buffers: kept between calls, grown on demand; never shared.
+
+class Workspace {
+ public:
+  void* get(std::size_t bytes) {
+    if (bytes > capacity_) {
+      buffer_.reset();
+      buffer_.reset(static_cast<unsigned char*>(::operator new(bytes, std::align_val_t{64})));
+      capacity_ = bytes;
+    }
+    return buffer_.get();
+  }
+
+ private:
+  struct AlignedDelete {
+    void operator()(unsigned char* p) const { ::operator delete(p, std::align_val_t{64}); }
+  };
+  std::unique_ptr<unsigned char, AlignedDelete> buffer_;
+  std::size_t capacity_ = 0;
+};
+
+thread_local Workspace workspace;
+
+index_t round_up(index_t x, index_t to) { return (x + to - 1) / to * to; }
+
+template <typename T>
+void run_blocked_serial(const Kernels<T>& ops, const Args<T>& g, Plan plan) {
+  const Blocking& bl = ops.blocking;
+  const index_t kc = std::min(bl.KC, g.k);
+  // + 64: packing may store up to one vector past a block.
+  const index_t a_elems = round_up(std::min(bl.MC, g.m) * kc + 64, 16);
+  const index_t b_elems = round_up(std::min(bl.NC, round_up(g.n, bl.NR)) * kc + 64, 16);
+  T* buf = static_cast<T*>(workspace.get(static_cast<std::size_t>(a_elems + b_elems) * sizeof(T)));
+  ops.gemm_blocked(g, buf, buf + a_elems, plan);
+}
+
+// Below this many float32 flops (2mnk; float64 counts double) a product runs on the calling
+// thread. Measured with other jobs on the machine: waking a worker costs 10-50 us, 2 threads
+// break even near 12 Mflop (~120 us) and give 1.4x at 34 Mflop, 1.8x at 270 Mflop.
+constexpr double kParallelMinFlops = 16.0e6;
+
+// Widest C for which A is read in place instead of packed.
+constexpr index_t kDirectAMaxN = 128;
+
+template <typename T>
+void run_blocked(const Kernels<T>& ops, const Args<T>& g, Plan plan) {
+  const int threads = get_num_threads();
+  const double flops = 2.0 * static_cast<double>(g.m) * static_cast<double>(g.n) *
+                       static_cast<double>(g.k) * static_cast<double>(sizeof(T) / sizeof(float));
+  const Blocking& bl = ops.blocking;
+  if (threads > 1 && flops >= kParallelMinFlops) {
+    // Independent parts along the longer side of C, claimed one at a time from a counter:
+    // each part packs its own panels (the only duplicated work is packing the operand the
+    // parts share), and a worker that starts late (other jobs on the machine) takes fewer
+    // parts instead of holding up the caller. Two parts per thread.
+    const bool split_m = g.m / bl.MR >= g.n / bl.NR;
+    const index_t extent = split_m ? g.m : g.n;
+    const index_t unit = split_m ? bl.MR : bl.NR;
+    const index_t wanted = 2 * static_cast<index_t>(threads);
+    const index_t part = round_up((extent + wanted - 1) / wanted, unit);
+    const index_t parts = (extent + part - 1) / part;
+    if (parts > 1) {
+      std::atomic<index_t> next{0};
+      const PoolTask task = [&](int) {
+        for (index_t p = next.fetch_add(1); p < parts; p = next.fetch_add(1)) {
+          Args<T> sub = g;
+          const index_t begin = p * part;
+          const index_t len = std::min(part, extent - begin);
+          if (split_m) {
+            sub.m = len;
+            sub.a += begin * g.rsa;
+            sub.c += begin * g.rsc;
+            if (sub.bias_m) sub.bias_m += begin;
+          } else {
+            sub.n = len;
+            sub.b += begin * g.csb;
+            sub.c += begin * g.csc;
+            if (sub.bias_n) sub.bias_n += begin;
+          }
+          run_blocked_serial(ops, sub, plan);
+        }
+      };
+      const int team = static_cast<int>(std::min<index_t>(threads, parts));
+      if (pool_try_run(team, task)) return;
+    }
+  }
+  run_blocked_serial(ops, g, plan);
+}
+
+template <typename T>
+void transpose_problem(Args<T>& g) {
+  std::swap(g.m, g.n);
+  const T* a = g.a;
+  const index_t rsa = g.rsa, csa = g.csa;
+  g.a = g.b;
+  g.rsa = g.csb;
+  g.csa = g.rsb;
+  g.b = a;
+  g.rsb = csa;
+  g.csb = rsa;
+  std::swap(g.rsc, g.csc);
+  std::swap(g.bias_n, g.bias_m);
+}
+
+template <typename T>
+void run_product(Args<T> g) {
+  const Kernels<T>& ops = chosen().of<T>();
+  // The kernels hold vectors along rows of C: give C a unit column stride where it has one.
+  const bool c_unit_rows = g.rsc == 1 || g.rsc == -1;
+  const bool c_unit_cols = g.csc == 1 || g.csc == -1;
+  if (g.m > 1 && (g.n == 1 || (!c_unit_cols && c_unit_rows))) transpose_problem(g);
+  if (g.m == 1) {
+    T* work = nullptr;
+    if (g.csa != 1)
+      work = static_cast<T*>(workspace.get(static_cast<std::size_t>(g.k) * sizeof(T)));
+    ops.gemv(g, work);
+    return;
+  }
+  if (g.csc == -1 && g.bias_n == nullptr) {
+    // Walk the columns backwards: the same product with n reversed in B and C.
+    g.c += (g.n - 1) * g.csc;
+    g.csc = 1;
+    g.b += (g.n - 1) * g.csb;
+    g.csb = -g.csb;
+  }
+  // Packing A costs about as much as n/16 flops per element: skip it for narrow C (measured:
+  // n <= 128) when A's rows are contiguous and not 4 KiB apart (all rows of a micro-panel
+  // would then compete for the same L1 sets). B is read in place when it fits in L2.
+  Plan plan{};
+  plan.a_in_place =
+      g.csa == 1 && g.n <= kDirectAMaxN && (g.rsa * static_cast<index_t>(sizeof(T))) % 4096 != 0;
+  plan.b_in_place = g.csb == 1 && g.n * g.k * static_cast<index_t>(sizeof(T)) <= (256 << 10);
+  run_blocked(ops, g, plan);
+}
+
+// C = act(value(j)) for every row, with value(j) = bias[j] or 0: the k == 0 dense layer.
+template <typename T>
+void fill_bias_act(index_t m, index_t n, T* c, index_t rsc, index_t csc, const T* bias,
+                   Activation act, T slope) {
+  const Kernels<T>& ops = chosen().of<T>();
+  constexpr index_t chunk = 512;
+  T row[chunk];
+  for (index_t j0 = 0; j0 < n; j0 += chunk) {
+    const index_t nb = std::min(chunk, n - j0);
+    for (index_t j = 0; j < nb; ++j) row[j] = bias ? bias[j0 + j] : T(0);
+    ops.activation(row, nb, act, slope);
+    for (index_t i = 0; i < m; ++i)
+      for (index_t j = 0; j < nb; ++j) c[i * rsc + (j0 + j) * csc] = row[j];
+  }
+}
+
+template <typename T>
+void scale_c(index_t m, index_t n, T beta, T* c, index_t rsc, index_t csc) {
+  if (beta == T(1)) return;
+  for (index_t i = 0; i < m; ++i) {
+    T* row = c + i * rsc;
+    if (beta == T(0)) {
+      for (index_t j = 0; j < n; ++j) row[j * csc] = T(0);
+    } else {
+      for (index_t j = 0; j < n; ++j) row[j * csc] *= beta;
+    }
+  }
+}
+
+void check_sizes(index_t m, index_t n, index_t k) {
+  if (m < 0 || n < 0 || k < 0) throw std::invalid_argument("gemm: negative matrix size");
+}
+
+}  // namespace
+}  // namespace detail
+
+template <typename T>
+void gemm(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa, index_t csa,
+          const T* b, index_t rsb, index_t csb, T beta, T* c, index_t rsc, index_t csc) {
+  detail::check_sizes(m, n, k);
+  if (m == 0 || n == 0) return;
+  if (k == 0 || alpha == T(0)) {
+    detail::scale_c(m, n, beta, c, rsc, csc);
+    return;
+  }
+  detail::run_product(detail::Args<T>{m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc,
+                                      nullptr, nullptr, Activation::identity, T(0)});
+}
+
+template <typename T>
+void gemm_bias_act(index_t m, index_t n, index_t k, const T* a, index_t rsa, index_t csa,
+                   const T* b, index_t rsb, index_t csb, T* c, index_t rsc, index_t csc,
+                   const T* bias, Activation act, T negative_slope) {
+  detail::check_sizes(m, n, k);
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    detail::fill_bias_act(m, n, c, rsc, csc, bias, act, negative_slope);
+    return;
+  }
+  detail::run_product(detail::Args<T>{m, n, k, T(1), a, rsa, csa, b, rsb, csb, T(0), c, rsc, csc,
+                                      bias, nullptr, act, negative_slope});
+}
+
+template void gemm<float>(index_t, index_t, index_t, float, const float*, index_t, index_t,
+                          const float*, index_t, index_t, float, float*, index_t, index_t);
+template void gemm<double>(index_t, index_t, index_t, double, const double*, index_t, index_t,
+                           const double*, index_t, index_t, double, double*, index_t, index_t);
+template void gemm_bias_act<float>(index_t, index_t, index_t, const float*, index_t, index_t,
+                                   const float*, index_t, index_t, float*, index_t, index_t,
+                                   const float*, Activation, float);
+template void gemm_bias_act<double>(index_t, index_t, index_t, const double*, index_t, index_t,
+                                    const double*, index_t, index_t, double*, index_t, index_t,
+                                    const double*, Activation, double);
+
+const char* gemm_kernel_name() { return detail::chosen().isa; }
+
+}  // namespace revcore

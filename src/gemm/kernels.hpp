@@ -1,0 +1,64 @@
+// Private interface between the GEMM front end (gemm.cpp: argument normalisation, dispatch,
+// threads) and the per-ISA translation units (generic.cpp, avx2.cpp, avx512.cpp), each
+// compiled with its own instruction-set flags.
+#pragma once
+
+#include "common/common.hpp"
+#include "common/dispatch.hpp"
+
+namespace revcore::detail::gemm {
+
+// One normalised product: C = act(alpha A B + beta C + bias), where bias_n[j] is added to
+// column j (the dense layer) or bias_m[i] to row i (the same layer after the front end
+// transposed the problem). At most one bias is set; act is identity for plain gemm.
+template <typename T>
+struct Args {
+  index_t m, n, k;
+  T alpha;
+  const T* a;
+  index_t rsa, csa;
+  const T* b;
+  index_t rsb, csb;
+  T beta;
+  T* c;
+  index_t rsc, csc;
+  const T* bias_n;
+  const T* bias_m;
+  Activation act;
+  T slope;
+};
+
+// Register block (MR x NR elements of C) and cache blocks (KC deep, MC rows of A, NC columns
+// of B). Loop order and the cache level each block is sized for are described above
+// gemm_blocked in impl.hpp. Each ISA file holds one row per element type.
+struct Blocking {
+  index_t MR, NR, KC, MC, NC;
+};
+
+// Operands the blocked product reads where they are instead of packing them: A when its
+// column stride is 1, B when its column stride is 1 (otherwise ignored).
+struct Plan {
+  bool a_in_place;
+  bool b_in_place;
+};
+
+template <typename T>
+struct Kernels {
+  Blocking blocking;
+  // Single-threaded blocked product; m, n, k >= 1. pack_a holds mc*kc and pack_b kc*nc
+  // elements (64-byte aligned).
+  void (*gemm_blocked)(const Args<T>& g, T* pack_a, T* pack_b, Plan plan);
+  // m == 1, k >= 1. work holds k elements (a contiguous copy of A's row when csa != 1).
+  void (*gemv)(const Args<T>& g, T* work);
+  // x[i] = act(x[i]) for a contiguous x.
+  void (*activation)(T* x, index_t n, Activation act, T slope);
+};
+
+using Table = KernelTable<Kernels>;
+
+// Null when the instruction set is not compiled in (other targets or compilers).
+const Table* table_generic();
+const Table* table_avx2();
+const Table* table_avx512();
+
+}  // namespace revcore::detail::gemm
