@@ -546,5 +546,7 @@ def test_network_forward_and_inverse(width, depth, activation, dtype, batch, sin
     assert poison is None or y.size == 0 or poison == -0.0 or (activation in ("identity", "leaky_relu")
                                                 and abs(poison) == 1.5)
     # Well-conditioned layers (condition 10): x back to a few ulps per layer, relative to the
-    # size of the values and the layer's inverse slope.
-    assert_matches(native, ref, 1e3 * depth * width * eps * (1 + np.abs(ref)), result)
+    # size of the values and the layers' inverse slopes. sigmoid's inverse has slope
+    # 1 / (y (1 - y)) >= 4 everywhere, so each sigmoid layer multiplies the error by at least 4.
+    slopes = 4.0 ** depth if activation == "sigmoid" else 1.0
+    assert_matches(native, ref, 1e3 * depth * width * slopes * eps * (1 + np.abs(ref)), result)
