@@ -32,14 +32,19 @@ __all__ = ["Network"]
 
 
 class Network:
-    """A feed-forward stack of dense layers ``x -> activation(weight @ x + bias)``.
+    """A feed-forward stack of layers: dense layers ``x -> activation(weight @ x + bias)``,
+    LU-parametrised mixing layers and affine coupling blocks (:mod:`revcore._layers`).
 
-    Runs forwards for any layer shapes; runs backwards (:meth:`inverse`) when every weight is
-    square and well-conditioned and every activation a bijection (identity, leaky_relu,
-    tanh, sigmoid), each layer being inverted with LU factors cached until its weights
-    change.
+    Runs forwards for any layer shapes; runs backwards (:meth:`inverse`) when every layer
+    can be inverted. A dense layer can when its weight is square and well-conditioned and
+    its activation a bijection (identity, leaky_relu, tanh, sigmoid): it is inverted with LU
+    factors cached until its weights change. An ``lu_dense`` layer (``W = P L U``) is
+    invertible by construction (two triangular solves with its own factors, no
+    factorisation) unless ill-conditioned, and a ``coupling`` block always is (its
+    conditioner is never inverted). A network of dense layers only runs each way in one
+    native call; a mixed one layer by layer.
 
-    Build one with :meth:`from_weights` or :meth:`random`.
+    Build one with :meth:`from_weights`, :meth:`random` or from a list of layers.
 
     Parameters
     ----------
@@ -189,7 +194,10 @@ class Network:
             condition_threshold=condition_threshold))
 
     def to_torch(self) -> Any:
-        """The network as a PyTorch ``nn.Sequential`` (Linear and activation modules)."""
+        """The network as a PyTorch ``nn.Sequential`` (Linear and activation modules); dense
+        layers only."""
+        if any(layer.kind != "dense" for layer in self._layers):
+            raise ValueError("to_torch converts networks of dense layers only")
         return network_to_module(self._data(), self.dtype)
 
     def save(self, path: Any) -> None:
@@ -242,13 +250,16 @@ class Network:
                           for layer in self._layers)
         return f"{type(self).__name__}([{parts}], dtype={self.dtype})"
 
-    def set_layer(self, index: int, weight: Any = None, bias: Any = None) -> None:
-        """Replace layer ``index``'s weight and/or bias (same shapes); its cached factors are
+    def set_layer(self, index: int, weight: Any = None, bias: Any = None,
+                  **arrays: Any) -> None:
+        """Replace layer ``index``'s weight and/or bias (same shapes), or for other kinds
+        the named arrays (``lower``, ``log_scale``, ``weight0``...); its cached factors are
         dropped, the other layers' kept. Concurrent :meth:`inverse` calls see either the old
         or the new layer, never a mix."""
         with self._lock:
             layers = list(self._layers)
-            layers[index] = layers[index].replace(index, self.dtype, weight=weight, bias=bias)
+            layers[index] = layers[index].replace(index, self.dtype, weight=weight, bias=bias,
+                                                  **arrays)
             self._layers = tuple(layers)
 
     def set_weights(self, weights: Sequence[Any], biases: Sequence[Any] | None = None) -> None:
@@ -329,7 +340,9 @@ class Network:
             Also return a dict with, per sample, ``residual``: the measured
             ``||f(x) - y||_inf / ||y||_inf`` (forward pass in float64), and ``bound``: the
             a-priori bound of ``||x - x_exact||_inf / ||x_exact||_inf`` (its model is in
-            :mod:`revcore._refine`); plus ``condition_estimates`` per layer.
+            :mod:`revcore._refine`, and for coupling blocks in
+            :meth:`revcore._layers.Coupling.inverse_step`); plus ``condition_estimates``
+            per layer (None for coupling blocks, which have no matrix to condition).
 
         Raises
         ------
@@ -375,7 +388,7 @@ class Network:
             x, error = layer.inverse_step(x, error, factors[index], precision, self._backend)
             if not np.isfinite(x).all():
                 raise target_error(layers, ("not_finite", index), x, single)
-        conditions = [f.condition_estimate for f in factors]
+        conditions = [None if f is None else f.condition_estimate for f in factors]
         return x, error, conditions
 
     def _prepared(self, layers: tuple[Any, ...], dtype: np.dtype) -> Any:
@@ -452,7 +465,7 @@ class Network:
                     reason = reason or (f"{out_of_range} target values lie outside the range "
                                         f"of {layer.label}")
                     current = None
-                elif factors is not None and not diagnoses[index][1]:
+                elif not diagnoses[index][1]:
                     current = layer.inverse(current, factors, self._backend)
                 else:
                     current = None
@@ -469,5 +482,6 @@ class Network:
                     3 * factors.condition_estimate * 2 * layer.shape[0] * np.finfo(dtype).eps),
                 rows=rows,
                 columns=columns,
+                note=layer.note(),
             ))
         return InvertibilityReport(reports[::-1], threshold)
