@@ -408,8 +408,10 @@ class Network:
     def log_abs_det_jacobian(self, x: Any) -> np.ndarray:
         """``log |det J(x)|`` of the network at each input, J the Jacobian dy/dx.
 
-        The sum over layers of ``log |det W|`` (from the cached LU factors: the log of the
-        absolute diagonal of U) and of ``log |f'(z)|`` at the layer's pre-activations z.
+        The sum over layers of their log-determinants: for a dense layer ``log |det W|``
+        (from the cached LU factors: the log of the absolute diagonal of U) and
+        ``log |f'(z)|`` at the pre-activations z; for an lu_dense layer ``sum(log_scale)``;
+        for a coupling block ``sum(s)``.
 
         Parameters
         ----------
@@ -418,6 +420,20 @@ class Network:
         Returns
         -------
         ndarray, shape () or (batch,)
+        """
+        return self.forward_log_det(x)[1]
+
+    def forward_log_det(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The outputs and ``log |det J(x)|`` in one pass (see
+        :meth:`log_abs_det_jacobian`).
+
+        Examples
+        --------
+        >>> import numpy as np, revcore
+        >>> net = revcore.Network.random(width=2, depth=1, activation="identity", seed=0)
+        >>> y, log_det = net.forward_log_det(np.zeros((3, 2)))
+        >>> y.shape, log_det.shape
+        ((3, 2), (3,))
         """
         layers = self._layers
         for index, layer in enumerate(layers):
@@ -430,7 +446,7 @@ class Network:
         total = np.zeros(x2.shape[0], dtype=x2.dtype)
         for layer in layers:
             x2 = layer.forward_log_det(x2, total, self._backend)
-        return total[0] if single else total
+        return (x2[0], total[0]) if single else (x2, total)
 
     def check(self, y: Any = None) -> InvertibilityReport:
         """Report, layer by layer, whether the network can be inverted and why not.
