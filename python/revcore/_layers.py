@@ -480,7 +480,7 @@ class LUDense(LayerKind):
     bias: np.ndarray
     version: int = field(default_factory=lambda: next(_versions))
     _cache: dict = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @classmethod
     def identity(cls, width: int, permutation: Any = None, dtype: Any = np.float64) -> LUDense:

@@ -11,7 +11,7 @@ import numpy as np
 
 from ._backend import Backend
 from ._errors import NotInvertibleError
-from ._io import read_network, write_network
+from ._io import _where, read_network, write_network
 from ._layers import (
     Factors,
     LayerKind,
@@ -220,7 +220,7 @@ class Network:
             return cls._from_data(data)
         except (TypeError, ValueError) as error:
             raise ValueError(
-                f"{os.fspath(path)!r} holds an inconsistent network: {error}") from None
+                f"{_where(path)} holds an inconsistent network: {error}") from None
 
     # -- properties ---------------------------------------------------------------------
 
