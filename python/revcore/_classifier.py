@@ -365,7 +365,8 @@ class InvertibleClassifier:
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each row, shape (n_samples,)."""
-        return self.classes_[np.argmax(self._joint_log_proba(X), axis=1)]
+        joint = self._joint_log_proba(X)
+        return self.classes_[np.argmax(joint, axis=1)]
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Mean accuracy on (X, y)."""
