@@ -83,6 +83,7 @@ import math  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
+from typing import ClassVar  # noqa: E402
 
 import numpy as np  # noqa: E402
 from scipy.special import logsumexp  # noqa: E402
@@ -90,12 +91,11 @@ from sklearn import datasets as skd  # noqa: E402
 from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.mixture import GaussianMixture  # noqa: E402
-from sklearn.model_selection import (StratifiedKFold, cross_val_score,  # noqa: E402
-                                     train_test_split)
+from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test_split  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 try:
-    from threadpoolctl import threadpool_limits  # noqa: E402
+    from threadpoolctl import threadpool_limits
 except ImportError:  # pragma: no cover
     threadpool_limits = None
 
@@ -140,7 +140,7 @@ def one_hot(y, k):
 class GMMClassifier:
     """One GaussianMixture per class + class frequencies; configuration picked on validation."""
 
-    GRID = [(c, cov, reg) for cov in ("full", "diag") for c in (1, 2, 3, 5)
+    GRID: ClassVar = [(c, cov, reg) for cov in ("full", "diag") for c in (1, 2, 3, 5)
             for reg in (1e-6, 1e-3, 1e-1)]
 
     def __init__(self, validation_fraction=0.2):
@@ -358,16 +358,16 @@ def sample_metrics(model, temperature, ctx, repeats):
         tests.append(two_sample(Xte, fake, yte, k))
     labels = np.arange(1000) % k
     _, gen_s = timed(model.generate, labels, temperature=temperature, random_state=7)
-    return dict(judge=float(np.mean(judged)), range=float(np.mean(ranged)),
-                two_sample=float(np.mean(tests)), gen_s=gen_s)
+    return {"judge": float(np.mean(judged)), "range": float(np.mean(ranged)),
+                "two_sample": float(np.mean(tests)), "gen_s": gen_s}
 
 
 def evaluate(name, model, ctx, temperatures, repeats, is_generative=True):
     Xtr, ytr, Xte, yte = ctx["Xtr"], ctx["ytr"], ctx["Xte"], ctx["yte"]
     _, fit_s = timed(model.fit, Xtr, ytr)
     pred, pred_s = timed(model.predict, Xte)
-    base = dict(model=name, acc=float(np.mean(np.asarray(pred) == yte)), fit_s=fit_s,
-                pred_s=pred_s)
+    base = {"model": name, "acc": float(np.mean(np.asarray(pred) == yte)), "fit_s": fit_s,
+                "pred_s": pred_s}
     for attr, key in (("epochs_", "epochs"), ("n_iter_", "epochs"), ("config_", "config")):
         if hasattr(model, attr):
             base[key] = getattr(model, attr)
@@ -388,7 +388,8 @@ def evaluate(name, model, ctx, temperatures, repeats, is_generative=True):
                 gen = model.generate
 
                 class _Plain:
-                    def generate(self, labels, temperature=1.0, random_state=None):
+                    def generate(self, labels, temperature=1.0, random_state=None,
+                                 gen=gen):
                         return gen(labels, random_state=random_state)
 
                 row.update(sample_metrics(_Plain(), t, ctx, repeats))
@@ -443,8 +444,8 @@ def bars(dataset, rows, candidate_name, bar_t, lr_acc):
     out = []
 
     def add(label, value, target, ok):
-        out.append(dict(bar=label, value=value, target=target,
-                        ok=None if ok is None else bool(ok)))
+        out.append({"bar": label, "value": value, "target": target,
+                        "ok": None if ok is None else bool(ok)})
 
     if dataset == "digits":
         add("acc >= 0.96", c["acc"], 0.96, c["acc"] >= 0.96)
@@ -484,8 +485,8 @@ def run_dataset(name, args, candidate, candidate_name, have_zuko):
     lo, hi = Xtr_s.min(0), Xtr_s.max(0)
     span = hi - lo
     k = int(y.max()) + 1
-    ctx = dict(Xtr=Xtr_s, ytr=ytr, Xte=Xte_s, yte=yte, k=k, lo=lo - 0.1 * span,
-               hi=hi + 0.1 * span, log_scale=float(np.sum(np.log(scaler.scale_))))
+    ctx = {"Xtr": Xtr_s, "ytr": ytr, "Xte": Xte_s, "yte": yte, "k": k, "lo": lo - 0.1 * span,
+               "hi": hi + 0.1 * span, "log_scale": float(np.sum(np.log(scaler.scale_)))}
     print(f"\n=== {name}: n_train={len(ytr)} n_test={len(yte)} d={X.shape[1]} classes={k}",
           flush=True)
     rows = []
@@ -506,11 +507,11 @@ def run_dataset(name, args, candidate, candidate_name, have_zuko):
             rows += evaluate(candidate_name, model, ctx, args.temperatures, reps)
         except Exception as exc:  # noqa: BLE001
             print(f"candidate {candidate_name} failed on {name}: {exc!r}")
-            rows.append(dict(model=candidate_name, error=repr(exc)))
+            rows.append({"model": candidate_name, "error": repr(exc)})
     print(fmt_table([r for r in rows if "error" not in r or "acc" in r]))
-    result = dict(dataset=name, rows=rows,
-                  bars=bars(name, rows, candidate_name, args.bar_temperature,
-                            lr_rows[0]["acc"]))
+    result = {"dataset": name, "rows": rows,
+                  "bars": bars(name, rows, candidate_name, args.bar_temperature,
+                            lr_rows[0]["acc"])}
     for b in result["bars"]:
         mark = "n/a" if b["ok"] is None else ("ok " if b["ok"] else "MISS")
         value = b["value"]
@@ -587,7 +588,7 @@ def main(argv=None):
     print(f"total {total:.0f} s")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump(dict(args=vars(args), results=results, total_s=total), fh, indent=1,
+            json.dump({"args": vars(args), "results": results, "total_s": total}, fh, indent=1,
                       default=str)
 
 

@@ -79,7 +79,7 @@ def small_blobs(n_per_class=40, n_features=6, n_classes=3, seed=0):
     return X, y
 
 
-FAST = dict(n_blocks=2, hidden_width=16, max_iter=60)
+FAST = {"n_blocks": 2, "hidden_width": 16, "max_iter": 60}
 
 
 # -- quality bars (75/25 stratified splits, random_state=0) ---------------------------------

@@ -125,7 +125,7 @@ def test_log_det_matches_finite_difference_jacobian(make, d):
 
 def check_layer_gradients(cls, params, x, rng, h=1e-6):
     """train_backward against central differences of S = sum(G * y) + sum(g * log|det J|)."""
-    y, log_det, cache = cls.train_forward(params, x, NATIVE)
+    y, _, cache = cls.train_forward(params, x, NATIVE)
     G, g = rng.standard_normal(y.shape), rng.standard_normal(len(x))
 
     def S(p, xx):

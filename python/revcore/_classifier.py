@@ -229,8 +229,8 @@ class InvertibleClassifier:
         number("tol", 0.0)
         number("validation_fraction", 0.0, 1.0, strictly=True)
         if not isinstance(self.early_stopping, (bool, np.bool_)):
-            raise ValueError(f"early_stopping must be True or False, got "
-                             f"{self.early_stopping!r}")
+            raise ValueError(  # noqa: TRY004  (scikit-learn reports parameters as ValueError)
+                f"early_stopping must be True or False, got {self.early_stopping!r}")
         if str(self.dtype) not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
 

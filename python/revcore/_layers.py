@@ -61,8 +61,8 @@ from ._validation import as_float_array
 
 __all__ = [
     "LAYER_KINDS",
-    "Factors",
     "Coupling",
+    "Factors",
     "LUDense",
     "Layer",
     "LayerBackend",
@@ -982,7 +982,8 @@ class Coupling(LayerKind):
             raise ValueError(
                 f"layer {index} (coupling) needs arrays weight0, bias0, weight1, ...; got "
                 f"{', '.join(sorted(arrays)) or 'none'}")
-        weights, biases = [], []
+        weights: list[np.ndarray] = []
+        biases: list[np.ndarray] = []
         for i in range(depth):
             w = _float_array(arrays, f"weight{i}", index, None, cls.kind)
             if i and w.shape[1] != weights[-1].shape[0]:

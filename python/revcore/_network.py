@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -482,7 +481,7 @@ class Network:
                                         f"of {layer.label}")
                     current = None
                 elif not diagnoses[index][1]:
-                    current = layer.inverse(current, factors, self._backend)
+                    current = layer.inverse(current, factors, self._backend)  # type: ignore[arg-type]
                 else:
                     current = None
             reports.append(LayerReport(

@@ -172,7 +172,7 @@ def stratified_split(labels: np.ndarray, fraction: float,
     train, validation = [], []
     for c in np.unique(labels):
         rows = rng.permutation(np.flatnonzero(labels == c))
-        k = min(int(round(fraction * len(rows))), len(rows) - 1)
+        k = min(round(fraction * len(rows)), len(rows) - 1)
         validation.append(rows[:k])
         train.append(rows[k:])
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(validation))
