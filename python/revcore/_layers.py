@@ -740,7 +740,6 @@ class Coupling(LayerKind):
     weights: tuple[np.ndarray, ...]
     biases: tuple[np.ndarray, ...]
     version: int = field(default_factory=lambda: next(_versions))
-    _cache: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def random(cls, width: int, hidden: Sequence[int] = (64, 64),
@@ -909,53 +908,67 @@ class Coupling(LayerKind):
         s = _S_BOUND * np.tanh(0.5 * s_raw)
         return np.concatenate([t1, (t2 - shift) * np.exp(-s)], axis=1)
 
-    def lipschitz(self) -> float:
-        """An upper bound of the conditioner's Lipschitz constant in the inf-norm: the
-        product of its weights' inf-norms (ReLU is 1-Lipschitz)."""
-        cached = self._cache.get("lipschitz")
-        if cached is None:
-            cached = float(np.prod([np.abs(w.astype(np.float64)).sum(axis=1).max(initial=0.0)
-                                    for w in self.weights]))
-            self._cache["lipschitz"] = cached
-        return cached
+    def _local_slopes(self, p: dict[str, np.ndarray], x1: np.ndarray,
+                      rows: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per row: the inf-norms of the conditioner's Jacobians ``d s_raw / d x1`` and
+        ``d t / d x1`` at x1 (ReLU's pattern frozen: a first-order model), and the rounding
+        of its outputs (each layer ``(n_in + 2) u`` times the magnitudes it sums, carried
+        through the later layers' local Jacobians), in units of u. Blocks of ``rows``
+        rows bound the memory."""
+        depth = self._depth(p)
+        d2 = p[f"weight{depth - 1}"].shape[0] // 2
+        slope_s, slope_t, rounding = (np.empty(len(x1)) for _ in range(3))
+        for begin in range(0, len(x1), rows):
+            a = x1[begin:begin + rows]
+            jacobian = np.broadcast_to(np.eye(a.shape[1]), (len(a), a.shape[1], a.shape[1]))
+            error = np.zeros((len(a), 1))
+            for i in range(depth):
+                w, b = p[f"weight{i}"], p[f"bias{i}"]
+                z = a @ w.T + b
+                magnitude = np.abs(a) @ np.abs(w).T + np.abs(b)
+                error = error * np.abs(w).sum(axis=1).max(initial=0.0) + (
+                    (w.shape[1] + 2) * magnitude.max(axis=1, keepdims=True, initial=0.0))
+                jacobian = np.einsum("oi,nij->noj", w, jacobian)
+                if i < depth - 1:
+                    active = z > 0
+                    jacobian = jacobian * active[:, :, None]
+                    a = np.where(active, z, 0.0)
+            norms = np.abs(jacobian).sum(axis=2)
+            slope_s[begin:begin + rows] = norms[:, :d2].max(axis=1, initial=0.0)
+            slope_t[begin:begin + rows] = norms[:, d2:].max(axis=1, initial=0.0)
+            rounding[begin:begin + rows] = error[:, 0]
+        return slope_s, slope_t, rounding
 
     def inverse_step(self, t: np.ndarray, error: np.ndarray, factors: Any,
                      precision: Precision, backend: LayerBackend
                      ) -> tuple[np.ndarray, np.ndarray]:
         """The inverse and a first-order a-priori bound of each row's relative error.
 
-        With incoming absolute error ``delta = error * ||t||`` per row and the conditioner's
-        Lipschitz bound ``lip``: ``x1`` inherits delta; ``s`` and ``t`` move by at most
-        ``lip * delta`` plus their rounding (each layer ``(n_in + 2) u`` times the
-        magnitudes it sums, carried through the later layers' norms); then
-        ``|dx2| <= exp(-s) (delta + dt) + |x2| ds`` plus 3 u |x2| for the final operations.
-        Refinement steps are not needed (the inverse is explicit) and are not taken.
+        With incoming absolute error ``delta = error * ||t||_inf`` per row: ``x1 = t1``
+        inherits delta; ``s`` and the shift move by at most their local slopes (the
+        inf-norms of the conditioner's Jacobians at ``t1``, ReLU's pattern frozen; tanh
+        only shrinks) times delta, plus their rounding; then
+        ``|dx2| <= exp(-s) (delta + dt) + |x2| ds + 3 u |x2|`` elementwise (bounded with
+        the row's largest ``exp(-s)`` and ``|x2|``). Refinement is not needed (the
+        inverse is explicit) and not taken.
         """
         x = self.inverse(t, factors, backend)
         u = precision.u_work
         p = self.params(np.float64)
-        t64 = t.astype(np.float64)
-        x64 = x.astype(np.float64)
         d1 = self.split[0]
-        norm_t = np.abs(t64).max(axis=1, initial=0.0)
-        delta = error * norm_t
-        # rounding of the conditioner's outputs, propagated through the later layers
-        depth = self._depth(p)
-        norms = [np.abs(p[f"weight{i}"]).sum(axis=1).max(initial=0.0) for i in range(depth)]
-        a = t64[:, :d1]
-        rounding = np.zeros(len(t))
-        for i in range(depth):
-            w, b = p[f"weight{i}"], p[f"bias{i}"]
-            magnitude = (np.abs(a) @ np.abs(w).T).max(axis=1, initial=0.0) + np.abs(b).max()
-            rounding = rounding * norms[i] + (w.shape[1] + 2) * u * magnitude
-            a = a @ w.T + b
-            if i < depth - 1:
-                a = np.maximum(a, 0)
-        lip = self.lipschitz()
-        moved = lip * delta + rounding
+        t64, x64 = t.astype(np.float64), x.astype(np.float64)
+        delta = error * np.abs(t64).max(axis=1, initial=0.0)
+        if d1:
+            slope_s, slope_t, rounding = self._local_slopes(p, t64[:, :d1])
+        else:
+            slope_s = slope_t = np.zeros(len(t))
+            rounding = np.full(len(t), 2.0 * len(p))
+        s_raw, _, _, _ = self.conditioner(p, np.ascontiguousarray(t64[:, :d1]), backend)
+        growth = np.exp(-_S_BOUND * np.tanh(0.5 * s_raw)).max(axis=1, initial=1.0)
         x2 = np.abs(x64[:, d1:]).max(axis=1, initial=0.0)
-        growth = np.exp(_S_BOUND)  # the largest exp(-s)
-        absolute = np.maximum(delta, growth * (delta + moved) + x2 * moved + 3 * u * x2)
+        moved_s = slope_s * delta + rounding * u
+        moved_t = slope_t * delta + rounding * u
+        absolute = np.maximum(delta, growth * (delta + moved_t) + x2 * moved_s + 3 * u * x2)
         norm_x = np.abs(x64).max(axis=1, initial=0.0)
         return x, absolute / np.where(norm_x > 0, norm_x, np.finfo(float).tiny)
 
