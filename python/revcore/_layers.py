@@ -46,6 +46,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 import warnings
@@ -414,6 +415,16 @@ def _float_array(arrays: dict[str, Any], name: str, index: int, shape: tuple[int
     return array
 
 
+@functools.lru_cache(maxsize=64)
+def _triangle_masks(d: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """0/1 masks of the strictly lower and strictly upper triangles of a d x d matrix."""
+    below = np.tril(np.ones((d, d), dtype=dtype), -1)
+    below.flags.writeable = False
+    above = np.ascontiguousarray(below.T)
+    above.flags.writeable = False
+    return below, above
+
+
 def permutation_pivots(permutation: np.ndarray) -> np.ndarray:
     """The row interchanges (scipy's ``piv``) that take r to ``r[argsort(permutation)]``.
 
@@ -523,10 +534,12 @@ class LUDense(LayerKind):
     def triangles(p: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """L (unit lower) and U (upper, diagonal sign * exp(log_scale)) of parameters p."""
         d = len(p["log_scale"])
-        lower = np.tril(p["lower"], -1)
-        lower[np.diag_indices(d)] = 1.0
-        upper = np.triu(p["upper"], 1)
-        upper[np.diag_indices(d)] = p["sign"] * np.exp(p["log_scale"])
+        below, above = _triangle_masks(d, p["lower"].dtype)
+        lower = p["lower"] * below
+        diagonal = np.arange(d)
+        lower[diagonal, diagonal] = 1.0
+        upper = p["upper"] * above
+        upper[diagonal, diagonal] = p["sign"] * np.exp(p["log_scale"])
         return lower, upper
 
     @classmethod
@@ -559,9 +572,10 @@ class LUDense(LayerKind):
         grad_lower = backend.matmul(grad_m, np.ascontiguousarray(upper.T))
         grad_upper = backend.matmul(np.ascontiguousarray(lower.T), grad_m)
         diagonal = np.diag(grad_upper) * p["sign"] * np.exp(p["log_scale"])
+        below, above = _triangle_masks(len(diagonal), grad_lower.dtype)
         return grad_x, {
-            "lower": np.tril(grad_lower, -1),
-            "upper": np.triu(grad_upper, 1),
+            "lower": grad_lower * below,
+            "upper": grad_upper * above,
             "log_scale": diagonal + grad_log_det.sum(),
             "bias": grad_bias,
         }

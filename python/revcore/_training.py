@@ -84,6 +84,33 @@ class FlowModel:
         arrays = [v for p in self.layers for k, v in p.items() if k not in _FIXED]
         return arrays + [self.means, self.log_sigma]
 
+    def share_buffers(self) -> list[tuple[np.ndarray, list[int]]]:
+        """Make the trainable arrays views of one flat buffer per dtype, so that an
+        optimiser step is a few operations on long vectors; returns each buffer with the
+        positions (in :meth:`trainable`'s order) of the arrays it holds."""
+        arrays = self.trainable()
+        positions: dict[np.dtype, list[int]] = {}
+        for i, array in enumerate(arrays):
+            positions.setdefault(array.dtype, []).append(i)
+        views: list[np.ndarray] = list(arrays)
+        groups = []
+        for where in positions.values():
+            flat = np.concatenate([arrays[i].ravel() for i in where])
+            offset = 0
+            for i in where:
+                size = arrays[i].size
+                views[i] = flat[offset:offset + size].reshape(arrays[i].shape)
+                offset += size
+            groups.append((flat, where))
+        k = 0
+        for p in self.layers:
+            for key in p:
+                if key not in _FIXED:
+                    p[key] = views[k]
+                    k += 1
+        self.means, self.log_sigma = views[k], views[k + 1]
+        return groups
+
     def copy(self) -> FlowModel:
         return FlowModel(list(self.kinds), [{k: v.copy() for k, v in p.items()}
                                             for p in self.layers],
@@ -255,8 +282,9 @@ def train(model: FlowModel, x: np.ndarray, y: np.ndarray, *, beta: float,
     for c in range(len(model.means)):
         if np.any(yt == c):
             model.means[c] = z[yt == c].mean(0)
-    params = model.trainable()
-    optimizer = Adam(params)
+    groups = model.share_buffers()
+    buffers = [flat for flat, _ in groups]
+    optimizer = Adam(buffers)
     batch = min(batch_size, len(xt))
     every = 0 if not verbose else (1 if verbose is True else int(verbose))
     use_validation = early_stopping and len(xv) > 0
@@ -271,7 +299,9 @@ def train(model: FlowModel, x: np.ndarray, y: np.ndarray, *, beta: float,
         for begin in range(0, len(xt), batch):
             rows = order[begin:begin + batch]
             loss, grads = objective(model, xt[rows], yt[rows], beta, backend, gradients=True)
-            optimizer.step(params, grads, learning_rate)
+            flat_grads = [np.concatenate([grads[i].ravel() for i in where])
+                          for _, where in groups]
+            optimizer.step(buffers, flat_grads, learning_rate)
             losses.append(loss * len(rows))
         loss_curve.append(float(np.sum(losses) / len(xt)))
         if use_validation:
