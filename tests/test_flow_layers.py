@@ -315,3 +315,28 @@ def test_set_layer_replaces_kind_arrays():
     np.testing.assert_array_equal(net.layers[0].lower, old.lower)
     with pytest.raises(ValueError, match="not weight"):
         net.set_layer(0, weight=np.eye(3))
+
+
+def test_reference_network_of_new_kinds_never_runs_native_code(monkeypatch):
+    from revcore import _core
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the numpy reference called a native kernel")
+
+    rng = np.random.default_rng(13)
+    layers = mixed_layers(5, rng)  # fresh layers: no factors cached by a native network
+    for name in dir(_core):
+        if not name.startswith("_") and callable(getattr(_core, name)):
+            monkeypatch.setattr(_core, name, refuse)
+    net = reference.Network(layers)
+    x = rng.standard_normal((4, 5))
+    y = net.forward(x)
+    np.testing.assert_allclose(net.inverse(y), x, atol=1e-12)
+    _, info = net.inverse(y, return_info=True)
+    assert np.all(info["residual"] <= info["bound"])
+    assert net.check(y).ok
+    assert net.log_abs_det_jacobian(x).shape == (4,)
+    for layer in layers:
+        layer.gradients(x, np.ones_like(x), REFERENCE)
+    with pytest.raises(AssertionError, match="native kernel"):
+        revcore.Network(layers).forward(x)
