@@ -12,8 +12,9 @@ call the methods below, so a new kind is one class in this module:
 ``gradients(x, grad_output, backend)``
     ``dL/dx`` and ``dL/d(array)`` for each stored array, given ``dL/dy``.
 ``factors(backend, dtype)``, ``diagnose(backend, dtype, threshold)``
-    What the inverse needs (cached per backend and dtype), and why the layer cannot be
-    inverted ("" when it can): the line of :meth:`Network.check`.
+    What the inverse needs (cached per backend and dtype; None for a kind that needs
+    nothing, such as coupling), and why the layer cannot be inverted ("" when it can): the
+    line of :meth:`Network.check`.
 ``out_of_range(t)``, ``inverse(t, factors, backend)``, ``inverse_step(...)``
     Which targets the inverse cannot accept, the inverse itself, and the inverse with its
     error model (:mod:`revcore._refine`).

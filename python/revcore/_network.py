@@ -47,7 +47,7 @@ class Network:
 
     Parameters
     ----------
-    layers : sequence of Layer
+    layers : sequence of layers (Layer, LUDense, Coupling: any registered kind)
     condition_threshold : float, optional
         Layers whose 1-norm condition estimate exceeds it are refused by :meth:`inverse`.
         The default, ``0.01 / eps`` of the computing dtype (about 8.4e4 for float32 and
