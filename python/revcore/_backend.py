@@ -2,7 +2,8 @@
 
 A backend supplies the array functions a layer needs (dense, activations, LU factor, solve
 and condition estimate, matmul) and the whole-network passes. The native backend runs a
-network of dense layers in one kernel call each way; the reference backend subclasses it
+network of dense layers only in one kernel call each way, and a network holding other
+kinds layer by layer (each layer calling the kernels); the reference backend subclasses it
 with numpy functions and layer-by-layer passes, so nothing it computes touches the kernels.
 """
 
@@ -47,29 +48,60 @@ class Backend:
             [layer.negative_slope for layer in layers],
         )
 
+    @staticmethod
+    def _dense_only(layers: Sequence[Any]) -> bool:
+        return all(layer.kind == "dense" for layer in layers)
+
     def forward(self, layers: Sequence[Any], x: np.ndarray) -> np.ndarray:
-        weights, biases, codes, slopes = self._forward_lists(layers, x.dtype)
+        lists = self._forward_lists(layers, x.dtype)
+        if lists is None:
+            return self.forward_layers(layers, x)
+        weights, biases, codes, slopes = lists
         return _core.network_forward(weights, biases, codes, slopes, x)
 
-    def _forward_lists(self, layers: Sequence[Any], dtype: np.dtype) -> tuple:
+    def forward_layers(self, layers: Sequence[Any], x: np.ndarray) -> np.ndarray:
+        """The forward pass layer by layer."""
+        for layer in layers:
+            x = layer.forward(x, self)
+        return x
+
+    def inverse_layers(self, layers: Sequence[Any], factors: Sequence[Any],
+                       y: np.ndarray) -> tuple[np.ndarray, Failure | None]:
+        """The reverse pass layer by layer, stopping at the first failing layer."""
+        x = y
+        for index in reversed(range(len(layers))):
+            layer = layers[index]
+            if layer.out_of_range(x).any():
+                return x, ("out_of_range", index)
+            x = layer.inverse(x, factors[index], self)
+            if not np.isfinite(x).all():
+                return x, ("not_finite", index)
+        return x, None
+
+    def _forward_lists(self, layers: Sequence[Any], dtype: np.dtype) -> tuple | None:
         # The last snapshot's arguments, reused while the layers (an immutable tuple, held
         # here so its identity stays unique) and the dtype are the same: small batches would
         # otherwise spend most of their time rebuilding them.
         cached = self._forward_cache
         if cached is not None and cached[0] is layers and cached[1] == dtype:
             return cached[2]
-        lists = self._lists(layers, dtype)
+        lists = self._lists(layers, dtype) if self._dense_only(layers) else None
         self._forward_cache = (layers, dtype, lists)
         return lists
 
     def prepare_inverse(self, layers: Sequence[Any], factors: Sequence[Factors],
                         dtype: np.dtype) -> Any:
-        """What inverse() needs of the layers, built once per (layers, dtype) snapshot."""
+        """What inverse() needs of the layers, built once per (layers, dtype) snapshot: the
+        fused kernel's arguments for dense layers only, else the factors per layer."""
+        if not self._dense_only(layers):
+            return ("layers", list(factors))
         return (*self._lists(layers, dtype), [f.lu for f in factors], [f.piv for f in factors])
 
     def inverse(self, layers: Sequence[Any], prepared: Any,
                 y: np.ndarray) -> tuple[np.ndarray, Failure | None]:
         """x with forward(x) = y, or the failing target and (kind, layer index)."""
+        if prepared[0] == "layers":
+            return self.inverse_layers(layers, prepared[1], y)
         x, failure, layer, _, _ = _core.network_inverse(*prepared, y)  # type: ignore[call-arg]
         if failure == 0:
             return x, None

@@ -1,4 +1,5 @@
-"""A classifier that runs backwards: from a label to inputs of that label."""
+"""A generative classifier whose network runs backwards: exact likelihood, Bayes' rule, and
+sampling from the learned density."""
 
 from __future__ import annotations
 
@@ -8,121 +9,145 @@ from typing import Any
 
 import numpy as np
 
-from ._activations import BIJECTIVE
+from ._backend import Backend
 from ._estimator import check_is_fitted, validate_features, validate_targets
 from ._network import Network
-from ._training import TrainingSettings, initial_parameters, train
+from ._training import LOG_2PI, FlowModel, train
 from ._validation import as_float_array, check_finite_array
 
 __all__ = ["InvertibleClassifier"]
 
+# A feature taking one value in at least this share of the training rows is left out of
+# the density (see active_).
+_NEAR_CONSTANT_SHARE = 0.95
+
 
 class InvertibleClassifier:
-    """A square, invertible feed-forward classifier that can generate inputs from labels.
+    """A normalizing flow with a class-conditional Gaussian base, used as a classifier and
+    as a generator.
 
-    The network has ``depth`` dense layers of width ``n_features``: hidden layers use
-    ``activation``, the last layer is linear. Of its outputs, the first ``n_classes`` are the
-    class logits (softmax cross-entropy) and the rest are a latent part carrying what the label
-    does not (the "style"). Every layer is square and kept well-conditioned, so the network
-    can be run backwards exactly: :meth:`generate` builds outputs for the requested labels
-    and inverts them, :meth:`counterfactual` keeps an input's latent part and swaps its
-    label.
+    The inputs are standardised, then an invertible network ``f`` (a ``revcore.Network`` of
+    ``n_blocks`` blocks [LU-parametrised mixing layer, affine coupling block] and a closing
+    mixing layer) maps them to codes ``z``. The model is ``p(x | y) = N(f(x); mu_y,
+    diag sigma^2) |det J_f(x)|`` with learned class means ``mu_y``, a shared diagonal scale
+    ``sigma`` and ``p(y)`` the class frequencies, trained by maximum likelihood of
+    ``p(x, y)`` plus ``classification_weight`` times the log-likelihood of ``p(y | x)`` (a
+    hybrid objective) with Adam and early stopping. The first mixing layer starts as the
+    whitening of the within-class covariance (so training starts from linear discriminant
+    analysis) and each coupling block as the identity.
 
-    Follows scikit-learn's estimator conventions without depending on it.
+    Classes are Gaussian means, so any number of classes works with any number of features.
+    Prediction is Bayes' rule; :meth:`score_samples` is ``log p(x)``; :meth:`sample` and
+    :meth:`generate` draw ``z ~ N(mu_y, (T sigma)^2)`` and return ``f^-1(z)``: the fitted
+    model holds its parameters only, no training data.
 
     Parameters
     ----------
-    depth : int, default 3
-        Number of dense layers.
-    activation : {"leaky_relu", "tanh", "sigmoid", "identity"}, default "leaky_relu"
-        Activation of the hidden layers; it must be a bijection.
-    negative_slope : float, default 0.5
-        leaky_relu's slope for negative inputs. Larger slopes keep the network closer to
-        linear, so generated inputs stay closer to the data (0.5: about 99.6% of generated
-        digit pixels lie in the data's range; 0.1: about 93%).
-    epochs : int, default 40
-    batch_size : int, default 64
-    learning_rate : float, default 3e-3
-        Initial step size, decayed to 0 on a cosine schedule.
-    optimizer : {"adam", "sgd"}, default "adam"
-        "sgd" uses momentum 0.9 (and works best with learning_rate about 0.03).
-    latent_penalty : float, default 1e-2
-        Weight of ``mean ||latent||^2 / 2`` in the loss, keeping the latent part compact.
-    conditioning_penalty : float, default 1.0
-        Weight of ``sum_l (||W_l||_F^2 / 2 - log |det W_l|) / n`` in the loss. The term is
-        smallest for orthogonal weights and grows without bound as a weight nears
-        singularity, which keeps every layer invertible and well-conditioned (this is the
-        safeguard: with the defaults the 1-norm condition numbers stay near 50-60).
-    max_condition : float, default 1e4
-        Backstop after each epoch: a weight whose 2-norm condition number exceeds it has its
-        small singular values raised to ``largest / max_condition``.
-    margin : float, default 2.0
-        Generated outputs have the requested logit at least this far above every other, so
-        the network classifies each generated input as requested.
-    std_floor : float, default 0.1
-        Inputs are standardised with ``max(std, std_floor * mean(std))`` per feature, so
-        constant features (real data has them) do not blow up.
+    n_blocks : int, default 6
+        Number of [mixing, coupling] blocks.
+    hidden_width : int, default 64
+        Width of the coupling conditioners' hidden layers (ReLU, never inverted).
+    hidden_layers : int, default 2
+        Number of hidden layers per conditioner.
+    learning_rate : float, default 1e-3
+        Adam's step size.
+    batch_size : int, default 128
+    max_iter : int, default 1000
+        Maximum number of epochs.
+    early_stopping : bool, default True
+        Hold out ``validation_fraction`` of each class and stop when the validation score
+        (minus the training objective) has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs; the best parameters are kept. With False, the
+        training objective on all the data decides.
+    validation_fraction : float, default 0.2
+    n_iter_no_change : int, default 30
+    tol : float, default 1e-4
+    classification_weight : float, default 3.0
+        beta >= 0, the weight of ``-log p(y | x)`` added to the per-dimension negative joint
+        log-likelihood (0: pure maximum likelihood).
+    temperature : float, default 0.8
+        Default scale of the base's standard deviation when generating (1: the model's own
+        density; below 1: more typical samples).
     dtype : {"float64", "float32"}, default "float64"
     random_state : int, numpy Generator or None
-        Seeds the weights and the batches.
+        Seeds the initialisation, the validation split and the batches.
     verbose : bool or int, default False
-        Print the loss and training accuracy every ``verbose`` epochs (every 10 if True).
+        Print the loss every ``verbose`` epochs (every epoch if True).
 
     Attributes
     ----------
     classes_ : ndarray, shape (n_classes,)
     n_features_in_ : int
     network_ : Network
-        The fitted network, on standardised inputs.
+        The fitted flow, on the standardised non-constant features.
     mean_, scale_ : ndarray, shape (n_features,)
-        The standardisation: the network sees ``(X - mean_) / scale_``.
+        The standardisation: the network sees ``((X - mean_) / scale_)[:, active_]``.
+    active_ : ndarray of bool, shape (n_features,)
+        The features the density models. Constant and near-constant features (one value in
+        at least 95% of the training rows) are left out: generation gives them their
+        training mean, :meth:`encode` passes their offset from it through unchanged.
+    class_means_ : ndarray, shape (n_classes, n_active)
+    latent_scale_ : ndarray, shape (n_active,)
+        sigma, the base's shared standard deviations.
+    class_log_prior_ : ndarray, shape (n_classes,)
     loss_curve_ : list of float
-        Mean training loss per epoch.
+        Training objective per epoch.
+    validation_scores_ : list of float
+        Minus the objective on the validation slice per epoch (empty without early
+        stopping).
+    best_validation_score_ : float or None
+    n_iter_ : int
+        Epochs run.
 
     Examples
     --------
     >>> import numpy as np, revcore
     >>> rng = np.random.default_rng(0)
-    >>> X = np.vstack([rng.normal(-2, 1, (50, 4)), rng.normal(2, 1, (50, 4))])
-    >>> y = np.repeat([0, 1], 50)
-    >>> clf = revcore.InvertibleClassifier(epochs=20, random_state=0).fit(X, y)
-    >>> clf.score(X, y) > 0.95  # doctest: +SKIP
+    >>> X = np.vstack([rng.normal(-2, 1, (60, 2)), rng.normal(2, 1, (60, 2))])
+    >>> y = np.repeat(["a", "b"], 60)
+    >>> clf = revcore.InvertibleClassifier(n_blocks=2, hidden_width=16, max_iter=30,
+    ...                                    random_state=0).fit(X, y)
+    >>> bool(clf.score(X, y) > 0.95)
     True
-    >>> fakes = clf.generate([1, 1, 0], random_state=0)
-    >>> clf.predict(fakes)
-    array([1, 1, 0])
+    >>> clf.predict([[-2.0, -2.0], [2.0, 2.0]])
+    array(['a', 'b'], dtype='<U1')
+    >>> fakes = clf.generate(["b", "b", "a"], random_state=0)
+    >>> fakes.shape
+    (3, 2)
+    >>> bool(np.allclose(clf.decode(clf.encode(X)), X, rtol=1e-12, atol=0))
+    True
     """
 
     def __init__(
         self,
-        depth: int = 3,
-        activation: str = "leaky_relu",
-        negative_slope: float = 0.5,
-        epochs: int = 40,
-        batch_size: int = 64,
-        learning_rate: float = 3e-3,
-        optimizer: str = "adam",
-        latent_penalty: float = 1e-2,
-        conditioning_penalty: float = 1.0,
-        max_condition: float = 1e4,
-        margin: float = 2.0,
-        std_floor: float = 0.1,
+        n_blocks: int = 6,
+        hidden_width: int = 64,
+        hidden_layers: int = 2,
+        learning_rate: float = 1e-3,
+        batch_size: int = 128,
+        max_iter: int = 1000,
+        early_stopping: bool = True,
+        validation_fraction: float = 0.2,
+        n_iter_no_change: int = 30,
+        tol: float = 1e-4,
+        classification_weight: float = 3.0,
+        temperature: float = 0.8,
         dtype: str = "float64",
         random_state: Any = None,
         verbose: bool | int = False,
     ) -> None:
-        self.depth = depth
-        self.activation = activation
-        self.negative_slope = negative_slope
-        self.epochs = epochs
-        self.batch_size = batch_size
+        self.n_blocks = n_blocks
+        self.hidden_width = hidden_width
+        self.hidden_layers = hidden_layers
         self.learning_rate = learning_rate
-        self.optimizer = optimizer
-        self.latent_penalty = latent_penalty
-        self.conditioning_penalty = conditioning_penalty
-        self.max_condition = max_condition
-        self.margin = margin
-        self.std_floor = std_floor
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.classification_weight = classification_weight
+        self.temperature = temperature
         self.dtype = dtype
         self.random_state = random_state
         self.verbose = verbose
@@ -182,81 +207,81 @@ class InvertibleClassifier:
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
-        def non_negative(name: str, strictly: bool = False) -> None:
+        def number(name: str, low: float, high: float = math.inf,
+                   strictly: bool = False) -> None:
             value = getattr(self, name)
-            ok = isinstance(value, (int, float, np.floating, np.integer)) and math.isfinite(value)
-            if not ok or value < 0 or (strictly and value == 0):
-                kind = "positive" if strictly else "non-negative"
-                raise ValueError(f"{name} must be a finite {kind} number, got {value!r}")
+            ok = (isinstance(value, (int, float, np.floating, np.integer))
+                  and not isinstance(value, bool) and math.isfinite(value)
+                  and (value > low if strictly else value >= low) and value < high)
+            if not ok:
+                bound = f"> {low:g}" if strictly else f">= {low:g}"
+                upper = "" if high == math.inf else f" and < {high:g}"
+                raise ValueError(f"{name} must be a finite number {bound}{upper}, got {value!r}")
 
-        for name in ("depth", "epochs", "batch_size"):
+        for name in ("n_blocks", "hidden_width", "batch_size", "max_iter", "n_iter_no_change"):
             positive_int(name)
-        for name in ("latent_penalty", "conditioning_penalty", "margin", "std_floor"):
-            non_negative(name)
-        for name in ("negative_slope", "learning_rate"):
-            non_negative(name, strictly=True)
-        if not (isinstance(self.max_condition, (int, float)) and self.max_condition > 1):
-            raise ValueError(f"max_condition must exceed 1, got {self.max_condition!r}")
-        if self.activation not in BIJECTIVE:
+        if isinstance(self.hidden_layers, bool) or not isinstance(
+                self.hidden_layers, (int, np.integer)) or self.hidden_layers < 0:
             raise ValueError(
-                f"activation must be a bijection, one of {', '.join(BIJECTIVE)}; "
-                f"got {self.activation!r}"
-                + (" (relu maps every negative number to 0)" if self.activation == "relu" else "")
-            )
-        if self.optimizer not in ("adam", "sgd"):
-            raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
-        if np.dtype(self.dtype) not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
+                f"hidden_layers must be a non-negative integer, got {self.hidden_layers!r}")
+        number("learning_rate", 0.0, strictly=True)
+        number("temperature", 0.0)
+        number("classification_weight", 0.0)
+        number("tol", 0.0)
+        number("validation_fraction", 0.0, 1.0, strictly=True)
+        if not isinstance(self.early_stopping, (bool, np.bool_)):
+            raise ValueError(  # noqa: TRY004  (scikit-learn reports parameters as ValueError)
+                f"early_stopping must be True or False, got {self.early_stopping!r}")
+        if str(self.dtype) not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
 
     def fit(self, X: Any, y: Any) -> InvertibleClassifier:
-        """Fit the network on inputs X (n_samples, n_features) and labels y (n_samples,)."""
+        """Fit the flow on inputs X (n_samples, n_features) and labels y (n_samples,)."""
         self._validate_params()
         X = self._check_X(X, fitted=False)
         classes, labels = validate_targets(y, len(X), estimator_name=type(self).__name__)
-        n_features = X.shape[1]
-        if len(classes) > n_features:
-            raise ValueError(
-                f"{len(classes)} classes but only {n_features} features: the network is square "
-                "and its first n_classes outputs are the logits, so it needs at least as many "
-                "features as classes"
-            )
         dtype = np.dtype(self.dtype)
         rng = np.random.default_rng(self.random_state)
         self.classes_ = classes
-        self.n_features_in_ = n_features
+        self.n_features_in_ = X.shape[1]
         self.mean_ = X.mean(axis=0)
         std = X.std(axis=0)
-        self.scale_ = np.maximum(std, self.std_floor * std.mean()) if std.mean() > 0 else (
-            np.ones_like(std))
-        self.scale_[self.scale_ == 0] = 1.0
-        inputs = ((X - self.mean_) / self.scale_).astype(dtype)
-
-        settings = self._training_settings()
-        params = initial_parameters(self.depth, n_features, dtype, rng)
-        self.loss_curve_ = train(settings, params, inputs, labels, len(classes), rng)
-        weights, biases = params[: self.depth], params[self.depth :]
-        self.network_ = Network.from_weights(weights, biases, settings.activations,
-                                             self.negative_slope)
-
-        outputs = self.network_.forward(inputs)
-        k = len(classes)
-        self._train_outputs = outputs
-        self._train_labels = labels
-        self.class_mean_outputs_ = np.stack([outputs[labels == c].mean(axis=0) for c in range(k)])
-        canonical = self.class_mean_outputs_[:, :k].copy()
-        self.canonical_logits_ = self._enforce_margin(canonical, np.arange(k))
+        # Constant features carry nothing: left out of the density, reproduced exactly.
+        # Constant and near-constant features (one value in at least 95% of the rows: too
+        # few other values to model, and tiny scales that would blow up their rare values)
+        # are left out of the density and passed through exactly by encode and decode.
+        mode_share = np.array([np.unique(column, return_counts=True)[1].max()
+                               for column in X.T]) / len(X)
+        self.active_ = (std > 1e-12 * np.maximum(1.0, np.abs(self.mean_))) & (
+            mode_share < _NEAR_CONSTANT_SHARE)
+        if not self.active_.any():
+            raise ValueError("every feature of X is constant: there is nothing to model")
+        self.scale_ = np.where(self.active_, std, 1.0)
+        inputs = self._standardise(X).astype(dtype)
+        width = inputs.shape[1]
+        model = FlowModel.build(width, len(classes), self.n_blocks,
+                                (self.hidden_width,) * self.hidden_layers, rng, dtype)
+        model.log_prior = np.log(np.bincount(labels, minlength=len(classes)) / len(labels))
+        result = train(
+            model, inputs, labels, beta=float(self.classification_weight),
+            learning_rate=float(self.learning_rate), batch_size=int(self.batch_size),
+            max_iter=int(self.max_iter), early_stopping=bool(self.early_stopping),
+            validation_fraction=float(self.validation_fraction),
+            n_iter_no_change=int(self.n_iter_no_change), tol=float(self.tol),
+            whitening=True, rng=rng, backend=Backend(), verbose=self.verbose,
+        )
+        fitted = result.model
+        self.network_ = Network(fitted.to_layers())
+        self.class_means_ = fitted.means.copy()
+        self.latent_scale_ = np.exp(fitted.log_sigma)
+        self.class_log_prior_ = fitted.log_prior.copy()
+        self.loss_curve_ = result.loss_curve
+        self.validation_scores_ = result.validation_scores
+        self.best_validation_score_ = result.best_validation_score
+        self.n_iter_ = result.n_iter
         return self
 
-    def _training_settings(self) -> TrainingSettings:
-        return TrainingSettings(
-            depth=self.depth, activation=self.activation, negative_slope=self.negative_slope,
-            epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-            optimizer=self.optimizer, latent_penalty=self.latent_penalty,
-            conditioning_penalty=self.conditioning_penalty, max_condition=self.max_condition,
-            verbose=self.verbose,
-        )
-
-    # -- prediction -----------------------------------------------------------------------
+    # -- input checks (scikit-learn's conventions, revcore._estimator) --------------------
 
     def _check_fitted(self) -> None:
         check_is_fitted(self)
@@ -266,49 +291,6 @@ class InvertibleClassifier:
             check_is_fitted(self)
         return validate_features(X, estimator_name=type(self).__name__, dtype=np.float64,
                                  n_features_in=self.n_features_in_ if fitted else None)
-
-    def encode(self, X: Any) -> np.ndarray:
-        """The network's outputs (logits, then latent part) for inputs X."""
-        X = self._check_X(X)
-        return self.network_.forward((X - self.mean_) / self.scale_)
-
-    def decode(self, outputs: Any) -> np.ndarray:
-        """The inputs, in original units, whose network outputs are ``outputs``."""
-        self._check_fitted()
-        return self.network_.inverse(outputs) * self.scale_ + self.mean_
-
-    def decision_function(self, X: Any) -> np.ndarray:
-        """Class logits, shape (n_samples, n_classes)."""
-        return self.encode(X)[:, : len(self.classes_)]
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities (softmax of the logits), shape (n_samples, n_classes)."""
-        logits = self.decision_function(X)
-        p = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return p / p.sum(axis=1, keepdims=True)
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Predicted labels, shape (n_samples,)."""
-        self._check_fitted()
-        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
-
-    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """Mean accuracy on (X, y)."""
-        correct = self.predict(X) == np.asarray(y)
-        return float(np.average(correct, weights=sample_weight))
-
-    def check(self) -> Any:
-        """The network's invertibility report (see Network.check)."""
-        self._check_fitted()
-        return self.network_.check()
-
-    def log_abs_det_jacobian(self, X: Any) -> np.ndarray:
-        """``log |det d outputs / d X|`` per sample, X in original units."""
-        X = self._check_X(X)
-        inside = self.network_.log_abs_det_jacobian((X - self.mean_) / self.scale_)
-        return inside - np.log(self.scale_).sum()
-
-    # -- running backwards ----------------------------------------------------------------
 
     def _class_indices(self, labels: Any) -> np.ndarray:
         labels = np.asarray(labels)
@@ -322,101 +304,166 @@ class InvertibleClassifier:
             )
         return index
 
-    def _enforce_margin(self, logits: np.ndarray, classes: np.ndarray) -> np.ndarray:
-        """Raise (never lower) each row's requested logit to beat the others by the margin."""
-        logits = np.array(logits, dtype=np.float64)
-        rows = np.arange(len(logits))
-        others = logits.copy()
-        others[rows, classes] = -np.inf
-        logits[rows, classes] = np.maximum(logits[rows, classes],
-                                           others.max(axis=1) + self.margin)
-        return logits
+    # -- the model ------------------------------------------------------------------------
 
-    def targets(
-        self,
-        labels: Any,
-        style: str = "sample",
-        random_state: Any = None,
-        latent: Any = None,
-    ) -> np.ndarray:
-        """The network outputs that :meth:`generate` inverts: ``generate(...)`` is
-        ``decode(targets(...))`` with the same arguments. Building targets is cheap; use it
-        to draw them once and invert them elsewhere (for example block by block with Dask).
+    def _standardise(self, X: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(((X - self.mean_) / self.scale_)[:, self.active_])
+
+    def _unstandardise(self, inputs: np.ndarray) -> np.ndarray:
+        out = np.tile(self.mean_, (len(inputs), 1))
+        out[:, self.active_] += inputs * self.scale_[self.active_]
+        return out
+
+    def _joint_log_proba(self, X: Any) -> np.ndarray:
+        """(n, K): ``log p(x, k)`` in the units of X (over the non-constant features)."""
+        X = self._check_X(X)
+        inputs = self._standardise(X).astype(self.network_.dtype)
+        z, log_det = self.network_.forward_log_det(inputs)
+        z = z.astype(np.float64)
+        u = z[:, None, :] - self.class_means_[None, :, :]
+        u /= self.latent_scale_
+        d = z.shape[1]
+        log_base = (-0.5 * (u * u).sum(axis=2) - np.log(self.latent_scale_).sum()
+                    - 0.5 * d * LOG_2PI)
+        jacobian = log_det.astype(np.float64) - np.log(self.scale_[self.active_]).sum()
+        return log_base + jacobian[:, None] + self.class_log_prior_[None, :]
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """``log p(y | x)`` by Bayes' rule, shape (n_samples, n_classes)."""
+        joint = self._joint_log_proba(X)
+        top = joint.max(axis=1, keepdims=True)
+        return joint - top - np.log(np.exp(joint - top).sum(axis=1, keepdims=True))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """``p(y | x)`` by Bayes' rule, shape (n_samples, n_classes)."""
+        return np.exp(self.predict_log_proba(X))
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Log-odds ``log p(classes_[1] | x) - log p(classes_[0] | x)``, shape (n_samples,),
+        for two classes; ``log p(y | x)``, shape (n_samples, n_classes), for more."""
+        log_proba = self.predict_log_proba(X)
+        if log_proba.shape[1] == 2:
+            return log_proba[:, 1] - log_proba[:, 0]
+        return log_proba
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class of each row, shape (n_samples,)."""
+        joint = self._joint_log_proba(X)
+        return self.classes_[np.argmax(joint, axis=1)]
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Mean accuracy on (X, y)."""
+        correct = self.predict(X) == np.asarray(y)
+        return float(np.average(correct, weights=sample_weight))
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """``log p(x)`` of each row in the units of X (the standardisation's Jacobian
+        included), over the features that vary in the training data; low values flag
+        inputs unlike the training data."""
+        joint = self._joint_log_proba(X)
+        top = joint.max(axis=1, keepdims=True)
+        return (top + np.log(np.exp(joint - top).sum(axis=1, keepdims=True)))[:, 0]
+
+    def check(self) -> Any:
+        """The network's invertibility report (see :meth:`Network.check`)."""
+        self._check_fitted()
+        return self.network_.check()
+
+    # -- running backwards ----------------------------------------------------------------
+
+    def encode(self, X: Any) -> np.ndarray:
+        """The codes of X, shape (n_samples, n_features): ``z = f(x)`` in the columns of the
+        features that vary in the training data (``active_``), and the difference to the
+        training value in the others (0 for training-like inputs), so that
+        :meth:`decode` recovers any input."""
+        X = self._check_X(X)
+        Z = X - self.mean_
+        codes = self.network_.forward(self._standardise(X).astype(self.network_.dtype))
+        Z[:, self.active_] = codes
+        return Z
+
+    def decode(self, Z: Any) -> np.ndarray:
+        """The inputs, in the units of X, whose codes (see :meth:`encode`) are ``Z``:
+        ``decode(encode(X))`` is X to rounding."""
+        self._check_fitted()
+        Z = as_float_array(Z, "Z")
+        if Z.ndim != 2 or Z.shape[1] != self.n_features_in_:
+            raise ValueError(f"Z must have shape (n, {self.n_features_in_}), got {Z.shape}")
+        check_finite_array(Z, "Z")
+        inputs = self.network_.inverse(
+            np.ascontiguousarray(Z[:, self.active_], dtype=self.network_.dtype))
+        X = self._unstandardise(inputs.astype(np.float64))
+        X[:, ~self.active_] += Z[:, ~self.active_]
+        return X
+
+    def _codes(self, classes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """Full-width codes: ``class_means_[classes] + offsets`` in the active columns, 0
+        (the training value) in the others."""
+        Z = np.zeros((len(classes), self.n_features_in_))
+        Z[:, self.active_] = self.class_means_[classes] + offsets
+        return Z
+
+    def generate(self, labels: Any, temperature: float | None = None,
+                 random_state: Any = None) -> np.ndarray:
+        """Draw one input per label from the learned density of its class.
+
+        ``z ~ N(mu_y, (temperature * sigma)^2)`` then ``x = f^-1(z)``.
+
+        Parameters
+        ----------
+        labels : label or array_like of labels
+        temperature : float, optional
+            Defaults to the ``temperature`` parameter.
+        random_state : int, numpy Generator or None
 
         Returns
         -------
-        ndarray, shape (n_labels, n_features)
+        ndarray, shape (n_labels, n_features), or (n_features,) for a single label.
         """
         self._check_fitted()
         classes = self._class_indices(np.atleast_1d(labels))
         if classes.ndim != 1:
             raise ValueError(f"labels must be a label or a 1-D sequence, got shape "
                              f"{np.shape(labels)}")
-        k = len(self.classes_)
-        if latent is not None:
-            latent = as_float_array(latent, "latent")
-            latent = latent.reshape(1, -1) if latent.ndim == 1 and np.ndim(labels) == 0 \
-                else latent
-            expected = (len(classes), self.n_features_in_ - k)
-            if latent.shape != expected:
-                raise ValueError(f"latent must have shape {expected}, got {latent.shape}")
-            check_finite_array(latent, "latent")
-            targets = np.hstack([self.canonical_logits_[classes], latent])
-        elif style == "mean":
-            targets = self.class_mean_outputs_[classes].copy()
-        elif style == "sample":
-            rng = np.random.default_rng(random_state)
-            targets = np.empty((len(classes), self.n_features_in_))
-            for row, c in enumerate(classes):
-                pool = np.flatnonzero(self._train_labels == c)
-                a, b = rng.choice(pool, 2, replace=len(pool) < 2)
-                t = rng.uniform()
-                targets[row] = (1 - t) * self._train_outputs[a] + t * self._train_outputs[b]
-        else:
-            raise ValueError(f"style must be 'sample' or 'mean', got {style!r}")
-        targets[:, :k] = self._enforce_margin(targets[:, :k], classes)
-        return targets
+        t = self.temperature if temperature is None else temperature
+        if not (isinstance(t, (int, float, np.floating, np.integer)) and math.isfinite(t)
+                and t >= 0):
+            raise ValueError(f"temperature must be a finite number >= 0, got {t!r}")
+        rng = np.random.default_rng(random_state)
+        noise = rng.standard_normal((len(classes), self.class_means_.shape[1]))
+        generated = self.decode(self._codes(classes, t * self.latent_scale_ * noise))
+        return generated[0] if np.ndim(labels) == 0 else generated
 
-    def generate(
-        self,
-        labels: Any,
-        style: str = "sample",
-        random_state: Any = None,
-        latent: Any = None,
-    ) -> np.ndarray:
-        """Inputs, in original units, that the network classifies as ``labels``.
-
-        Parameters
-        ----------
-        labels : label or array_like of labels
-            One input is generated per label.
-        style : {"sample", "mean"}
-            "sample": outputs interpolated between those of two random training examples of
-            the class (varied, realistic inputs). "mean": the class's mean output (one
-            canonical input per class).
-        random_state : int, numpy Generator or None
-            Seeds the "sample" style.
-        latent : array_like, shape (n_labels, n_features - n_classes), optional
-            Give the latent part directly; the logits are then the class's canonical ones.
+    def sample(self, n_samples: int = 1, random_state: Any = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Draw ``n_samples`` pairs (x, y) from the model at temperature 1: labels from the
+        class frequencies of the training data, inputs from their class's density (as
+        ``GaussianMixture.sample``).
 
         Returns
         -------
-        ndarray, shape (n_labels, n_features), or (n_features,) for a single label.
-
-        In every style the requested logit is raised, if needed, to beat the others by
-        ``margin``, so the network classifies each generated input as requested.
+        X : ndarray, shape (n_samples, n_features)
+        y : ndarray, shape (n_samples,)
         """
-        generated = self.decode(self.targets(labels, style, random_state, latent))
-        return generated[0] if np.ndim(labels) == 0 else generated
+        self._check_fitted()
+        if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) \
+                or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+        rng = np.random.default_rng(random_state)
+        prior = np.exp(self.class_log_prior_)
+        classes = rng.choice(len(self.classes_), size=n_samples, p=prior / prior.sum())
+        labels = self.classes_[classes]
+        return self.generate(labels, temperature=1.0, random_state=rng), labels
 
     def counterfactual(self, X: Any, labels: Any) -> np.ndarray:
-        """Each input of X redrawn as another label: its latent part (style) is kept and its
-        logits replaced by the requested class's canonical logits.
+        """Each row of X redrawn as another class: its code moves from the mean of its
+        predicted class to the mean of the requested one, keeping its offset (the "style").
 
         ``labels`` is one label for every row or one label per row.
         """
-        outputs = self.encode(X)
-        classes = self._class_indices(np.broadcast_to(labels, (len(outputs),)))
-        outputs[:, : len(self.classes_)] = self.canonical_logits_[classes]
-        return self.decode(outputs)
-
+        X = self._check_X(X)
+        Z = self.encode(X)
+        source = np.argmax(self._joint_log_proba(X), axis=1)
+        target = self._class_indices(np.broadcast_to(labels, (len(X),)))
+        Z[:, self.active_] += self.class_means_[target] - self.class_means_[source]
+        return self.decode(Z)

@@ -62,6 +62,11 @@ def _plain(a: Any, b: Any) -> bool:
     return (dtype is _F64 or dtype is _F32) and b.dtype is dtype
 
 
+def _ready_2d(*arrays: np.ndarray) -> bool:
+    """Whether every array is 2-D, C-contiguous and aligned (what the kernels address)."""
+    return all(a.ndim == 2 and a.flags.c_contiguous and a.flags.aligned for a in arrays)
+
+
 def native_dense(
     x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, activation: Activation,
     negative_slope: float,
@@ -186,6 +191,17 @@ def dense_backward(
     array([[1. , 2. ],
            [0.5, 1. ]])
     """
+    known = ACTIVATIONS.get(activation) if type(activation) is str else None
+    if (known is not None and type(negative_slope) is float and 0 < negative_slope < math.inf
+            and _plain(x, weight) and _plain(preactivation, grad_output)
+            and x.dtype is preactivation.dtype and _ready_2d(x, weight, preactivation, grad_output)
+            and x.shape[1] == weight.shape[1]
+            and preactivation.shape == grad_output.shape == (x.shape[0], weight.shape[0])):
+        # the common call (2-D C-contiguous arrays of one dtype, shapes checked here)
+        check_memory(x.size + weight.size + weight.shape[0], x.dtype,
+                     lambda: f"dense_backward of x {x.shape} and weight {weight.shape}")
+        return _core.dense_backward(  # type: ignore[no-any-return]
+            x, weight, preactivation, grad_output, known.code, negative_slope, True)
     x_ndim = np.ndim(x)
     x, weight, z, g, dtype, act = prepare_dense_backward(
         x, weight, preactivation, grad_output, activation, negative_slope

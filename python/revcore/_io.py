@@ -10,9 +10,21 @@ The layout, readable with numpy alone (nothing is pickled)::
     negative_slopes            (L,) float64
     condition_threshold        float64 scalar, NaN for the dtype's default
 
-Each layer kind names its arrays (``<name>_<i>``) and its settings (one column
-``<name>s`` per setting) in ``ARRAYS`` and ``SETTINGS``; this version stores dense layers
-only, so a file with other kinds needs a ``kinds`` column and a new format version.
+That is format version 1, written for networks of dense layers only (so that older
+revcore reads them). A network holding other kinds is written as format version 2::
+
+    format_version             int64 scalar, 2
+    depth                      int64 scalar, number of layers L
+    kinds                      (L,) unicode strings: "dense", "lu_dense", "coupling"
+    condition_threshold        float64 scalar, NaN for the dtype's default
+    <array>_<i>                layer i's arrays by the names its kind gives them
+                               (dense: weight, bias; lu_dense: lower, upper, log_scale,
+                               sign, permutation (int64), bias; coupling: weight0, bias0,
+                               weight1, bias1, ...)
+    <setting>_<i>              layer i's settings as 0-d arrays (dense: activation,
+                               negative_slope)
+
+Both versions are read.
 
 Examples
 --------
@@ -33,7 +45,7 @@ from __future__ import annotations
 import os
 import zipfile
 import zlib
-from typing import IO, Union
+from typing import IO, Any, Union
 
 import numpy as np
 
@@ -41,7 +53,8 @@ from ._layers import LAYER_KINDS, NetworkData
 
 __all__ = ["FORMAT_VERSION", "read_network", "write_network"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_RESERVED = ("format_version", "depth", "kinds", "condition_threshold")
 
 _Path = Union[str, "os.PathLike[str]", IO[bytes]]
 _STORED_KIND = "dense"
@@ -52,12 +65,42 @@ def _where(path: _Path) -> str:
 
 
 def write_network(path: _Path, data: NetworkData) -> None:
-    """Write a network's plain data to ``path`` (a file name or a binary file object)."""
-    if any(kind != _STORED_KIND for kind in data.kinds):
-        raise ValueError(f"format version {FORMAT_VERSION} stores {_STORED_KIND} layers only")
+    """Write a network's plain data to ``path`` (a file name or a binary file object):
+    format version 1 when every layer is dense, else version 2."""
+    if all(kind == _STORED_KIND for kind in data.kinds):
+        arrays = _version1(data)
+    else:
+        arrays = _version2(data)
+    if isinstance(path, (str, os.PathLike)):
+        with open(path, "wb") as file:  # a file object: numpy would otherwise append ".npz"
+            np.savez(file, **arrays)  # type: ignore[arg-type]
+    else:
+        np.savez(path, **arrays)  # type: ignore[arg-type]
+
+
+def _version2(data: NetworkData) -> dict[str, np.ndarray]:
     threshold = data.condition_threshold
     arrays: dict[str, np.ndarray] = {
-        "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
+        "format_version": np.array(2, dtype=np.int64),
+        "depth": np.array(len(data.kinds), dtype=np.int64),
+        "kinds": np.array(data.kinds, dtype=np.str_),
+        "condition_threshold": np.array(np.nan if threshold is None else threshold),
+    }
+    for i, (kind, layer_arrays, settings) in enumerate(
+            zip(data.kinds, data.arrays, data.settings)):
+        for name, value in layer_arrays.items():
+            if value is not None:
+                arrays[f"{name}_{i}"] = np.asarray(value)
+        for name, code in LAYER_KINDS[kind].SETTINGS.items():
+            arrays[f"{name}_{i}"] = np.array(settings[name],
+                                             dtype=np.str_ if code == "U" else np.float64)
+    return arrays
+
+
+def _version1(data: NetworkData) -> dict[str, np.ndarray]:
+    threshold = data.condition_threshold
+    arrays: dict[str, np.ndarray] = {
+        "format_version": np.array(1, dtype=np.int64),
         "depth": np.array(len(data.kinds), dtype=np.int64),
     }
     cls = LAYER_KINDS[_STORED_KIND]
@@ -68,11 +111,7 @@ def write_network(path: _Path, data: NetworkData) -> None:
     for i, layer_arrays in enumerate(data.arrays):
         for name in cls.ARRAYS:
             arrays[f"{name}_{i}"] = layer_arrays[name]
-    if isinstance(path, (str, os.PathLike)):
-        with open(path, "wb") as file:  # a file object: numpy would otherwise append ".npz"
-            np.savez(file, **arrays)  # type: ignore[arg-type]
-    else:
-        np.savez(path, **arrays)  # type: ignore[arg-type]
+    return arrays
 
 
 def _read_arrays(path: _Path) -> dict[str, np.ndarray]:
@@ -125,6 +164,8 @@ def read_network(path: _Path) -> NetworkData:
     if depth_array.shape != () or depth_array.dtype.kind not in "iu":
         raise ValueError(f"{where}: depth must be an integer scalar")
     depth = int(depth_array)
+    if int(version) >= 2:
+        return _read_version2(contents, where, depth, get)
     cls = LAYER_KINDS[_STORED_KIND]
     columns = {}
     for name, kind in cls.SETTINGS.items():
@@ -143,3 +184,44 @@ def read_network(path: _Path) -> NetworkData:
                 for i in range(depth)]
     return NetworkData([_STORED_KIND] * depth, arrays, settings,
                        None if np.isnan(threshold) else threshold)
+
+
+def _read_version2(contents: dict[str, np.ndarray], where: str, depth: int,
+                   get: Any) -> NetworkData:
+    kinds_array = get("kinds")
+    if kinds_array.dtype.kind != "U" or kinds_array.shape != (depth,):
+        raise ValueError(f"{where}: kinds must be {depth} strings")
+    kinds = [str(kind) for kind in kinds_array]
+    for kind in kinds:
+        if kind not in LAYER_KINDS:
+            raise ValueError(f"{where}: unknown layer kind {kind!r}; known: "
+                             f"{', '.join(LAYER_KINDS)}")
+    threshold_array = get("condition_threshold")
+    if threshold_array.shape != () or threshold_array.dtype.kind not in "iuf":
+        raise ValueError(f"{where}: condition_threshold must be a real scalar")
+    threshold = float(threshold_array)
+    arrays: list[dict[str, Any]] = [{} for _ in range(depth)]
+    settings: list[dict[str, Any]] = [{} for _ in range(depth)]
+    for key, value in contents.items():
+        if key in _RESERVED:
+            continue
+        name, _, index = key.rpartition("_")
+        if not name or not index.isdigit() or int(index) >= depth:
+            raise ValueError(f"{where}: unexpected array {key!r}")
+        i = int(index)
+        code = LAYER_KINDS[kinds[i]].SETTINGS.get(name)
+        if code is None:
+            if value.dtype.kind not in "iuf":
+                raise ValueError(f"{where}: {key} must hold numbers")
+            arrays[i][name] = value
+        elif value.shape != () or (value.dtype.kind == "U") != (code == "U") or (
+                code != "U" and value.dtype.kind not in "iuf"):
+            raise ValueError(f"{where}: {key} must be a scalar "
+                             f"{'string' if code == 'U' else 'number'}")
+        else:
+            settings[i][name] = value.item()
+    for i, kind in enumerate(kinds):
+        missing = set(LAYER_KINDS[kind].SETTINGS) - set(settings[i])
+        if missing:
+            raise ValueError(f"{where}: layer {i} ({kind}) has no {', '.join(sorted(missing))}")
+    return NetworkData(kinds, arrays, settings, None if np.isnan(threshold) else threshold)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -11,7 +10,7 @@ import numpy as np
 
 from ._backend import Backend
 from ._errors import NotInvertibleError
-from ._io import read_network, write_network
+from ._io import _where, read_network, write_network
 from ._layers import (
     Factors,
     LayerKind,
@@ -32,18 +31,23 @@ __all__ = ["Network"]
 
 
 class Network:
-    """A feed-forward stack of dense layers ``x -> activation(weight @ x + bias)``.
+    """A feed-forward stack of layers: dense layers ``x -> activation(weight @ x + bias)``,
+    LU-parametrised mixing layers and affine coupling blocks (:mod:`revcore._layers`).
 
-    Runs forwards for any layer shapes; runs backwards (:meth:`inverse`) when every weight is
-    square and well-conditioned and every activation a bijection (identity, leaky_relu,
-    tanh, sigmoid), each layer being inverted with LU factors cached until its weights
-    change.
+    Runs forwards for any layer shapes; runs backwards (:meth:`inverse`) when every layer
+    can be inverted. A dense layer can when its weight is square and well-conditioned and
+    its activation a bijection (identity, leaky_relu, tanh, sigmoid): it is inverted with LU
+    factors cached until its weights change. An ``lu_dense`` layer (``W = P L U``) is
+    invertible by construction (two triangular solves with its own factors, no
+    factorisation) unless ill-conditioned, and a ``coupling`` block always is (its
+    conditioner is never inverted). A network of dense layers only runs each way in one
+    native call; a mixed one layer by layer.
 
-    Build one with :meth:`from_weights` or :meth:`random`.
+    Build one with :meth:`from_weights`, :meth:`random` or from a list of layers.
 
     Parameters
     ----------
-    layers : sequence of Layer
+    layers : sequence of layers (Layer, LUDense, Coupling: any registered kind)
     condition_threshold : float, optional
         Layers whose 1-norm condition estimate exceeds it are refused by :meth:`inverse`.
         The default, ``0.01 / eps`` of the computing dtype (about 8.4e4 for float32 and
@@ -189,7 +193,10 @@ class Network:
             condition_threshold=condition_threshold))
 
     def to_torch(self) -> Any:
-        """The network as a PyTorch ``nn.Sequential`` (Linear and activation modules)."""
+        """The network as a PyTorch ``nn.Sequential`` (Linear and activation modules); dense
+        layers only."""
+        if any(layer.kind != "dense" for layer in self._layers):
+            raise ValueError("to_torch converts networks of dense layers only")
         return network_to_module(self._data(), self.dtype)
 
     def save(self, path: Any) -> None:
@@ -212,7 +219,7 @@ class Network:
             return cls._from_data(data)
         except (TypeError, ValueError) as error:
             raise ValueError(
-                f"{os.fspath(path)!r} holds an inconsistent network: {error}") from None
+                f"{_where(path)} holds an inconsistent network: {error}") from None
 
     # -- properties ---------------------------------------------------------------------
 
@@ -242,13 +249,16 @@ class Network:
                           for layer in self._layers)
         return f"{type(self).__name__}([{parts}], dtype={self.dtype})"
 
-    def set_layer(self, index: int, weight: Any = None, bias: Any = None) -> None:
-        """Replace layer ``index``'s weight and/or bias (same shapes); its cached factors are
+    def set_layer(self, index: int, weight: Any = None, bias: Any = None,
+                  **arrays: Any) -> None:
+        """Replace layer ``index``'s weight and/or bias (same shapes), or for other kinds
+        the named arrays (``lower``, ``log_scale``, ``weight0``...); its cached factors are
         dropped, the other layers' kept. Concurrent :meth:`inverse` calls see either the old
         or the new layer, never a mix."""
         with self._lock:
             layers = list(self._layers)
-            layers[index] = layers[index].replace(index, self.dtype, weight=weight, bias=bias)
+            layers[index] = layers[index].replace(index, self.dtype, weight=weight, bias=bias,
+                                                  **arrays)
             self._layers = tuple(layers)
 
     def set_weights(self, weights: Sequence[Any], biases: Sequence[Any] | None = None) -> None:
@@ -329,7 +339,9 @@ class Network:
             Also return a dict with, per sample, ``residual``: the measured
             ``||f(x) - y||_inf / ||y||_inf`` (forward pass in float64), and ``bound``: the
             a-priori bound of ``||x - x_exact||_inf / ||x_exact||_inf`` (its model is in
-            :mod:`revcore._refine`); plus ``condition_estimates`` per layer.
+            :mod:`revcore._refine`, and for coupling blocks in
+            :meth:`revcore._layers.Coupling.inverse_step`); plus ``condition_estimates``
+            per layer (None for coupling blocks, which have no matrix to condition).
 
         Raises
         ------
@@ -375,7 +387,7 @@ class Network:
             x, error = layer.inverse_step(x, error, factors[index], precision, self._backend)
             if not np.isfinite(x).all():
                 raise target_error(layers, ("not_finite", index), x, single)
-        conditions = [f.condition_estimate for f in factors]
+        conditions = [None if f is None else f.condition_estimate for f in factors]
         return x, error, conditions
 
     def _prepared(self, layers: tuple[Any, ...], dtype: np.dtype) -> Any:
@@ -395,8 +407,10 @@ class Network:
     def log_abs_det_jacobian(self, x: Any) -> np.ndarray:
         """``log |det J(x)|`` of the network at each input, J the Jacobian dy/dx.
 
-        The sum over layers of ``log |det W|`` (from the cached LU factors: the log of the
-        absolute diagonal of U) and of ``log |f'(z)|`` at the layer's pre-activations z.
+        The sum over layers of their log-determinants: for a dense layer ``log |det W|``
+        (from the cached LU factors: the log of the absolute diagonal of U) and
+        ``log |f'(z)|`` at the pre-activations z; for an lu_dense layer ``sum(log_scale)``;
+        for a coupling block ``sum(s)``.
 
         Parameters
         ----------
@@ -405,6 +419,20 @@ class Network:
         Returns
         -------
         ndarray, shape () or (batch,)
+        """
+        return self.forward_log_det(x)[1]
+
+    def forward_log_det(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The outputs and ``log |det J(x)|`` in one pass (see
+        :meth:`log_abs_det_jacobian`).
+
+        Examples
+        --------
+        >>> import numpy as np, revcore
+        >>> net = revcore.Network.random(width=2, depth=1, activation="identity", seed=0)
+        >>> y, log_det = net.forward_log_det(np.zeros((3, 2)))
+        >>> y.shape, log_det.shape
+        ((3, 2), (3,))
         """
         layers = self._layers
         for index, layer in enumerate(layers):
@@ -417,7 +445,7 @@ class Network:
         total = np.zeros(x2.shape[0], dtype=x2.dtype)
         for layer in layers:
             x2 = layer.forward_log_det(x2, total, self._backend)
-        return total[0] if single else total
+        return (x2[0], total[0]) if single else (x2, total)
 
     def check(self, y: Any = None) -> InvertibilityReport:
         """Report, layer by layer, whether the network can be inverted and why not.
@@ -452,8 +480,8 @@ class Network:
                     reason = reason or (f"{out_of_range} target values lie outside the range "
                                         f"of {layer.label}")
                     current = None
-                elif factors is not None and not diagnoses[index][1]:
-                    current = layer.inverse(current, factors, self._backend)
+                elif not diagnoses[index][1]:
+                    current = layer.inverse(current, factors, self._backend)  # type: ignore[arg-type]
                 else:
                     current = None
             reports.append(LayerReport(
@@ -469,5 +497,6 @@ class Network:
                     3 * factors.condition_estimate * 2 * layer.shape[0] * np.finfo(dtype).eps),
                 rows=rows,
                 columns=columns,
+                note=layer.note(),
             ))
         return InvertibilityReport(reports[::-1], threshold)

@@ -42,6 +42,8 @@ class LayerReport(NamedTuple):
     """Samples (rows of the targets) with elements outside the activation's range."""
     columns: tuple[int, ...] = ()
     """Units (columns) with elements outside the activation's range."""
+    note: str = ""
+    """How the layer is inverted (for kinds other than dense), shown after the verdict."""
 
     @property
     def verdict(self) -> str:
@@ -78,7 +80,8 @@ class InvertibilityReport(Sequence[LayerReport]):
         for r in self.layers:
             cond = "-" if r.condition_estimate is None else f"{r.condition_estimate:.3g}"
             shape = f"{r.shape[0]}x{r.shape[1]}"
-            verdict = r.verdict + (f": {r.reason}" if r.reason else "")
+            verdict = r.verdict + (f": {r.reason}" if r.reason else "") + (
+                f" ({r.note})" if r.note else "")
             lines.append(f"{r.index:>5}  {shape:>11}  {r.activation:<10}  {cond:>13}  {verdict}")
         summary = "every layer is invertible" if self.ok else "the network is NOT invertible"
         lines.append(f"{summary} (condition threshold {self.condition_threshold:.3g})")

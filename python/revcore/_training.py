@@ -1,7 +1,30 @@
-"""Training the classifier's network: its loss, gradients and the minibatch loop.
+"""Training a flow by maximum likelihood: the class-conditional Gaussian base, the loss and
+its gradients, and the minibatch loop with early stopping.
 
-The parameters are plain lists (weights, then biases) updated in place, so a step costs no
-network rebuild; the estimator builds a :class:`revcore.Network` from them at the end.
+The model: ``z = f(x)`` through the layers of a network (kinds with ``train_forward`` and
+``train_backward``: ``lu_dense`` and ``coupling``), ``p(x | k) = N(z; mu_k, diag sigma^2)
+|det J_f(x)|`` and ``p(k)`` the class frequencies. The loss of a batch, per sample, is
+
+    -log p(x, y) / d  -  beta * log p(y | x)
+
+(joint likelihood per dimension plus a weighted classification term; ``beta = 0`` is pure
+maximum likelihood). Gradients are written by hand: the base's here, the layers' in their
+``train_backward``, which the network's own passes share (no autograd).
+
+The parameters are plain dicts of arrays updated in place (no network is rebuilt per step);
+:func:`to_layers` turns them into immutable layers at the end.
+
+Examples
+--------
+>>> import numpy as np
+>>> from revcore._backend import Backend
+>>> from revcore._training import FlowModel, objective
+>>> rng = np.random.default_rng(0)
+>>> model = FlowModel.build(3, 2, n_blocks=1, hidden=(4,), rng=rng)
+>>> x, y = rng.standard_normal((5, 3)), np.array([0, 1, 0, 1, 1])
+>>> loss, grads = objective(model, x, y, 1.0, Backend(), gradients=True)
+>>> len(grads) == len(model.trainable())
+True
 """
 
 from __future__ import annotations
@@ -9,131 +32,295 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from . import _functions as native
-from ._optimizers import make_optimizer
+from ._layers import LAYER_KINDS, Coupling, LayerKind, LUDense, layer_from_arrays
+from ._optimizers import Adam
 
-__all__ = ["TrainingSettings", "clip_condition", "initial_parameters", "loss_and_gradients",
-           "train"]
+__all__ = ["FlowModel", "TrainingResult", "objective", "stratified_split", "train"]
 
-
-@dataclass(frozen=True)
-class TrainingSettings:
-    """What the loop and the loss need of the estimator's parameters."""
-
-    depth: int
-    activation: str
-    negative_slope: float
-    epochs: int
-    batch_size: int
-    learning_rate: float
-    optimizer: str
-    latent_penalty: float
-    conditioning_penalty: float
-    max_condition: float
-    verbose: bool | int
-
-    @property
-    def activations(self) -> list[str]:
-        """Hidden layers use the activation, the last layer is linear."""
-        return [self.activation] * (self.depth - 1) + ["identity"]
+LOG_2PI = math.log(2 * math.pi)
+_FIXED = ("sign", "permutation")  # arrays of a layer that training never changes
 
 
-def initial_parameters(depth: int, n: int, dtype: np.dtype,
-                       rng: np.random.Generator) -> list[np.ndarray]:
-    """Random orthogonal weights (n, n) and zero biases: ``depth`` of each."""
-    weights = []
-    for _ in range(depth):
-        q, r = np.linalg.qr(rng.standard_normal((n, n)))
-        weights.append((q * np.sign(np.diag(r))).astype(dtype))
-    return weights + [np.zeros(n, dtype=dtype) for _ in range(depth)]
+@dataclass
+class FlowModel:
+    """A flow's layers as mutable parameter dicts, plus the Gaussian base.
 
-
-def clip_condition(weight: np.ndarray, max_condition: float) -> np.ndarray:
-    """The weight with its singular values raised to at least ``largest / max_condition``."""
-    u, s, vt = np.linalg.svd(weight)
-    if s[-1] * max_condition >= s[0]:
-        return weight
-    return ((u * np.maximum(s, s[0] / max_condition)) @ vt).astype(weight.dtype)
-
-
-def loss_and_gradients(settings: TrainingSettings, params: list[np.ndarray], x: np.ndarray,
-                       labels: np.ndarray, k: int) -> tuple[float, list[np.ndarray]]:
-    """The loss on a batch and its gradient with respect to every parameter.
-
-    The first ``k`` outputs are logits (softmax cross-entropy), the rest a latent part
-    penalised by ``latent_penalty * mean ||latent||^2 / 2``; every weight adds
-    ``conditioning_penalty * (||W||_F^2 / 2 - log |det W|) / n``.
+    ``kinds[i]`` names layer i's kind and ``layers[i]`` its arrays; ``means`` (K, d) are the
+    class means of the base, ``log_sigma`` (d,) its shared log standard deviations, and
+    ``log_prior`` (K,) the log class frequencies.
     """
-    depth, slope = settings.depth, settings.negative_slope
-    weights, biases = params[:depth], params[depth:]
-    activations = settings.activations
-    saved = []
-    for weight, bias, name in zip(weights, biases, activations):
-        z = native.dense(x, weight, bias)
-        saved.append((x, z))
-        x = native.activate(z, name, slope)
-    m = len(labels)
-    logits, latent = x[:, :k], x[:, k:]
-    log_p = logits - logits.max(axis=1, keepdims=True)
-    log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))
-    loss = -log_p[np.arange(m), labels].mean() + 0.5 * settings.latent_penalty * (
-        (latent**2).sum(axis=1).mean())
-    grad = np.empty_like(x)
-    grad[:, :k] = np.exp(log_p)
-    grad[np.arange(m), labels] -= 1
-    grad[:, :k] /= m
-    grad[:, k:] = settings.latent_penalty * latent / m
-    grad_w: list = [None] * depth
-    grad_b: list = [None] * depth
-    for index in reversed(range(depth)):
-        layer_input, z = saved[index]
-        grad_x, grad_w[index], grad_b[index] = native.dense_backward(
-            layer_input, weights[index], z, grad, activations[index], slope)
-        assert grad_x is not None
-        grad = grad_x
-    n = weights[0].shape[0]
-    for index, weight in enumerate(weights):
-        # d/dW of (||W||_F^2 / 2 - log|det W|) / n is (W - W^-T) / n.
-        lu = native.lu_factor(weight, check_finite=False)
-        inverse_t = native.lu_solve(lu, np.eye(n, dtype=weight.dtype), trans=1,
-                                    check_finite=False)
-        grad_w[index] += settings.conditioning_penalty / n * (weight - inverse_t)
-    return float(loss), grad_w + grad_b
+
+    kinds: list[str]
+    layers: list[dict[str, np.ndarray]]
+    means: np.ndarray
+    log_sigma: np.ndarray
+    log_prior: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    @classmethod
+    def build(cls, width: int, n_classes: int, n_blocks: int, hidden: tuple[int, ...],
+              rng: np.random.Generator, dtype: Any = np.float64) -> FlowModel:
+        """``n_blocks`` of [lu_dense, coupling] then a closing lu_dense: each mixing layer
+        the identity on a random permutation, each coupling block the identity (its
+        conditioner's last layer zero)."""
+        kinds: list[str] = []
+        layers: list[dict[str, np.ndarray]] = []
+        for _ in range(n_blocks):
+            kinds += ["lu_dense", "coupling"]
+            layers.append(LUDense.identity(width, rng.permutation(width), dtype).params())
+            layers.append(Coupling.random(width, hidden, rng, 0.0, dtype).params())
+        kinds.append("lu_dense")
+        layers.append(LUDense.identity(width, rng.permutation(width), dtype).params())
+        layers = [{k: np.array(v) for k, v in p.items()} for p in layers]  # writable
+        return cls(kinds, layers, np.zeros((n_classes, width)), np.zeros(width),
+                   np.full(n_classes, -math.log(n_classes)))
+
+    def trainable(self) -> list[np.ndarray]:
+        """Every array the optimiser moves, in a fixed order (the base's last)."""
+        arrays = [v for p in self.layers for k, v in p.items() if k not in _FIXED]
+        return arrays + [self.means, self.log_sigma]
+
+    def share_buffers(self) -> list[tuple[np.ndarray, list[int]]]:
+        """Make the trainable arrays views of one flat buffer per dtype, so that an
+        optimiser step is a few operations on long vectors; returns each buffer with the
+        positions (in :meth:`trainable`'s order) of the arrays it holds."""
+        arrays = self.trainable()
+        positions: dict[np.dtype, list[int]] = {}
+        for i, array in enumerate(arrays):
+            positions.setdefault(array.dtype, []).append(i)
+        views: list[np.ndarray] = list(arrays)
+        groups = []
+        for where in positions.values():
+            flat = np.concatenate([arrays[i].ravel() for i in where])
+            offset = 0
+            for i in where:
+                size = arrays[i].size
+                views[i] = flat[offset:offset + size].reshape(arrays[i].shape)
+                offset += size
+            groups.append((flat, where))
+        k = 0
+        for p in self.layers:
+            for key in p:
+                if key not in _FIXED:
+                    p[key] = views[k]
+                    k += 1
+        self.means, self.log_sigma = views[k], views[k + 1]
+        return groups
+
+    def copy(self) -> FlowModel:
+        return FlowModel(list(self.kinds), [{k: v.copy() for k, v in p.items()}
+                                            for p in self.layers],
+                         self.means.copy(), self.log_sigma.copy(), self.log_prior.copy())
+
+    def to_layers(self) -> list[LayerKind]:
+        """The layers as immutable layer objects (what a Network holds)."""
+        return [layer_from_arrays(kind, p, {}, i) for i, (kind, p)
+                in enumerate(zip(self.kinds, self.layers))]
 
 
-def train(settings: TrainingSettings, params: list[np.ndarray], inputs: np.ndarray,
-          labels: np.ndarray, k: int, rng: np.random.Generator) -> list[float]:
-    """Minibatch training with a cosine-decayed step size; returns the mean loss per epoch.
+def flow_forward(model: FlowModel, x: np.ndarray, backend: Any,
+                 keep: bool = True) -> tuple[np.ndarray, np.ndarray, list]:
+    """``(z, log|det J| per sample, caches)`` of the model's layers."""
+    log_det = np.zeros(len(x), dtype=x.dtype)
+    caches = []
+    for kind, p in zip(model.kinds, model.layers):
+        x, layer_log_det, cache = LAYER_KINDS[kind].train_forward(  # type: ignore[attr-defined]
+            p, x, backend)
+        log_det += layer_log_det
+        caches.append(cache if keep else None)
+    return x, log_det, caches
 
-    After each epoch every weight's condition number is capped at ``max_condition``.
+
+def flow_backward(model: FlowModel, caches: list, grad_z: np.ndarray,
+                  grad_log_det: np.ndarray, backend: Any) -> list[dict[str, np.ndarray]]:
+    """Every layer's array gradients, given ``dL/dz`` and ``dL/d(log|det J|)``."""
+    grads: list[dict[str, np.ndarray]] = [{} for _ in model.layers]
+    g = grad_z
+    for i in reversed(range(len(model.layers))):
+        cls = LAYER_KINDS[model.kinds[i]]
+        g, grads[i] = cls.train_backward(  # type: ignore[attr-defined]
+            model.layers[i], caches[i], g, grad_log_det, backend)
+    return grads
+
+
+def joint_log_prob(model: FlowModel, z: np.ndarray, log_det: np.ndarray) -> np.ndarray:
+    """(n, K): ``log p(x, k)`` for every class, from ``z = f(x)`` and ``log|det J|``."""
+    z = z.astype(np.float64)
+    inverse_sigma = np.exp(-model.log_sigma)
+    u = z * inverse_sigma
+    m = model.means * inverse_sigma
+    squared = (u * u).sum(1)[:, None] - 2 * u @ m.T + (m * m).sum(1)[None, :]
+    d = z.shape[1]
+    return (-0.5 * squared - model.log_sigma.sum() - 0.5 * d * LOG_2PI
+            + log_det.astype(np.float64)[:, None] + model.log_prior[None, :])
+
+
+def objective(model: FlowModel, x: np.ndarray, y: np.ndarray, beta: float, backend: Any,
+              gradients: bool = False) -> tuple[float, list[np.ndarray]]:
+    """The loss on a batch (see the module) and, with ``gradients``, its gradient for every
+    array of ``model.trainable()`` (same order)."""
+    n, d = x.shape
+    z, log_det, caches = flow_forward(model, x, backend, keep=gradients)
+    a = joint_log_prob(model, z, log_det)
+    rows = np.arange(n)
+    top = a.max(axis=1, keepdims=True)
+    lse = top[:, 0] + np.log(np.exp(a - top).sum(axis=1))
+    joint = a[rows, y]
+    loss = float(-joint.mean() / d - beta * (joint - lse).mean())
+    if not gradients:
+        return loss, []
+    # dLoss/da: the classification term's softmax minus the one-hot, and the joint's -1/(nd)
+    G = (beta / n) * np.exp(a - lse[:, None])
+    G[rows, y] -= beta / n + 1.0 / (n * d)
+    inverse_var = np.exp(-2 * model.log_sigma)
+    z64 = z.astype(np.float64)
+    row_sum, column_sum = G.sum(axis=1), G.sum(axis=0)
+    Gz = G.T @ z64                                           # (K, d)
+    # a = -|z - mu_k|^2_{1/sigma^2} / 2 - sum log sigma + log|det J| + const
+    grad_z = -inverse_var * (z64 * row_sum[:, None] - G @ model.means)
+    grad_means = inverse_var * (Gz - column_sum[:, None] * model.means)
+    second = ((z64 * z64) * row_sum[:, None]).sum(0) - 2 * (Gz * model.means).sum(0) \
+        + (column_sum[:, None] * model.means**2).sum(0)
+    grad_log_sigma = inverse_var * second - G.sum()
+    layer_grads = flow_backward(model, caches, grad_z.astype(x.dtype),
+                                row_sum.astype(x.dtype), backend)
+    flat = [g[k] for p, g in zip(model.layers, layer_grads) for k in p if k not in _FIXED]
+    return loss, flat + [grad_means, grad_log_sigma]
+
+
+def stratified_split(labels: np.ndarray, fraction: float,
+                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (train, validation): about ``fraction`` of each class to validation,
+    keeping at least one row of every class for training."""
+    train, validation = [], []
+    for c in np.unique(labels):
+        rows = rng.permutation(np.flatnonzero(labels == c))
+        k = min(round(fraction * len(rows)), len(rows) - 1)
+        validation.append(rows[:k])
+        train.append(rows[k:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(validation))
+
+
+def whiten(model: FlowModel, x: np.ndarray, y: np.ndarray, eps: float) -> None:
+    """Start the first mixing layer as the whitening of the pooled within-class covariance:
+    ``Sigma + eps I = C C^T``, ``L U = C^-1`` (lower triangular: no pivoting), the layer's
+    permutation kept. One factorisation, at initialisation only."""
+    classes, index = np.unique(y, return_inverse=True)
+    x64 = x.astype(np.float64)
+    means = np.stack([x64[index == c].mean(0) for c in range(len(classes))])
+    resid = x64 - means[index]
+    d = x.shape[1]
+    cov = resid.T @ resid / len(x) + eps * np.eye(d)
+    inverse = np.tril(np.linalg.inv(np.linalg.cholesky(cov)))
+    u = np.diag(inverse).copy()
+    p = model.layers[0]
+    p["lower"][...] = np.tril(inverse / u[None, :], -1)
+    p["upper"][...] = 0.0
+    p["log_scale"][...] = np.log(u)
+    p["sign"][...] = 1.0
+    weight = inverse[p["permutation"]]
+    p["bias"][...] = -(weight @ x64.mean(0))
+
+
+def choose_shrinkage(xt: np.ndarray, yt: np.ndarray, xv: np.ndarray, yv: np.ndarray,
+                     grid: tuple[float, ...] = (1e-3, 1e-2, 3e-2, 1e-1, 3e-1)) -> float:
+    """The eps of ``N(mu_y, Sigma + eps I)`` (a shared-covariance Gaussian per class, closed
+    form) with the best likelihood on the validation rows."""
+    if len(xv) == 0:
+        return 1e-2
+    classes = np.unique(yt)
+    xt, xv = xt.astype(np.float64), xv.astype(np.float64)
+    means = np.stack([xt[yt == c].mean(0) for c in classes])
+    resid = xt - means[np.searchsorted(classes, yt)]
+    cov = resid.T @ resid / len(xt)
+    rv = xv - means[np.searchsorted(classes, yv)]
+    best, best_ll = grid[0], -np.inf
+    for eps in grid:
+        c = np.linalg.cholesky(cov + eps * np.eye(len(cov)))
+        u = np.linalg.solve(c, rv.T)
+        ll = -0.5 * (u * u).sum(0).mean() - np.log(np.diag(c)).sum()
+        if ll > best_ll:
+            best, best_ll = eps, ll
+    return best
+
+
+@dataclass
+class TrainingResult:
+    """What the loop reports: the model with the best parameters restored, and its curves."""
+
+    model: FlowModel
+    loss_curve: list[float]
+    validation_scores: list[float]
+    n_iter: int
+    best_validation_score: float | None
+
+
+def train(model: FlowModel, x: np.ndarray, y: np.ndarray, *, beta: float,
+          learning_rate: float, batch_size: int, max_iter: int, early_stopping: bool,
+          validation_fraction: float, n_iter_no_change: int, tol: float, whitening: bool,
+          rng: np.random.Generator, backend: Any, verbose: bool | int = False
+          ) -> TrainingResult:
+    """Fit the model on standardised inputs x (n, d) and class indices y by Adam.
+
+    With ``early_stopping``, ``validation_fraction`` of each class is held out and training
+    stops once the validation score (minus the loss) has not improved by ``tol`` for
+    ``n_iter_no_change`` epochs, the best parameters being restored; otherwise the training
+    loss plays that role on all the data. At most ``max_iter`` epochs.
     """
-    n_samples = len(inputs)
-    batch = min(settings.batch_size, n_samples)
-    steps_per_epoch = -(-n_samples // batch)
-    total_steps = settings.epochs * steps_per_epoch
-    optimizer = make_optimizer(settings.optimizer, params)
-    every = 10 if settings.verbose is True else int(settings.verbose)
+    if early_stopping:
+        train_rows, validation_rows = stratified_split(y, validation_fraction, rng)
+    else:
+        train_rows, validation_rows = np.arange(len(x)), np.arange(0)
+    xt, yt, xv, yv = x[train_rows], y[train_rows], x[validation_rows], y[validation_rows]
+    if whitening:
+        whiten(model, xt, yt, choose_shrinkage(xt, yt, xv, yv))
+    z, _, _ = flow_forward(model, xt, backend, keep=False)
+    for c in range(len(model.means)):
+        if np.any(yt == c):
+            model.means[c] = z[yt == c].mean(0)
+    groups = model.share_buffers()
+    buffers = [flat for flat, _ in groups]
+    optimizer = Adam(buffers)
+    batch = min(batch_size, len(xt))
+    every = 0 if not verbose else (1 if verbose is True else int(verbose))
+    use_validation = early_stopping and len(xv) > 0
+    best_score, best, wait = -np.inf, model.copy(), 0
+    loss_curve: list[float] = []
+    scores: list[float] = []
     start = time.perf_counter()
-    curve = []
-    step = 0
-    for epoch in range(settings.epochs):
-        order = rng.permutation(n_samples)
+    epoch = 0
+    for epoch in range(1, max_iter + 1):
+        order = rng.permutation(len(xt))
         losses = []
-        for begin in range(0, n_samples, batch):
-            rows = order[begin : begin + batch]
-            loss, grads = loss_and_gradients(settings, params, inputs[rows], labels[rows], k)
-            rate = settings.learning_rate * 0.5 * (1 + math.cos(math.pi * step / total_steps))
-            optimizer.step(params, grads, rate)
-            losses.append(loss)
-            step += 1
-        for weight in params[: settings.depth]:
-            weight[...] = clip_condition(weight, settings.max_condition)
-        curve.append(float(np.mean(losses)))
-        if every and ((epoch + 1) % every == 0 or epoch + 1 == settings.epochs):
-            print(f"epoch {epoch + 1:4d}/{settings.epochs}  loss {curve[-1]:.4f}  "
+        for begin in range(0, len(xt), batch):
+            rows = order[begin:begin + batch]
+            loss, grads = objective(model, xt[rows], yt[rows], beta, backend, gradients=True)
+            flat_grads = [np.concatenate([grads[i].ravel() for i in where])
+                          for _, where in groups]
+            optimizer.step(buffers, flat_grads, learning_rate)
+            losses.append(loss * len(rows))
+        loss_curve.append(float(np.sum(losses) / len(xt)))
+        if use_validation:
+            score = -objective(model, xv, yv, beta, backend)[0]
+            scores.append(score)
+        else:
+            score = -loss_curve[-1]
+        if every and epoch % every == 0:
+            extra = f"  validation score {score:.4f}" if use_validation else ""
+            print(f"epoch {epoch:4d}  loss {loss_curve[-1]:.4f}{extra}  "
                   f"{time.perf_counter() - start:.1f} s", file=sys.stderr)
-    return curve
+        if not np.isfinite(score):
+            break
+        if score > best_score + tol:
+            best_score, wait = score, 0
+            best = model.copy()
+        else:
+            wait += 1
+            if wait >= n_iter_no_change:
+                break
+    return TrainingResult(best, loss_curve, scores, epoch,
+                          float(best_score) if use_validation else None)

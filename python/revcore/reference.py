@@ -212,24 +212,14 @@ class _ReferenceBackend(Backend):
     activate_inverse = staticmethod(activate_inverse)
 
     def forward(self, layers: Any, x: np.ndarray) -> np.ndarray:
-        for layer in layers:
-            x = layer.forward(x, self)
-        return x
+        return self.forward_layers(layers, x)
 
     def prepare_inverse(self, layers: Any, factors: Any, dtype: Any) -> Any:
         return factors
 
     def inverse(self, layers: Any, factors: Any,
                 y: np.ndarray) -> tuple[np.ndarray, Failure | None]:
-        x = y
-        for index in reversed(range(len(layers))):
-            layer = layers[index]
-            if layer.out_of_range(x).any():
-                return x, ("out_of_range", index)
-            x = layer.inverse(x, factors[index], self)
-            if not np.isfinite(x).all():
-                return x, ("not_finite", index)
-        return x, None
+        return self.inverse_layers(layers, factors, y)
 
 
 class Network(_NativeNetwork):
