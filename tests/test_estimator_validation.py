@@ -297,9 +297,10 @@ CALLS = {
     "encode": lambda clf, X: clf.encode(X),
     "decode": lambda clf, X: clf.decode(X),
     "generate": lambda clf, X: clf.generate([0, 1]),
-    "targets": lambda clf, X: clf.targets([0, 1]),
     "counterfactual": lambda clf, X: clf.counterfactual(X, 1),
-    "log_abs_det_jacobian": lambda clf, X: clf.log_abs_det_jacobian(X),
+    "predict_log_proba": lambda clf, X: clf.predict_log_proba(X),
+    "score_samples": lambda clf, X: clf.score_samples(X),
+    "sample": lambda clf, X: clf.sample(3),
     "check": lambda clf, X: clf.check(),
 }
 
@@ -327,7 +328,7 @@ def test_fit_returns_self_leaves_inputs_and_parameters_alone(tmp_path):
     X, y = small_problem()
     X.flags.writeable = False
     y.flags.writeable = False
-    clf = revcore.InvertibleClassifier(epochs=2, random_state=0)
+    clf = revcore.InvertibleClassifier(n_blocks=1, hidden_width=8, max_iter=2, random_state=0)
     params = copy.deepcopy(clf.get_params())
     assert clf.fit(X, y) is clf
     assert clf.get_params() == params
@@ -343,7 +344,7 @@ def test_fit_returns_self_leaves_inputs_and_parameters_alone(tmp_path):
 def test_classifier_string_labels_and_column_y():
     X, y = small_problem()
     names = np.array(["cat", "dog", "eel"])[y]
-    clf = revcore.InvertibleClassifier(epochs=2, random_state=0).fit(X, names)
+    clf = revcore.InvertibleClassifier(n_blocks=1, hidden_width=8, max_iter=2, random_state=0).fit(X, names)
     assert clf.classes_.tolist() == ["cat", "dog", "eel"]
     assert set(clf.predict(X)) <= {"cat", "dog", "eel"}
     with pytest.warns(revcore.DataConversionWarning):
