@@ -456,9 +456,30 @@ def permutation_pivots(permutation: np.ndarray) -> np.ndarray:
     return piv
 
 
+class _TrainableKind(LayerKind):
+    """What the kinds invertible by construction share: a bijection whatever the parameters,
+    named by its kind, with its arrays as the training functions take them."""
+
+    @property
+    def label(self) -> str:
+        return self.kind
+
+    @property
+    def is_bijective(self) -> bool:
+        return True
+
+    def params(self, dtype: Any = None) -> dict[str, np.ndarray]:
+        """The arrays as a dict (cast to ``dtype``), what the training functions take."""
+        arrays, _ = self.to_arrays()
+        if dtype is None or np.dtype(dtype) == self.dtype:
+            return arrays
+        return {k: v if k in self.INTEGER_ARRAYS else v.astype(dtype)
+                for k, v in arrays.items()}
+
+
 @register_layer_kind
 @dataclass(frozen=True, eq=False)
-class LUDense(LayerKind):
+class LUDense(_TrainableKind):
     """An LU-parametrised dense mixing layer ``y = W x + b``, ``W = P L U``, immutable.
 
     P is a fixed permutation (``W[i] = (L U)[permutation[i]]``), L unit lower triangular
@@ -514,20 +535,6 @@ class LUDense(LayerKind):
     def dtype(self) -> np.dtype:
         return self.bias.dtype
 
-    @property
-    def label(self) -> str:
-        return "lu_dense"
-
-    @property
-    def is_bijective(self) -> bool:
-        return True
-
-    def params(self, dtype: Any = None) -> dict[str, np.ndarray]:
-        """The arrays as a dict (cast to ``dtype``), what the training functions take."""
-        arrays, _ = self.to_arrays()
-        if dtype is None or np.dtype(dtype) == self.dtype:
-            return arrays
-        return {k: v if k == "permutation" else v.astype(dtype) for k, v in arrays.items()}
 
     # -- maths shared by the network and the training loop --------------------------------
 
@@ -724,7 +731,7 @@ _S_BOUND = 2.0  # s = 2 tanh(s_raw / 2): each log-scale lies in (-2, 2)
 
 @register_layer_kind
 @dataclass(frozen=True, eq=False)
-class Coupling(LayerKind):
+class Coupling(_TrainableKind):
     """An affine coupling block on a half/half split, immutable.
 
     With ``x = [x1, x2]`` (``x1`` the first ``d // 2`` features):
@@ -791,20 +798,6 @@ class Coupling(LayerKind):
     def dtype(self) -> np.dtype:
         return self.weights[0].dtype
 
-    @property
-    def label(self) -> str:
-        return "coupling"
-
-    @property
-    def is_bijective(self) -> bool:
-        return True
-
-    def params(self, dtype: Any = None) -> dict[str, np.ndarray]:
-        """The arrays as a dict (cast to ``dtype``), what the training functions take."""
-        arrays, _ = self.to_arrays()
-        if dtype is None or np.dtype(dtype) == self.dtype:
-            return arrays
-        return {k: v.astype(dtype) for k, v in arrays.items()}
 
     # -- maths shared by the network and the training loop --------------------------------
 
