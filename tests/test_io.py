@@ -45,8 +45,8 @@ def rewrite(path, **changes):
 def test_load_rejects_newer_versions(tmp_path):
     path = tmp_path / "net.npz"
     make_network().save(path)
-    rewrite(path, format_version=np.array(3))
-    with pytest.raises(ValueError, match="format version 3, newer than this revcore reads"):
+    rewrite(path, format_version=np.array(4))
+    with pytest.raises(ValueError, match="format version 4, newer than this revcore reads"):
         revcore.load(path)
 
 

@@ -29,6 +29,7 @@ from ._functions import (
     lu_solve,
     matmul,
 )
+from ._io import _where, network_from_arrays, read_arrays, stored_object
 from ._layers import Layer
 from ._network import Network
 from ._report import InvertibilityReport, LayerReport
@@ -37,13 +38,29 @@ from ._version import __version__ as __version__
 register_threadpoolctl()
 
 
-def load(path: Any) -> Network:
-    """Read a network saved with :meth:`Network.save` (an .npz file; nothing is unpickled).
+def load(path: Any) -> Network | InvertibleClassifier:
+    """Read what :meth:`Network.save` or :meth:`InvertibleClassifier.save` wrote (an .npz
+    file; nothing is unpickled): the file names the object it holds.
 
-    Raises ValueError for a truncated or corrupt file, a newer format version or
-    inconsistent shapes.
+    Parameters
+    ----------
+    path : str, path-like or binary file object
+
+    Returns
+    -------
+    Network or InvertibleClassifier
+
+    Raises
+    ------
+    ValueError
+        For a truncated or corrupt file, a newer format version, a missing or unexpected
+        key, or arrays of the wrong dtype or shape.
     """
-    return Network.load(path)
+    contents = read_arrays(path)
+    where = _where(path)
+    if stored_object(contents, where) == "InvertibleClassifier":
+        return InvertibleClassifier._from_arrays(contents, where)
+    return Network._from_file_data(network_from_arrays(contents, where), where)
 
 
 __all__ = [
