@@ -429,7 +429,8 @@ class InvertibleClassifier:
         }
         for name, shape in expected.items():
             if fitted[name].shape != shape:
-                raise ValueError(f"{where}: {name} must have shape {shape}, got "
+                raise ValueError(f"{where}: {name} must have shape {shape} (from the "
+                                 f"lengths of mean_ and classes_ and active_'s count), got "
                                  f"{fitted[name].shape}")
             if not np.all(np.isfinite(fitted[name])):
                 raise ValueError(f"{where}: {name} holds non-finite values")
@@ -683,6 +684,9 @@ def _param_array(name: str, value: Any) -> np.ndarray:
     if isinstance(value, (bool, np.bool_)):
         return np.array(bool(value))
     if isinstance(value, (int, np.integer)):
+        if not np.iinfo(np.int64).min <= value <= np.iinfo(np.int64).max:
+            raise ValueError(f"parameter {name}={value!r} cannot be saved: integers must "
+                             f"fit in 64 bits")
         return np.array(value, dtype=np.int64)
     if isinstance(value, (float, np.floating)):
         return np.array(value, dtype=np.float64)
