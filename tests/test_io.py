@@ -246,3 +246,16 @@ def test_classifier_load_rejects_newer_versions(tmp_path):
     rewrite(path, format_version=np.array(4))
     with pytest.raises(ValueError, match="format version 4, newer than this revcore reads"):
         revcore.load(path)
+
+
+def test_reference_load_reads_classifier_files(tmp_path):
+    clf, X = fit_tiny(LABELS["str"])
+    path = tmp_path / "clf.npz"
+    clf.save(path)
+    loaded = revcore.reference.load(path)
+    assert isinstance(loaded, revcore.InvertibleClassifier)
+    assert isinstance(loaded.network_, revcore.reference.Network)
+    np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X),
+                               rtol=1e-12, atol=1e-12)
+    make_network().save(tmp_path / "net.npz")
+    assert isinstance(revcore.reference.load(tmp_path / "net.npz"), revcore.reference.Network)

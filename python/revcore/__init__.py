@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import reference as reference  # the numpy oracle
-from ._classifier import InvertibleClassifier
+from ._classifier import InvertibleClassifier, load_file
 from ._config import (
     get_num_threads,
     num_threads,
@@ -29,7 +29,6 @@ from ._functions import (
     lu_solve,
     matmul,
 )
-from ._io import _where, network_from_arrays, read_arrays, stored_object
 from ._layers import Layer
 from ._network import Network
 from ._report import InvertibilityReport, LayerReport
@@ -56,11 +55,7 @@ def load(path: Any) -> Network | InvertibleClassifier:
         For a truncated or corrupt file, a newer format version, a missing or unexpected
         key, or arrays of the wrong dtype or shape.
     """
-    contents = read_arrays(path)
-    where = _where(path)
-    if stored_object(contents, where) == "InvertibleClassifier":
-        return InvertibleClassifier._from_arrays(contents, where)
-    return Network._from_file_data(network_from_arrays(contents, where), where)
+    return load_file(path, Network)
 
 
 __all__ = [

@@ -6,7 +6,7 @@ from __future__ import annotations
 import inspect
 import math
 import warnings
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -26,11 +26,13 @@ from ._network import Network
 from ._training import LOG_2PI, FlowModel, train
 from ._validation import as_float_array, check_finite_array
 
-__all__ = ["InvertibleClassifier"]
+__all__ = ["InvertibleClassifier", "load_file"]
 
 # A feature taking one value in at least this share of the training rows is left out of
 # the density (see active_).
 _NEAR_CONSTANT_SHARE = 0.95
+
+_N = TypeVar("_N", bound=Network)
 
 # Saved files: the key prefix of the constructor parameters, and the fitted arrays that are
 # stored as they are (name: allowed dtype kinds).
@@ -376,9 +378,10 @@ class InvertibleClassifier:
         return cls._from_arrays(contents, where)
 
     @classmethod
-    def _from_arrays(cls, contents: dict[str, np.ndarray], where: str
-                     ) -> InvertibleClassifier:
-        """The classifier held by a format version 3 file's arrays (see :meth:`load`)."""
+    def _from_arrays(cls, contents: dict[str, np.ndarray], where: str,
+                     network_class: type[Network] = Network) -> InvertibleClassifier:
+        """The classifier held by a format version 3 file's arrays (see :meth:`load`), its
+        ``network_`` a ``network_class``."""
         names = cls._param_names()
         known = {"format_version", "object", "classes_", "classes_object",
                  "best_validation_score_", "n_iter_", *_FITTED_ARRAYS,
@@ -453,7 +456,7 @@ class InvertibleClassifier:
         if int(n_iter) < 0:
             raise ValueError(f"{where}: n_iter_ must be >= 0")
 
-        network = Network._from_file_data(
+        network = network_class._from_file_data(
             network_from_arrays(contents, where, NETWORK_PREFIX), where)
         if network.n_inputs != width or network.n_outputs != width:
             raise ValueError(f"{where}: the network maps {network.n_inputs} to "
@@ -662,6 +665,23 @@ class InvertibleClassifier:
         target = self._class_indices(np.broadcast_to(labels, (len(X),)))
         Z[:, self.active_] += self.class_means_[target] - self.class_means_[source]
         return self.decode(Z)
+
+
+def load_file(path: Any, network_class: type[_N]) -> _N | InvertibleClassifier:
+    """Whatever a revcore .npz file holds (its ``object``, a network for format versions 1
+    and 2), networks built as ``network_class``; nothing is unpickled.
+
+    Raises
+    ------
+    ValueError
+        For a truncated or corrupt file, a newer format version, a missing or unexpected
+        key, or arrays of the wrong dtype or shape.
+    """
+    contents = read_arrays(path)
+    where = _where(path)
+    if stored_object(contents, where) == InvertibleClassifier.__name__:
+        return InvertibleClassifier._from_arrays(contents, where, network_class)
+    return network_class._from_file_data(network_from_arrays(contents, where), where)
 
 
 # -- saving helpers ---------------------------------------------------------------------------
