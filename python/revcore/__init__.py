@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import reference as reference  # the numpy oracle
-from ._classifier import InvertibleClassifier
+from ._classifier import InvertibleClassifier, load_file
 from ._config import (
     get_num_threads,
     num_threads,
@@ -37,13 +37,25 @@ from ._version import __version__ as __version__
 register_threadpoolctl()
 
 
-def load(path: Any) -> Network:
-    """Read a network saved with :meth:`Network.save` (an .npz file; nothing is unpickled).
+def load(path: Any) -> Network | InvertibleClassifier:
+    """Read what :meth:`Network.save` or :meth:`InvertibleClassifier.save` wrote (an .npz
+    file; nothing is unpickled): the file names the object it holds.
 
-    Raises ValueError for a truncated or corrupt file, a newer format version or
-    inconsistent shapes.
+    Parameters
+    ----------
+    path : str, path-like or binary file object
+
+    Returns
+    -------
+    Network or InvertibleClassifier
+
+    Raises
+    ------
+    ValueError
+        For a truncated or corrupt file, a newer format version, a missing or unexpected
+        key, or arrays of the wrong dtype or shape.
     """
-    return Network.load(path)
+    return load_file(path, Network)
 
 
 __all__ = [

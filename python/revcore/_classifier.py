@@ -5,21 +5,44 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any
+import warnings
+from typing import Any, TypeVar
 
 import numpy as np
 
 from ._backend import Backend
 from ._estimator import check_is_fitted, validate_features, validate_targets
+from ._io import (
+    NETWORK_PREFIX,
+    OBJECT_VERSION,
+    _where,
+    network_arrays,
+    network_from_arrays,
+    read_arrays,
+    stored_object,
+    write_arrays,
+)
 from ._network import Network
 from ._training import LOG_2PI, FlowModel, train
 from ._validation import as_float_array, check_finite_array
 
-__all__ = ["InvertibleClassifier"]
+__all__ = ["InvertibleClassifier", "load_file"]
 
 # A feature taking one value in at least this share of the training rows is left out of
 # the density (see active_).
 _NEAR_CONSTANT_SHARE = 0.95
+
+_N = TypeVar("_N", bound=Network)
+
+# Saved files: the key prefix of the constructor parameters, and the fitted arrays that are
+# stored as they are (name: allowed dtype kinds).
+_PARAMS_PREFIX = "params/"
+_FITTED_ARRAYS = {
+    "mean_": "f", "scale_": "f", "active_": "b", "class_means_": "f",
+    "latent_scale_": "f", "class_log_prior_": "f", "loss_curve_": "f",
+    "validation_scores_": "f",
+}
+_LABEL_KINDS = "biufUS"  # bools, integers, floats, unicode and bytes strings
 
 
 class InvertibleClassifier:
@@ -281,6 +304,181 @@ class InvertibleClassifier:
         self.n_iter_ = result.n_iter
         return self
 
+    # -- saving and loading ---------------------------------------------------------------
+
+    def save(self, path: Any) -> None:
+        """Write the fitted classifier to an .npz file that numpy alone reads (layout in
+        ``revcore._io``, format version 3); nothing is pickled. Load it with :meth:`load`
+        or :func:`revcore.load`.
+
+        Parameters
+        ----------
+        path : str, path-like or binary file object
+            Written as given (no ".npz" is appended).
+
+        Raises
+        ------
+        NotFittedError
+            When the classifier is not fitted.
+        ValueError
+            When a parameter is invalid or ``classes_`` cannot be stored without pickling
+            (an object array of mixed types, or of objects other than numbers and strings).
+
+        Warns
+        -----
+        UserWarning
+            When ``random_state`` is a random generator: it is stored as None.
+        """
+        self._check_fitted()
+        self._validate_params()
+        classes, was_object = _storable_classes(self.classes_)
+        arrays: dict[str, np.ndarray] = {
+            "format_version": np.array(OBJECT_VERSION, dtype=np.int64),
+            "object": np.array(type(self).__name__),
+            **network_arrays(self.network_._data(), NETWORK_PREFIX),
+            "classes_": classes,
+            "classes_object": np.array(was_object),
+            "best_validation_score_": _optional(self.best_validation_score_),
+            "n_iter_": np.array(self.n_iter_, dtype=np.int64),
+        }
+        for name in _FITTED_ARRAYS:
+            arrays[name] = np.asarray(getattr(self, name))
+        for name, value in self.get_params().items():
+            arrays[_PARAMS_PREFIX + name] = _param_array(name, value)
+        write_arrays(path, arrays)
+
+    @classmethod
+    def load(cls, path: Any) -> InvertibleClassifier:
+        """Read a classifier saved with :meth:`save` (nothing is unpickled).
+
+        Parameters
+        ----------
+        path : str, path-like or binary file object
+
+        Returns
+        -------
+        InvertibleClassifier
+            Fitted, with the saved parameters: its predictions, codes and generated
+            samples are those of the classifier that was saved, bit for bit.
+
+        Raises
+        ------
+        ValueError
+            For a file that holds a network rather than a classifier, is truncated or
+            corrupt, comes from a newer format version, or has a missing or unexpected key,
+            an array of the wrong dtype or shape, a non-finite value or an invalid
+            parameter.
+        """
+        contents = read_arrays(path)
+        where = _where(path)
+        name = stored_object(contents, where)
+        if name != cls.__name__:
+            raise ValueError(f"{where} holds a {name}, not an {cls.__name__}: read it with "
+                             f"revcore.load or {name}.load")
+        return cls._from_arrays(contents, where)
+
+    @classmethod
+    def _from_arrays(cls, contents: dict[str, np.ndarray], where: str,
+                     network_class: type[Network] = Network) -> InvertibleClassifier:
+        """The classifier held by a format version 3 file's arrays (see :meth:`load`), its
+        ``network_`` a ``network_class``."""
+        names = cls._param_names()
+        known = {"format_version", "object", "classes_", "classes_object",
+                 "best_validation_score_", "n_iter_", *_FITTED_ARRAYS,
+                 *(_PARAMS_PREFIX + name for name in names)}
+        for key in contents:
+            if key not in known and not key.startswith(NETWORK_PREFIX):
+                raise ValueError(f"{where}: unexpected array {key!r}")
+
+        def get(key: str, kinds: str, ndim: int) -> np.ndarray:
+            if key not in contents:
+                raise ValueError(f"{where} is not a complete {cls.__name__} file: it has "
+                                 f"no {key!r}")
+            value = contents[key]
+            if value.dtype.kind not in kinds or value.ndim != ndim:
+                raise ValueError(f"{where}: {key} must be a {ndim}-d array of dtype kind "
+                                 f"{'/'.join(kinds)}, got {value.ndim}-d {value.dtype}")
+            return value
+
+        params = {}
+        for name in names:
+            params[name] = _param_value(where, name, contents.get(_PARAMS_PREFIX + name))
+        self = cls()
+        try:
+            self.set_params(**params)
+            self._validate_params()
+        except ValueError as error:
+            raise ValueError(f"{where}: invalid parameter: {error}") from None
+        for name in ("random_state", "verbose"):
+            value = params[name]
+            if value is not None and not isinstance(value, (bool, int)):
+                raise ValueError(f"{where}: params/{name} must be an integer or None")
+            if name == "verbose" and value is None:
+                raise ValueError(f"{where}: params/verbose must be a bool or an integer")
+
+        classes = get("classes_", _LABEL_KINDS, 1)
+        if bool(get("classes_object", "b", 0)):
+            classes = classes.astype(object)
+        fitted = {name: get(name, kinds, 2 if name == "class_means_" else 1)
+                  for name, kinds in _FITTED_ARRAYS.items()}
+        n_features = len(fitted["mean_"])
+        active = fitted["active_"]
+        width = int(active.sum())
+        n_classes = len(classes)
+        expected = {
+            "mean_": (n_features,), "scale_": (n_features,), "active_": (n_features,),
+            "class_means_": (n_classes, width), "latent_scale_": (width,),
+            "class_log_prior_": (n_classes,),
+        }
+        for name, shape in expected.items():
+            if fitted[name].shape != shape:
+                raise ValueError(f"{where}: {name} must have shape {shape} (from the "
+                                 f"lengths of mean_ and classes_ and active_'s count), got "
+                                 f"{fitted[name].shape}")
+            if not np.all(np.isfinite(fitted[name])):
+                raise ValueError(f"{where}: {name} holds non-finite values")
+        if n_features == 0 or width == 0 or n_classes == 0:
+            raise ValueError(f"{where}: no features, no active feature or no class")
+        if np.any(fitted["scale_"] <= 0) or np.any(fitted["latent_scale_"] <= 0):
+            raise ValueError(f"{where}: scale_ and latent_scale_ must be positive")
+        if np.any(fitted["class_log_prior_"] > 0):
+            raise ValueError(f"{where}: class_log_prior_ must be <= 0 (log probabilities)")
+        if classes.dtype.kind == "f" and np.any(np.isnan(classes)):
+            raise ValueError(f"{where}: classes_ holds NaN")
+        if len(np.unique(classes)) != n_classes or np.any(
+                np.unique(classes) != classes):
+            raise ValueError(f"{where}: classes_ must be sorted and distinct")
+        best = contents.get("best_validation_score_")
+        if best is None or best.dtype.kind != "f" or best.shape not in ((), (0,)):
+            raise ValueError(f"{where}: best_validation_score_ must be a float scalar, or "
+                             f"an empty float array for None")
+        n_iter = get("n_iter_", "iu", 0)
+        if int(n_iter) < 0:
+            raise ValueError(f"{where}: n_iter_ must be >= 0")
+
+        network = network_class._from_file_data(
+            network_from_arrays(contents, where, NETWORK_PREFIX), where)
+        if network.n_inputs != width or network.n_outputs != width:
+            raise ValueError(f"{where}: the network maps {network.n_inputs} to "
+                             f"{network.n_outputs} features, but {width} are active")
+        if network.dtype != np.dtype(self.dtype):
+            raise ValueError(f"{where}: the network is {network.dtype} but params/dtype "
+                             f"is {self.dtype}")
+        self.classes_ = classes
+        self.n_features_in_ = n_features
+        self.mean_ = fitted["mean_"]
+        self.scale_ = fitted["scale_"]
+        self.active_ = active
+        self.network_ = network
+        self.class_means_ = fitted["class_means_"]
+        self.latent_scale_ = fitted["latent_scale_"]
+        self.class_log_prior_ = fitted["class_log_prior_"]
+        self.loss_curve_ = fitted["loss_curve_"].tolist()
+        self.validation_scores_ = fitted["validation_scores_"].tolist()
+        self.best_validation_score_ = None if best.shape == (0,) else float(best)
+        self.n_iter_ = int(n_iter)
+        return self
+
     # -- input checks (scikit-learn's conventions, revcore._estimator) --------------------
 
     def _check_fitted(self) -> None:
@@ -467,3 +665,87 @@ class InvertibleClassifier:
         target = self._class_indices(np.broadcast_to(labels, (len(X),)))
         Z[:, self.active_] += self.class_means_[target] - self.class_means_[source]
         return self.decode(Z)
+
+
+def load_file(path: Any, network_class: type[_N]) -> _N | InvertibleClassifier:
+    """Whatever a revcore .npz file holds (its ``object``, a network for format versions 1
+    and 2), networks built as ``network_class``; nothing is unpickled.
+
+    Raises
+    ------
+    ValueError
+        For a truncated or corrupt file, a newer format version, a missing or unexpected
+        key, or arrays of the wrong dtype or shape.
+    """
+    contents = read_arrays(path)
+    where = _where(path)
+    if stored_object(contents, where) == InvertibleClassifier.__name__:
+        return InvertibleClassifier._from_arrays(contents, where, network_class)
+    return network_class._from_file_data(network_from_arrays(contents, where), where)
+
+
+# -- saving helpers ---------------------------------------------------------------------------
+
+
+def _optional(value: float | None) -> np.ndarray:
+    """A float as a float64 scalar, None as an empty (0,) array."""
+    return np.zeros(0) if value is None else np.array(value, dtype=np.float64)
+
+
+def _param_array(name: str, value: Any) -> np.ndarray:
+    """A constructor parameter as a 0-d array (None: an empty (0,) array)."""
+    if name == "random_state" and isinstance(value, (np.random.Generator,
+                                                     np.random.RandomState)):
+        warnings.warn(f"random_state is a {type(value).__name__}, which cannot be saved; "
+                      f"it is stored as None", UserWarning, stacklevel=3)
+        value = None
+    if value is None:
+        return np.zeros(0)
+    if isinstance(value, (bool, np.bool_)):
+        return np.array(bool(value))
+    if isinstance(value, (int, np.integer)):
+        if not np.iinfo(np.int64).min <= value <= np.iinfo(np.int64).max:
+            raise ValueError(f"parameter {name}={value!r} cannot be saved: integers must "
+                             f"fit in 64 bits")
+        return np.array(value, dtype=np.int64)
+    if isinstance(value, (float, np.floating)):
+        return np.array(value, dtype=np.float64)
+    if isinstance(value, (str, np.dtype)):
+        return np.array(str(value))
+    raise ValueError(f"parameter {name}={value!r} cannot be saved: only None, bools, "
+                     f"numbers and strings can")
+
+
+def _param_value(where: str, name: str, array: np.ndarray | None) -> Any:
+    """The parameter stored by :func:`_param_array`."""
+    key = _PARAMS_PREFIX + name
+    if array is None:
+        raise ValueError(f"{where} is not a complete InvertibleClassifier file: it has no "
+                         f"{key!r}")
+    if array.shape == (0,) and array.dtype.kind == "f":
+        return None
+    if array.shape != () or array.dtype.kind not in "biufU":
+        raise ValueError(f"{where}: {key} must be a scalar bool, number or string, or an "
+                         f"empty float array for None; got shape {array.shape} "
+                         f"{array.dtype}")
+    return array.item()
+
+
+def _storable_classes(classes: np.ndarray) -> tuple[np.ndarray, bool]:
+    """``classes_`` as an array numpy saves without pickling, and whether it was an object
+    array. ValueError for labels that cannot be stored so."""
+    if classes.dtype != object:
+        if classes.dtype.kind not in _LABEL_KINDS:
+            raise ValueError(f"classes_ of dtype {classes.dtype} cannot be saved: labels "
+                             f"must be bools, integers, floats or strings")
+        return classes, False
+    values = classes.tolist()
+    types = sorted({type(value).__name__ for value in values})
+    if len(types) > 1:
+        raise ValueError(f"classes_ mixes label types ({', '.join(types)}) and cannot be "
+                         f"saved without pickling: use labels of one type")
+    stored = np.array(values)
+    if stored.dtype.kind not in _LABEL_KINDS or stored.shape != classes.shape:
+        raise ValueError(f"classes_ holds {types[0]} labels, which cannot be saved without "
+                         f"pickling: labels must be bools, integers, floats or strings")
+    return stored, True

@@ -26,6 +26,34 @@ revcore reads them). A network holding other kinds is written as format version 
 
 Both versions are read.
 
+A fitted :class:`revcore.InvertibleClassifier` is written as format version 3, a file that
+names the object it holds (files without ``object``, versions 1 and 2, hold a network)::
+
+    format_version             int64 scalar, 3
+    object                     unicode scalar, "InvertibleClassifier"
+    network/<key>              the fitted flow, in the format 2 layout above with every
+                               key prefixed (network/depth, network/kinds,
+                               network/condition_threshold, network/weight0_1, ...)
+    classes_                   (K,) the labels, sorted and distinct: integers, floats,
+                               bools, unicode or bytes strings (never objects)
+    classes_object             bool scalar, whether classes_ was an object array (all
+                               strings or all numbers) before it was stored
+    mean_, scale_              (F,) float64, the standardisation; scale_ > 0
+    active_                    (F,) bool, the features the network models (D of them)
+    class_means_               (K, D) float64
+    latent_scale_              (D,) float64, > 0
+    class_log_prior_           (K,) float64, <= 0
+    loss_curve_                (n,) float64
+    validation_scores_         (m,) float64
+    best_validation_score_     float64 scalar, or a (0,) array for None
+    n_iter_                    int64 scalar
+    params/<name>              each constructor parameter as a 0-d array (bool, int64,
+                               float64 or unicode), or a (0,) float64 array for None
+
+Readers refuse (ValueError) a missing or unexpected key, a wrong dtype or shape, a
+non-finite value, an object array (never unpickled) and a newer format version; older
+revcore refuses version 3 files as newer than it reads.
+
 Examples
 --------
 >>> import io, numpy as np
@@ -51,9 +79,25 @@ import numpy as np
 
 from ._layers import LAYER_KINDS, NetworkData
 
-__all__ = ["FORMAT_VERSION", "read_network", "write_network"]
+__all__ = [
+    "FORMAT_VERSION",
+    "NETWORK_PREFIX",
+    "network_arrays",
+    "network_from_arrays",
+    "read_arrays",
+    "read_network",
+    "stored_object",
+    "write_arrays",
+    "write_network",
+]
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+#: The format version of files that name the object they hold.
+OBJECT_VERSION = 3
+#: The prefix of a network's keys inside a file that holds another object.
+NETWORK_PREFIX = "network/"
+#: What a format version 3 file may hold (``object``).
+STORED_OBJECTS = ("InvertibleClassifier",)
 _RESERVED = ("format_version", "depth", "kinds", "condition_threshold")
 
 _Path = Union[str, "os.PathLike[str]", IO[bytes]]
@@ -70,7 +114,17 @@ def write_network(path: _Path, data: NetworkData) -> None:
     if all(kind == _STORED_KIND for kind in data.kinds):
         arrays = _version1(data)
     else:
-        arrays = _version2(data)
+        arrays = {"format_version": np.array(2, dtype=np.int64), **network_arrays(data)}
+    write_arrays(path, arrays)
+
+
+def write_arrays(path: _Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write named arrays to an uncompressed .npz file at ``path`` (a file name, written
+    as given, or a binary file object). Object arrays are refused: nothing is pickled."""
+    for key, value in arrays.items():
+        if value.dtype.hasobject:
+            raise ValueError(f"{key} is an object array, which cannot be saved without "
+                             f"pickling")
     if isinstance(path, (str, os.PathLike)):
         with open(path, "wb") as file:  # a file object: numpy would otherwise append ".npz"
             np.savez(file, **arrays)  # type: ignore[arg-type]
@@ -78,10 +132,11 @@ def write_network(path: _Path, data: NetworkData) -> None:
         np.savez(path, **arrays)  # type: ignore[arg-type]
 
 
-def _version2(data: NetworkData) -> dict[str, np.ndarray]:
+def network_arrays(data: NetworkData, prefix: str = "") -> dict[str, np.ndarray]:
+    """A network's arrays in the format 2 layout (without ``format_version``), each key
+    prefixed with ``prefix``."""
     threshold = data.condition_threshold
     arrays: dict[str, np.ndarray] = {
-        "format_version": np.array(2, dtype=np.int64),
         "depth": np.array(len(data.kinds), dtype=np.int64),
         "kinds": np.array(data.kinds, dtype=np.str_),
         "condition_threshold": np.array(np.nan if threshold is None else threshold),
@@ -94,7 +149,7 @@ def _version2(data: NetworkData) -> dict[str, np.ndarray]:
         for name, code in LAYER_KINDS[kind].SETTINGS.items():
             arrays[f"{name}_{i}"] = np.array(settings[name],
                                              dtype=np.str_ if code == "U" else np.float64)
-    return arrays
+    return {prefix + key: value for key, value in arrays.items()}
 
 
 def _version1(data: NetworkData) -> dict[str, np.ndarray]:
@@ -114,7 +169,16 @@ def _version1(data: NetworkData) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _read_arrays(path: _Path) -> dict[str, np.ndarray]:
+def read_arrays(path: _Path) -> dict[str, np.ndarray]:
+    """Every array of the .npz file at ``path``, never unpickling.
+
+    Raises
+    ------
+    ValueError
+        For a truncated or corrupt file, one that is not an .npz file, or an object array.
+    FileNotFoundError
+        For a missing file.
+    """
     try:
         if isinstance(path, (str, os.PathLike)):
             with open(path, "rb") as file, np.load(file, allow_pickle=False) as data:
@@ -128,9 +192,41 @@ def _read_arrays(path: _Path) -> dict[str, np.ndarray]:
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError,
             RuntimeError, zlib.error) as error:
         raise ValueError(
-            f"could not read a revcore network from {_where(path)}: the file is "
+            f"could not read a revcore file from {_where(path)}: the file is "
             f"truncated, corrupt or not an .npz file ({error})"
         ) from None
+
+
+def stored_object(contents: dict[str, np.ndarray], where: str) -> str:
+    """The name of the object a file's arrays hold: "Network" for format versions 1 and 2,
+    ``object`` for version 3.
+
+    Raises
+    ------
+    ValueError
+        For a file without a valid format version, from a newer format version, or
+        naming an unknown object.
+    """
+    if "format_version" not in contents:
+        raise ValueError(f"{where} is not a revcore file: it has no 'format_version'")
+    version = contents["format_version"]
+    if version.shape != () or version.dtype.kind not in "iu":
+        raise ValueError(f"{where}: format_version must be an integer scalar")
+    if int(version) > FORMAT_VERSION:
+        raise ValueError(
+            f"{where} has format version {int(version)}, newer than this revcore reads "
+            f"({FORMAT_VERSION}): upgrade revcore"
+        )
+    if int(version) < OBJECT_VERSION:
+        return "Network"
+    if "object" not in contents:
+        raise ValueError(f"{where} is not a revcore file: format version {int(version)} "
+                         f"but no 'object'")
+    name = contents["object"]
+    if name.shape != () or name.dtype.kind != "U" or str(name) not in STORED_OBJECTS:
+        raise ValueError(f"{where}: object must be one of {', '.join(STORED_OBJECTS)}, got "
+                         f"{name!r}")
+    return str(name)
 
 
 def read_network(path: _Path) -> NetworkData:
@@ -141,31 +237,48 @@ def read_network(path: _Path) -> NetworkData:
     Raises
     ------
     ValueError
-        For a file that is not a revcore network, is truncated or corrupt, or comes from a
-        newer format version.
+        For a file that is not a revcore network (a classifier's file among them), is
+        truncated or corrupt, or comes from a newer format version.
     """
-    contents = _read_arrays(path)
+    contents = read_arrays(path)
     where = _where(path)
+    name = stored_object(contents, where)
+    if name != "Network":
+        raise ValueError(f"{where} holds an {name}, not a Network: read it with "
+                         f"revcore.load or {name}.load")
+    return network_from_arrays(contents, where)
+
+
+def network_from_arrays(contents: dict[str, np.ndarray], where: str,
+                        prefix: str = "") -> NetworkData:
+    """The plain data of the network whose arrays are the keys of ``contents`` that start
+    with ``prefix`` (format 1 or 2 layout; without a prefix, ``format_version`` decides,
+    with one the layout is format 2).
+
+    Raises
+    ------
+    ValueError
+        For a missing key or an array of the wrong dtype or shape.
+    """
+    if prefix:
+        contents = {key[len(prefix):]: value for key, value in contents.items()
+                    if key.startswith(prefix)}
+        version = 2
+    else:
+        version = int(contents["format_version"])
 
     def get(key: str) -> np.ndarray:
         if key not in contents:
-            raise ValueError(f"{where} is not a revcore network file: it has no {key!r}")
+            raise ValueError(f"{where} is not a revcore network file: it has no "
+                             f"{prefix + key!r}")
         return contents[key]
 
-    version = get("format_version")
-    if version.shape != () or version.dtype.kind not in "iu":
-        raise ValueError(f"{where}: format_version must be an integer scalar")
-    if int(version) > FORMAT_VERSION:
-        raise ValueError(
-            f"{where} has format version {int(version)}, newer than this revcore reads "
-            f"({FORMAT_VERSION}): upgrade revcore"
-        )
     depth_array = get("depth")
     if depth_array.shape != () or depth_array.dtype.kind not in "iu":
-        raise ValueError(f"{where}: depth must be an integer scalar")
+        raise ValueError(f"{where}: {prefix}depth must be an integer scalar")
     depth = int(depth_array)
-    if int(version) >= 2:
-        return _read_version2(contents, where, depth, get)
+    if version >= 2:
+        return _read_version2(contents, where, depth, get, prefix)
     cls = LAYER_KINDS[_STORED_KIND]
     columns = {}
     for name, kind in cls.SETTINGS.items():
@@ -187,10 +300,10 @@ def read_network(path: _Path) -> NetworkData:
 
 
 def _read_version2(contents: dict[str, np.ndarray], where: str, depth: int,
-                   get: Any) -> NetworkData:
+                   get: Any, prefix: str = "") -> NetworkData:
     kinds_array = get("kinds")
     if kinds_array.dtype.kind != "U" or kinds_array.shape != (depth,):
-        raise ValueError(f"{where}: kinds must be {depth} strings")
+        raise ValueError(f"{where}: {prefix}kinds must be {depth} strings")
     kinds = [str(kind) for kind in kinds_array]
     for kind in kinds:
         if kind not in LAYER_KINDS:
@@ -198,7 +311,7 @@ def _read_version2(contents: dict[str, np.ndarray], where: str, depth: int,
                              f"{', '.join(LAYER_KINDS)}")
     threshold_array = get("condition_threshold")
     if threshold_array.shape != () or threshold_array.dtype.kind not in "iuf":
-        raise ValueError(f"{where}: condition_threshold must be a real scalar")
+        raise ValueError(f"{where}: {prefix}condition_threshold must be a real scalar")
     threshold = float(threshold_array)
     arrays: list[dict[str, Any]] = [{} for _ in range(depth)]
     settings: list[dict[str, Any]] = [{} for _ in range(depth)]
@@ -207,16 +320,16 @@ def _read_version2(contents: dict[str, np.ndarray], where: str, depth: int,
             continue
         name, _, index = key.rpartition("_")
         if not name or not index.isdigit() or int(index) >= depth:
-            raise ValueError(f"{where}: unexpected array {key!r}")
+            raise ValueError(f"{where}: unexpected array {prefix + key!r}")
         i = int(index)
         code = LAYER_KINDS[kinds[i]].SETTINGS.get(name)
         if code is None:
             if value.dtype.kind not in "iuf":
-                raise ValueError(f"{where}: {key} must hold numbers")
+                raise ValueError(f"{where}: {prefix}{key} must hold numbers")
             arrays[i][name] = value
         elif value.shape != () or (value.dtype.kind == "U") != (code == "U") or (
                 code != "U" and value.dtype.kind not in "iuf"):
-            raise ValueError(f"{where}: {key} must be a scalar "
+            raise ValueError(f"{where}: {prefix}{key} must be a scalar "
                              f"{'string' if code == 'U' else 'number'}")
         else:
             settings[i][name] = value.item()

@@ -211,15 +211,20 @@ class Network:
         Raises
         ------
         ValueError
-            For a file that is not a revcore network, is truncated or corrupt, comes from a
-            newer format version, or holds inconsistent shapes.
+            For a file that is not a revcore network (an ``InvertibleClassifier``'s file
+            among them: read it with :func:`revcore.load`), is truncated or corrupt, comes
+            from a newer format version, or holds inconsistent shapes.
         """
-        data = read_network(path)
+        return cls._from_file_data(read_network(path), _where(path))
+
+    @classmethod
+    def _from_file_data(cls, data: NetworkData, where: str) -> Self:
+        """The network of a file's plain data; ValueError naming the file when the arrays
+        do not make one."""
         try:
             return cls._from_data(data)
         except (TypeError, ValueError) as error:
-            raise ValueError(
-                f"{_where(path)} holds an inconsistent network: {error}") from None
+            raise ValueError(f"{where} holds an inconsistent network: {error}") from None
 
     # -- properties ---------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from ._activations import (
     out_of_range_message,
 )
 from ._backend import Backend, Failure
+from ._classifier import InvertibleClassifier, load_file
 from ._errors import LinAlgWarning
 from ._network import Network as _NativeNetwork
 from ._validation import (
@@ -227,6 +228,7 @@ class Network(_NativeNetwork):
     _backend = _ReferenceBackend()
 
 
-def load(path: Any) -> Network:
-    """Read a network saved with Network.save, as a reference Network."""
-    return Network.load(path)
+def load(path: Any) -> Network | InvertibleClassifier:
+    """Read what Network.save or InvertibleClassifier.save wrote: a reference Network, or
+    a classifier whose ``network_`` is one."""
+    return load_file(path, Network)
