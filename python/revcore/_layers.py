@@ -468,6 +468,13 @@ class _TrainableKind(LayerKind):
     def is_bijective(self) -> bool:
         return True
 
+    def range(self) -> tuple[float, float]:
+        """A bijection of the whole real space: every finite target can be inverted."""
+        return (-np.inf, np.inf)
+
+    def out_of_range(self, t: np.ndarray) -> np.ndarray:
+        return np.zeros(t.shape, dtype=bool)
+
     def params(self, dtype: Any = None) -> dict[str, np.ndarray]:
         """The arrays as a dict (cast to ``dtype``), what the training functions take."""
         arrays, _ = self.to_arrays()
@@ -652,12 +659,6 @@ class LUDense(_TrainableKind):
 
     def note(self) -> str:
         return f"W = P L U, log|det| = {float(self.log_scale.sum()):.4g}"
-
-    def range(self) -> tuple[float, float]:
-        return (-np.inf, np.inf)
-
-    def out_of_range(self, t: np.ndarray) -> np.ndarray:
-        return np.zeros(t.shape, dtype=bool)
 
     def inverse(self, t: np.ndarray, factors: Factors, backend: LayerBackend) -> np.ndarray:
         z = t - self.bias.astype(t.dtype)
@@ -901,12 +902,6 @@ class Coupling(_TrainableKind):
         sizes = "->".join(str(n) for n in
                           [self.weights[0].shape[1]] + [w.shape[0] for w in self.weights])
         return f"conditioner {sizes} (relu), never inverted; |s| < {_S_BOUND:g}"
-
-    def range(self) -> tuple[float, float]:
-        return (-np.inf, np.inf)
-
-    def out_of_range(self, t: np.ndarray) -> np.ndarray:
-        return np.zeros(t.shape, dtype=bool)
 
     def inverse(self, t: np.ndarray, factors: Any, backend: LayerBackend) -> np.ndarray:
         p = self.params(t.dtype)
