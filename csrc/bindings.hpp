@@ -30,6 +30,13 @@ bool has_dtype(const py::array& a) {
   return py::isinstance<py::array_t<T>>(a);
 }
 
+// Whether the data pointer is unfit for T. numpy calls an empty array aligned whatever its
+// pointer; it is never dereferenced, so it is accepted here too.
+template <typename T>
+bool misaligned(const py::array& a) {
+  return a.size() > 0 && reinterpret_cast<std::uintptr_t>(a.data()) % alignof(T) != 0;
+}
+
 template <typename T>
 Matrix<T> matrix(const py::array& a, const char* name) {
   if (!has_dtype<T>(a)) throw py::type_error(std::string(name) + ": unexpected dtype");
@@ -37,8 +44,7 @@ Matrix<T> matrix(const py::array& a, const char* name) {
     throw py::value_error(std::string(name) + ": expected a 2-D array, got " +
                           std::to_string(a.ndim()) + "-D");
   const auto size = static_cast<py::ssize_t>(sizeof(T));
-  if (a.strides(0) % size || a.strides(1) % size ||
-      reinterpret_cast<std::uintptr_t>(a.data()) % alignof(T))
+  if (a.strides(0) % size || a.strides(1) % size || misaligned<T>(a))
     throw py::value_error(std::string(name) + ": misaligned array (copy it first)");
   return {static_cast<T*>(const_cast<void*>(a.data())), a.shape(0), a.shape(1), a.strides(0) / size,
           a.strides(1) / size};
@@ -50,7 +56,7 @@ Matrix<T> rows_of(const py::array& a, const char* name) {
   if (a.ndim() != 1) return matrix<T>(a, name);
   if (!has_dtype<T>(a)) throw py::type_error(std::string(name) + ": unexpected dtype");
   const auto size = static_cast<py::ssize_t>(sizeof(T));
-  if (a.strides(0) % size || reinterpret_cast<std::uintptr_t>(a.data()) % alignof(T))
+  if (a.strides(0) % size || misaligned<T>(a))
     throw py::value_error(std::string(name) + ": misaligned array (copy it first)");
   const index_t cs = a.strides(0) / size;
   return {static_cast<T*>(const_cast<void*>(a.data())), 1, a.shape(0), a.shape(0) * cs, cs};
@@ -62,8 +68,7 @@ T* flat(const py::array& a, const char* name) {
   if (!has_dtype<T>(a)) throw py::type_error(std::string(name) + ": unexpected dtype");
   if (!(a.flags() & py::array::c_style))
     throw py::value_error(std::string(name) + ": expected a C-contiguous array");
-  // numpy calls an empty array aligned whatever its pointer; it is never dereferenced.
-  if (a.size() > 0 && reinterpret_cast<std::uintptr_t>(a.data()) % alignof(T))
+  if (misaligned<T>(a))
     throw py::value_error(std::string(name) + ": misaligned array (copy it first)");
   return static_cast<T*>(const_cast<void*>(a.data()));
 }

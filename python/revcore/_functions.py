@@ -391,14 +391,9 @@ def _lu_solve_fast(lu_and_piv: Any, b: Any, trans: Any, check_finite: bool) -> A
         return None
     check_memory(b.size, dtype, f"lu_solve of b {b.shape}")
     # The kernel call checks pivots (and finiteness) itself; a failure there means the slow
-    # path's messages apply, so it re-runs the full checks to raise them. The binding refuses
-    # what the checks above let through only for empty arrays at an odd address (numpy calls
-    # them aligned); the slow path copies those.
-    try:
-        x = _core.lu_solve(lu, piv, b if b.ndim == 2 else b[:, None], trans != 0,
-                           bool(check_finite))
-    except ValueError:
-        return None
+    # path's messages apply, so it re-runs the full checks to raise them.
+    x = _core.lu_solve(lu, piv, b if b.ndim == 2 else b[:, None], trans != 0,
+                       bool(check_finite))
     if x is None:
         return None
     return x if b.ndim == 2 else x[:, 0]
