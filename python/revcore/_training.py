@@ -205,17 +205,21 @@ def stratified_split(labels: np.ndarray, fraction: float,
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(validation))
 
 
-def whiten(model: FlowModel, x: np.ndarray, y: np.ndarray, eps: float) -> None:
-    """Start the first mixing layer as the whitening of the pooled within-class covariance:
-    ``Sigma + eps I = C C^T``, ``L U = C^-1`` (lower triangular: no pivoting), the layer's
-    permutation kept. One factorisation, at initialisation only."""
+def within_class_statistics(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The class means (K, d) and the pooled within-class covariance (d, d) of the rows of
+    x by class index y, in float64."""
     classes, index = np.unique(y, return_inverse=True)
     x64 = x.astype(np.float64)
     means = np.stack([x64[index == c].mean(0) for c in range(len(classes))])
     resid = x64 - means[index]
-    d = x.shape[1]
-    cov = resid.T @ resid / len(x) + eps * np.eye(d)
-    inverse = np.tril(np.linalg.inv(np.linalg.cholesky(cov)))
+    return means, resid.T @ resid / len(x)
+
+
+def whiten(model: FlowModel, covariance: np.ndarray, mean: np.ndarray) -> None:
+    """Start the first mixing layer as the whitening of ``covariance = C C^T`` around
+    ``mean``: ``L U = C^-1`` (lower triangular: no pivoting), the layer's permutation kept.
+    One factorisation, at initialisation only."""
+    inverse = np.tril(np.linalg.inv(np.linalg.cholesky(covariance)))
     u = np.diag(inverse).copy()
     p = model.layers[0]
     p["lower"][...] = np.tril(inverse / u[None, :], -1)
@@ -223,24 +227,21 @@ def whiten(model: FlowModel, x: np.ndarray, y: np.ndarray, eps: float) -> None:
     p["log_scale"][...] = np.log(u)
     p["sign"][...] = 1.0
     weight = inverse[p["permutation"]]
-    p["bias"][...] = -(weight @ x64.mean(0))
+    p["bias"][...] = -(weight @ mean)
 
 
-def choose_shrinkage(xt: np.ndarray, yt: np.ndarray, xv: np.ndarray, yv: np.ndarray,
+def choose_shrinkage(means: np.ndarray, covariance: np.ndarray, classes: np.ndarray,
+                     xv: np.ndarray, yv: np.ndarray,
                      grid: tuple[float, ...] = (1e-3, 1e-2, 3e-2, 1e-1, 3e-1)) -> float:
     """The eps of ``N(mu_y, Sigma + eps I)`` (a shared-covariance Gaussian per class, closed
-    form) with the best likelihood on the validation rows."""
+    form, from the training rows' ``means`` of ``classes`` and ``covariance``) with the best
+    likelihood on the validation rows."""
     if len(xv) == 0:
         return 1e-2
-    classes = np.unique(yt)
-    xt, xv = xt.astype(np.float64), xv.astype(np.float64)
-    means = np.stack([xt[yt == c].mean(0) for c in classes])
-    resid = xt - means[np.searchsorted(classes, yt)]
-    cov = resid.T @ resid / len(xt)
-    rv = xv - means[np.searchsorted(classes, yv)]
+    rv = xv.astype(np.float64) - means[np.searchsorted(classes, yv)]
     best, best_ll = grid[0], -np.inf
     for eps in grid:
-        c = np.linalg.cholesky(cov + eps * np.eye(len(cov)))
+        c = np.linalg.cholesky(covariance + eps * np.eye(len(covariance)))
         u = np.linalg.solve(c, rv.T)
         ll = -0.5 * (u * u).sum(0).mean() - np.log(np.diag(c)).sum()
         if ll > best_ll:
@@ -277,7 +278,9 @@ def train(model: FlowModel, x: np.ndarray, y: np.ndarray, *, beta: float,
         train_rows, validation_rows = np.arange(len(x)), np.arange(0)
     xt, yt, xv, yv = x[train_rows], y[train_rows], x[validation_rows], y[validation_rows]
     if whitening:
-        whiten(model, xt, yt, choose_shrinkage(xt, yt, xv, yv))
+        means, covariance = within_class_statistics(xt, yt)
+        eps = choose_shrinkage(means, covariance, np.unique(yt), xv, yv)
+        whiten(model, covariance + eps * np.eye(len(covariance)), xt.astype(np.float64).mean(0))
     z, _, _ = flow_forward(model, xt, backend, keep=False)
     for c in range(len(model.means)):
         if np.any(yt == c):
