@@ -23,6 +23,7 @@ from ._io import (
     write_arrays,
 )
 from ._network import Network
+from ._power import fit_yeo_johnson, yeo_johnson, yeo_johnson_inverse
 from ._training import LOG_2PI, FlowModel, train
 from ._validation import as_float_array, check_finite_array
 
@@ -31,6 +32,11 @@ __all__ = ["InvertibleClassifier", "load_file"]
 # A feature taking one value in at least this share of the training rows is left out of
 # the density (see active_).
 _NEAR_CONSTANT_SHARE = 0.95
+# A feature is power-transformed (see lambdas_) only with at least this many distinct
+# training values and a profile-likelihood gain of at least this many nats: fewer values
+# cannot pin a shape down, and a small gain is within what fitting lam alone buys.
+_POWER_MIN_VALUES = 20
+_POWER_MIN_GAIN = 3.0
 
 _N = TypeVar("_N", bound=Network)
 
@@ -38,18 +44,21 @@ _N = TypeVar("_N", bound=Network)
 # stored as they are (name: allowed dtype kinds).
 _PARAMS_PREFIX = "params/"
 _FITTED_ARRAYS = {
-    "mean_": "f", "scale_": "f", "active_": "b", "class_means_": "f",
+    "mean_": "f", "scale_": "f", "active_": "b", "lambdas_": "f", "power_mean_": "f",
+    "power_scale_": "f", "class_means_": "f",
     "latent_scale_": "f", "class_log_prior_": "f", "loss_curve_": "f",
     "validation_scores_": "f",
 }
-_LABEL_KINDS = "biufUS"  # bools, integers, floats, unicode and bytes strings
+_LABEL_KINDS = "biufUS"
+_IDENTITY_POWER = {"lambdas_": 1.0, "power_mean_": 0.0, "power_scale_": 1.0}  # bools, integers, floats, unicode and bytes strings
 
 
 class InvertibleClassifier:
     """A normalizing flow with a class-conditional Gaussian base, used as a classifier and
     as a generator.
 
-    The inputs are standardised, then an invertible network ``f`` (a ``revcore.Network`` of
+    The inputs are standardised (and skewed features power-transformed, see
+    ``power_transform``), then an invertible network ``f`` (a ``revcore.Network`` of
     ``n_blocks`` blocks [LU-parametrised mixing layer, affine coupling block] and a closing
     mixing layer) maps them to codes ``z``. The model is ``p(x | y) = N(f(x); mu_y,
     diag sigma^2) |det J_f(x)|`` with learned class means ``mu_y``, a shared diagonal scale
@@ -88,6 +97,13 @@ class InvertibleClassifier:
     classification_weight : float, default 3.0
         beta >= 0, the weight of ``-log p(y | x)`` added to the per-dimension negative joint
         log-likelihood (0: pure maximum likelihood).
+    power_transform : bool, default True
+        Map each skewed feature through a Yeo-Johnson power transform (after
+        standardisation, then standardised again) before the flow, counted in the likelihood.
+        The exponent is fitted per feature by maximum likelihood of a Gaussian, within
+        [0, 2] so that the map is a bijection of the real line, and kept only where it
+        gains at least 3 nats over the identity on a feature with at least 20 distinct
+        values (see ``lambdas_``).
     temperature : float, default 0.8
         Default scale of the base's standard deviation when generating (1: the model's own
         density; below 1: more typical samples).
@@ -104,7 +120,12 @@ class InvertibleClassifier:
     network_ : Network
         The fitted flow, on the standardised non-constant features.
     mean_, scale_ : ndarray, shape (n_features,)
-        The standardisation: the network sees ``((X - mean_) / scale_)[:, active_]``.
+        The standardisation ``u = (X - mean_) / scale_``.
+    lambdas_, power_mean_, power_scale_ : ndarray, shape (n_features,)
+        The power transform: the network sees ``(psi(u, lambdas_) - power_mean_) /
+        power_scale_`` in the columns of ``active_``, psi the Yeo-Johnson transform; a
+        feature left as it is has ``lambdas_ = 1`` (psi the identity), ``power_mean_ = 0``
+        and ``power_scale_ = 1``.
     active_ : ndarray of bool, shape (n_features,)
         The features the density models. Constant and near-constant features (one value in
         at least 95% of the training rows) are left out: generation gives them their
@@ -154,6 +175,7 @@ class InvertibleClassifier:
         n_iter_no_change: int = 30,
         tol: float = 1e-4,
         classification_weight: float = 3.0,
+        power_transform: bool = True,
         temperature: float = 0.8,
         dtype: str = "float64",
         random_state: Any = None,
@@ -170,6 +192,7 @@ class InvertibleClassifier:
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.classification_weight = classification_weight
+        self.power_transform = power_transform
         self.temperature = temperature
         self.dtype = dtype
         self.random_state = random_state
@@ -252,9 +275,11 @@ class InvertibleClassifier:
         number("classification_weight", 0.0)
         number("tol", 0.0)
         number("validation_fraction", 0.0, 1.0, strictly=True)
-        if not isinstance(self.early_stopping, (bool, np.bool_)):
-            raise ValueError(  # noqa: TRY004  (scikit-learn reports parameters as ValueError)
-                f"early_stopping must be True or False, got {self.early_stopping!r}")
+        for name in ("early_stopping", "power_transform"):
+            value = getattr(self, name)
+            if not isinstance(value, (bool, np.bool_)):
+                raise ValueError(  # noqa: TRY004  (scikit-learn reports parameters so)
+                    f"{name} must be True or False, got {value!r}")
         if str(self.dtype) not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
 
@@ -280,7 +305,8 @@ class InvertibleClassifier:
         if not self.active_.any():
             raise ValueError("every feature of X is constant: there is nothing to model")
         self.scale_ = np.where(self.active_, std, 1.0)
-        inputs = self._standardise(X).astype(dtype)
+        self._fit_power_transform((X - self.mean_) / self.scale_)
+        inputs = self._standardise(X)[0].astype(dtype)
         width = inputs.shape[1]
         model = FlowModel.build(width, len(classes), self.n_blocks,
                                 (self.hidden_width,) * self.hidden_layers, rng, dtype)
@@ -303,6 +329,23 @@ class InvertibleClassifier:
         self.best_validation_score_ = result.best_validation_score
         self.n_iter_ = result.n_iter
         return self
+
+    def _fit_power_transform(self, u: np.ndarray) -> None:
+        """Set ``lambdas_``, ``power_mean_`` and ``power_scale_`` from the standardised
+        training inputs u."""
+        n = u.shape[1]
+        self.lambdas_, self.power_mean_, self.power_scale_ = np.ones(n), np.zeros(n), np.ones(n)
+        if not self.power_transform:
+            return
+        for j in np.flatnonzero(self.active_):
+            column = u[:, j]
+            if len(np.unique(column)) < _POWER_MIN_VALUES:
+                continue
+            lam, gain = fit_yeo_johnson(column)
+            if gain < _POWER_MIN_GAIN:
+                continue
+            v = yeo_johnson(column, np.array(lam))[0]
+            self.lambdas_[j], self.power_mean_[j], self.power_scale_[j] = lam, v.mean(), v.std()
 
     # -- saving and loading ---------------------------------------------------------------
 
@@ -419,14 +462,19 @@ class InvertibleClassifier:
         classes = get("classes_", _LABEL_KINDS, 1)
         if bool(get("classes_object", "b", 0)):
             classes = classes.astype(object)
+        n_features = len(get("mean_", "f", 1))
+        # Files written before the power transform existed have none: the identity.
+        for name, value in _IDENTITY_POWER.items():
+            contents.setdefault(name, np.full(n_features, value))
         fitted = {name: get(name, kinds, 2 if name == "class_means_" else 1)
                   for name, kinds in _FITTED_ARRAYS.items()}
-        n_features = len(fitted["mean_"])
         active = fitted["active_"]
         width = int(active.sum())
         n_classes = len(classes)
         expected = {
             "mean_": (n_features,), "scale_": (n_features,), "active_": (n_features,),
+            "lambdas_": (n_features,), "power_mean_": (n_features,),
+            "power_scale_": (n_features,),
             "class_means_": (n_classes, width), "latent_scale_": (width,),
             "class_log_prior_": (n_classes,),
         }
@@ -439,8 +487,12 @@ class InvertibleClassifier:
                 raise ValueError(f"{where}: {name} holds non-finite values")
         if n_features == 0 or width == 0 or n_classes == 0:
             raise ValueError(f"{where}: no features, no active feature or no class")
-        if np.any(fitted["scale_"] <= 0) or np.any(fitted["latent_scale_"] <= 0):
-            raise ValueError(f"{where}: scale_ and latent_scale_ must be positive")
+        if np.any(fitted["scale_"] <= 0) or np.any(fitted["latent_scale_"] <= 0) or np.any(
+                fitted["power_scale_"] <= 0):
+            raise ValueError(f"{where}: scale_, power_scale_ and latent_scale_ must be "
+                             f"positive")
+        if np.any((fitted["lambdas_"] < 0) | (fitted["lambdas_"] > 2)):
+            raise ValueError(f"{where}: lambdas_ must lie in [0, 2]")
         if np.any(fitted["class_log_prior_"] > 0):
             raise ValueError(f"{where}: class_log_prior_ must be <= 0 (log probabilities)")
         if classes.dtype.kind == "f" and np.any(np.isnan(classes)):
@@ -468,6 +520,9 @@ class InvertibleClassifier:
         self.n_features_in_ = n_features
         self.mean_ = fitted["mean_"]
         self.scale_ = fitted["scale_"]
+        self.lambdas_ = fitted["lambdas_"]
+        self.power_mean_ = fitted["power_mean_"]
+        self.power_scale_ = fitted["power_scale_"]
         self.active_ = active
         self.network_ = network
         self.class_means_ = fitted["class_means_"]
@@ -504,26 +559,46 @@ class InvertibleClassifier:
 
     # -- the model ------------------------------------------------------------------------
 
-    def _standardise(self, X: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(((X - self.mean_) / self.scale_)[:, self.active_])
+    def _transformed(self) -> np.ndarray:
+        """The active features' columns (in the network's inputs) that are power-transformed."""
+        return np.flatnonzero(self.lambdas_[self.active_] != 1.0)
+
+    def _standardise(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The network's inputs for X, and the log-Jacobian of the map to them per row."""
+        u = np.ascontiguousarray(((X - self.mean_) / self.scale_)[:, self.active_])
+        log_jacobian = np.full(len(u), -np.log(self.scale_[self.active_]).sum())
+        columns = self._transformed()
+        if len(columns):
+            lam, shift, spread = (a[self.active_][columns] for a in (
+                self.lambdas_, self.power_mean_, self.power_scale_))
+            v, log_slope = yeo_johnson(u[:, columns], lam)
+            u[:, columns] = (v - shift) / spread
+            log_jacobian += log_slope.sum(axis=1) - np.log(spread).sum()
+        return u, log_jacobian
 
     def _unstandardise(self, inputs: np.ndarray) -> np.ndarray:
+        u = inputs.copy()
+        columns = self._transformed()
+        if len(columns):
+            lam, shift, spread = (a[self.active_][columns] for a in (
+                self.lambdas_, self.power_mean_, self.power_scale_))
+            u[:, columns] = yeo_johnson_inverse(u[:, columns] * spread + shift, lam)
         out = np.tile(self.mean_, (len(inputs), 1))
-        out[:, self.active_] += inputs * self.scale_[self.active_]
+        out[:, self.active_] += u * self.scale_[self.active_]
         return out
 
     def _joint_log_proba(self, X: Any) -> np.ndarray:
         """(n, K): ``log p(x, k)`` in the units of X (over the non-constant features)."""
         X = self._check_X(X)
-        inputs = self._standardise(X).astype(self.network_.dtype)
-        z, log_det = self.network_.forward_log_det(inputs)
+        inputs, log_jacobian = self._standardise(X)
+        z, log_det = self.network_.forward_log_det(inputs.astype(self.network_.dtype))
         z = z.astype(np.float64)
         u = z[:, None, :] - self.class_means_[None, :, :]
         u /= self.latent_scale_
         d = z.shape[1]
         log_base = (-0.5 * (u * u).sum(axis=2) - np.log(self.latent_scale_).sum()
                     - 0.5 * d * LOG_2PI)
-        jacobian = log_det.astype(np.float64) - np.log(self.scale_[self.active_]).sum()
+        jacobian = log_det.astype(np.float64) + log_jacobian
         return log_base + jacobian[:, None] + self.class_log_prior_[None, :]
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
@@ -576,7 +651,7 @@ class InvertibleClassifier:
         :meth:`decode` recovers any input."""
         X = self._check_X(X)
         Z = X - self.mean_
-        codes = self.network_.forward(self._standardise(X).astype(self.network_.dtype))
+        codes = self.network_.forward(self._standardise(X)[0].astype(self.network_.dtype))
         Z[:, self.active_] = codes
         return Z
 
