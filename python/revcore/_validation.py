@@ -27,6 +27,7 @@ __all__ = [
     "check_factors",
     "check_finite_array",
     "check_memory",
+    "check_spline_knots",
     "contiguous_ready",
     "finish_matmul",
     "kernel_ready",
@@ -37,6 +38,9 @@ __all__ = [
     "prepare_lu_factor",
     "prepare_lu_solve",
     "prepare_matmul",
+    "prepare_rq_spline",
+    "prepare_rq_spline_backward",
+    "spline_knots_error",
 ]
 
 
@@ -279,3 +283,111 @@ def prepare_dense_backward(
             f"{z.shape}, grad_output {g.shape}"
         )
     return x, weight, z, g, np.result_type(x, weight, z, g), act
+
+
+def _spline_arrays(
+    name: str, x: Any, knots: tuple[Any, Any, Any], x_name: str,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """x as (n, d) and the three knot arrays as (d, K+1) or (n, d, K+1), all checked for
+    shape (not values); the arrays keep their own dtypes."""
+    x = as_float_array(x, x_name)
+    if x.ndim != 2:
+        raise ValueError(f"{name}: {x_name} must have shape (n, d), got {x.shape}")
+    n, d = x.shape
+    arrays = [as_float_array(a, label) for a, label in zip(knots, _KNOT_NAMES)]
+    shape = arrays[0].shape
+    if any(a.shape != shape for a in arrays):
+        raise ValueError(
+            f"{name}: x_knots, y_knots and derivatives must have one shape, got "
+            f"{', '.join(str(a.shape) for a in arrays)}"
+        )
+    if shape[:-1] not in ((d,), (n, d)) or shape[-1] < 2:
+        raise ValueError(
+            f"{name}: the knot arrays must have shape ({d}, K+1) (shared by all rows) or "
+            f"({n}, {d}, K+1) (one set per row) with K >= 1 bins, for {x_name} of shape "
+            f"{x.shape}; got {shape}"
+        )
+    return x, arrays
+
+
+_KNOT_NAMES = ("x_knots", "y_knots", "derivatives")
+
+
+def prepare_rq_spline(
+    x: Any, x_knots: Any, y_knots: Any, derivatives: Any, inverse: Any,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.dtype]:
+    """Checked x (n, d), knot arrays ((d, K+1) or (n, d, K+1)) and result dtype of
+    rq_spline. Knot values are checked by :func:`check_spline_knots`."""
+    if not isinstance(inverse, (bool, np.bool_)):
+        raise TypeError(f"rq_spline: inverse must be True or False, got {inverse!r}")
+    x, (xk, yk, dk) = _spline_arrays("rq_spline", x, (x_knots, y_knots, derivatives),
+                                     "y" if inverse else "x")
+    return x, xk, yk, dk, np.result_type(x, xk, yk, dk)
+
+
+def prepare_rq_spline_backward(
+    x: Any, x_knots: Any, y_knots: Any, derivatives: Any, grad_out: Any,
+    grad_log_derivative: Any,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.dtype]:
+    """Checked x, knot arrays, the two cotangents (n, d) and result dtype of
+    rq_spline_backward."""
+    name = "rq_spline_backward"
+    x, (xk, yk, dk) = _spline_arrays(name, x, (x_knots, y_knots, derivatives), "x")
+    grads = []
+    for array, label in ((grad_out, "grad_out"), (grad_log_derivative, "grad_log_derivative")):
+        g = as_float_array(array, label)
+        if g.shape != x.shape:
+            raise ValueError(f"{name}: {label} must have the shape of x {x.shape}, got "
+                             f"{g.shape}")
+        grads.append(g)
+    return x, xk, yk, dk, grads[0], grads[1], np.result_type(x, xk, yk, dk, *grads)
+
+
+def _first_false(mask: np.ndarray) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.unravel_index(int(np.argmin(mask)), mask.shape))
+
+
+def _knot_position(index: tuple[int, ...]) -> str:
+    if len(index) == 2:
+        return f"dimension {index[0]}"
+    return f"row {index[0]}, dimension {index[1]}"
+
+
+def spline_knots_error(
+    name: str, x_knots: np.ndarray, y_knots: np.ndarray, derivatives: np.ndarray,
+) -> str | None:
+    """What is wrong with the knots (the first fault, checked in the order x_knots, y_knots,
+    derivatives and in C order within each), or None when they define monotone splines:
+    finite values, strictly increasing x and y knots, positive derivatives."""
+    for label, knots in (("x_knots", x_knots), ("y_knots", y_knots)):
+        finite = np.isfinite(knots)
+        if not finite.all():
+            index = _first_false(finite)
+            return (f"{name}: {label} must be finite; {label}[{', '.join(map(str, index))}] "
+                    f"is {knots[index]} ({_knot_position(index)})")
+        rising = np.diff(knots, axis=-1) > 0
+        if not rising.all():
+            index = _first_false(rising)
+            after = (*index[:-1], index[-1] + 1)
+            return (
+                f"{name}: {label} must be strictly increasing along the last axis (equal "
+                f"knots are refused); {label}[{', '.join(map(str, after))}] = {knots[after]} "
+                f"is not above {label}[{', '.join(map(str, index))}] = {knots[index]} "
+                f"({_knot_position(index)})"
+            )
+    good = np.isfinite(derivatives) & (derivatives > 0)
+    if not good.all():
+        index = _first_false(good)
+        return (f"{name}: derivatives must be positive and finite; "
+                f"derivatives[{', '.join(map(str, index))}] = {derivatives[index]} "
+                f"({_knot_position(index)})")
+    return None
+
+
+def check_spline_knots(
+    name: str, x_knots: np.ndarray, y_knots: np.ndarray, derivatives: np.ndarray,
+) -> None:
+    """ValueError saying what is wrong with the knots, if anything."""
+    message = spline_knots_error(name, x_knots, y_knots, derivatives)
+    if message is not None:
+        raise ValueError(message)
