@@ -10,9 +10,25 @@ import numpy as np
 import revcore
 from revcore._activations import ACTIVATIONS as _REGISTRY
 from revcore._activations import BIJECTIVE
+from revcore._backend import Backend
+from revcore.reference import _ReferenceBackend
 
-__all__ = ["ACTIVATIONS", "DTYPES", "INVERTIBLE", "LAYOUTS", "SIZES", "assert_close_scaled",
-           "assert_same_network", "eps", "layout", "make_network", "seed_for", "tol"]
+__all__ = [
+    "ACTIVATIONS",
+    "DTYPES",
+    "INVERTIBLE",
+    "LAYOUTS",
+    "SIZES",
+    "assert_close_scaled",
+    "assert_same_network",
+    "check_layer_gradients",
+    "eps",
+    "layout",
+    "make_network",
+    "numerical_jacobian",
+    "seed_for",
+    "tol",
+]
 
 DTYPES = [np.float32, np.float64]
 SIZES = [0, 1, 2, 3, 7, 8, 13, 16, 31, 64, 97, 128, 257]
@@ -102,3 +118,35 @@ def assert_same_network(a, b):
         np.testing.assert_array_equal(la.weight, lb.weight)
         np.testing.assert_array_equal(la.bias, lb.bias)
         assert la.activation == lb.activation and la.negative_slope == lb.negative_slope
+
+
+def numerical_jacobian(f, x, h=1e-6):
+    return np.stack([(f(x + h * e) - f(x - h * e)) / (2 * h) for e in np.eye(len(x))], axis=1)
+
+
+def check_layer_gradients(cls, params, x, rng, h=1e-6):
+    """train_backward against central differences of S = sum(G * y) + sum(g * log|det J|)."""
+    y, _, cache = cls.train_forward(params, x, Backend())
+    G, g = rng.standard_normal(y.shape), rng.standard_normal(len(x))
+
+    def S(p, xx):
+        yy, ll, _ = cls.train_forward(p, xx, _ReferenceBackend())
+        return float((G * yy).sum() + (g * ll).sum())
+
+    grad_x, grads = cls.train_backward(params, cache, G, g, Backend())
+    numeric = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[idx] += h
+        xm[idx] -= h
+        numeric[idx] = (S(params, xp) - S(params, xm)) / (2 * h)
+    np.testing.assert_allclose(grad_x, numeric, rtol=1e-6, atol=1e-7)
+    for key, grad in grads.items():
+        numeric = np.zeros_like(grad)
+        for idx in np.ndindex(grad.shape):
+            p = {k: v.copy() for k, v in params.items()}
+            p[key][idx] += h
+            up = S(p, x)
+            p[key][idx] -= 2 * h
+            numeric[idx] = (up - S(p, x)) / (2 * h)
+        np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-7, err_msg=key)

@@ -16,6 +16,7 @@ from revcore._backend import Backend
 from revcore._layers import Coupling, LUDense, permutation_pivots
 from revcore._training import FlowModel, objective
 from revcore.reference import _ReferenceBackend
+from support import check_layer_gradients, numerical_jacobian
 
 NATIVE, REFERENCE = Backend(), _ReferenceBackend()
 WIDTHS = [1, 2, 3, 7, 16, 33]
@@ -106,10 +107,6 @@ def test_permutation_pivots_apply_the_inverse_permutation():
         np.testing.assert_array_equal(swapped, r[np.argsort(perm)])
 
 
-def numerical_jacobian(f, x, h=1e-6):
-    return np.stack([(f(x + h * e) - f(x - h * e)) / (2 * h) for e in np.eye(len(x))], axis=1)
-
-
 @pytest.mark.parametrize("d", [1, 2, 3, 7])
 @pytest.mark.parametrize("make", [lu_layer, coupling_layer])
 def test_log_det_matches_finite_difference_jacobian(make, d):
@@ -121,34 +118,6 @@ def test_log_det_matches_finite_difference_jacobian(make, d):
     for i in range(3):
         jacobian = numerical_jacobian(net.forward, x[i])
         assert log_det[i] == pytest.approx(np.linalg.slogdet(jacobian)[1], abs=1e-7)
-
-
-def check_layer_gradients(cls, params, x, rng, h=1e-6):
-    """train_backward against central differences of S = sum(G * y) + sum(g * log|det J|)."""
-    y, _, cache = cls.train_forward(params, x, NATIVE)
-    G, g = rng.standard_normal(y.shape), rng.standard_normal(len(x))
-
-    def S(p, xx):
-        yy, ll, _ = cls.train_forward(p, xx, REFERENCE)
-        return float((G * yy).sum() + (g * ll).sum())
-
-    grad_x, grads = cls.train_backward(params, cache, G, g, NATIVE)
-    numeric = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[idx] += h
-        xm[idx] -= h
-        numeric[idx] = (S(params, xp) - S(params, xm)) / (2 * h)
-    np.testing.assert_allclose(grad_x, numeric, rtol=1e-6, atol=1e-7)
-    for key, grad in grads.items():
-        numeric = np.zeros_like(grad)
-        for idx in np.ndindex(grad.shape):
-            p = {k: v.copy() for k, v in params.items()}
-            p[key][idx] += h
-            up = S(p, x)
-            p[key][idx] -= 2 * h
-            numeric[idx] = (up - S(p, x)) / (2 * h)
-        np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-7, err_msg=key)
 
 
 @pytest.mark.parametrize("d", [1, 2, 3, 5])
@@ -238,8 +207,8 @@ def test_version_2_files_are_checked():
         out.seek(0)
         return revcore.Network.load(out)
 
-    with pytest.raises(ValueError, match="unknown layer kind 'spline'"):
-        load_with(kinds=np.array(["lu_dense", "spline", "lu_dense", "coupling", "lu_dense"]))
+    with pytest.raises(ValueError, match="unknown layer kind 'householder'"):
+        load_with(kinds=np.array(["lu_dense", "householder", "lu_dense", "coupling", "lu_dense"]))
     with pytest.raises(ValueError, match="unexpected array 'extra_9'"):
         load_with(extra_9=np.zeros(2))
     with pytest.raises(ValueError, match="permutation"):

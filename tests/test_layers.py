@@ -22,8 +22,8 @@ def test_registry_knows_dense_and_refuses_a_second_registration():
     assert LAYER_KINDS["dense"] is Layer is revcore.Layer
     with pytest.raises(ValueError, match="already registered"):
         register_layer_kind(Layer)
-    with pytest.raises(ValueError, match="unknown layer kind 'spline'"):
-        layer_from_arrays("spline", {}, {})
+    with pytest.raises(ValueError, match="unknown layer kind 'householder'"):
+        layer_from_arrays("householder", {}, {})
 
 
 def test_arrays_round_trip_and_replace_keep_the_kind():

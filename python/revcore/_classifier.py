@@ -77,6 +77,12 @@ class InvertibleClassifier:
     ----------
     n_blocks : int, default 6
         Number of [mixing, coupling] blocks.
+    coupling : {"affine", "spline"}, default "affine"
+        The coupling blocks' transform of the second half: ``x2 * exp(s) + t`` (affine,
+        ``|s| < 2``), or a monotone rational-quadratic spline per feature with ``n_bins``
+        bins on [-4, 4] and identity tails, its knots given by the conditioner.
+    n_bins : int, default 8
+        Bins of the spline couplings (ignored for affine ones).
     hidden_width : int, default 64
         Width of the coupling conditioners' hidden layers (ReLU, never inverted).
     hidden_layers : int, default 2
@@ -165,6 +171,8 @@ class InvertibleClassifier:
     def __init__(
         self,
         n_blocks: int = 6,
+        coupling: str = "affine",
+        n_bins: int = 8,
         hidden_width: int = 64,
         hidden_layers: int = 2,
         learning_rate: float = 1e-3,
@@ -182,6 +190,8 @@ class InvertibleClassifier:
         verbose: bool | int = False,
     ) -> None:
         self.n_blocks = n_blocks
+        self.coupling = coupling
+        self.n_bins = n_bins
         self.hidden_width = hidden_width
         self.hidden_layers = hidden_layers
         self.learning_rate = learning_rate
@@ -264,7 +274,7 @@ class InvertibleClassifier:
                 upper = "" if high == math.inf else f" and < {high:g}"
                 raise ValueError(f"{name} must be a finite number {bound}{upper}, got {value!r}")
 
-        for name in ("n_blocks", "hidden_width", "batch_size", "max_iter", "n_iter_no_change"):
+        for name in ("n_blocks", "n_bins", "hidden_width", "batch_size", "max_iter", "n_iter_no_change"):
             positive_int(name)
         if isinstance(self.hidden_layers, bool) or not isinstance(
                 self.hidden_layers, (int, np.integer)) or self.hidden_layers < 0:
@@ -280,6 +290,8 @@ class InvertibleClassifier:
             if not isinstance(value, (bool, np.bool_)):
                 raise ValueError(  # noqa: TRY004  (scikit-learn reports parameters so)
                     f"{name} must be True or False, got {value!r}")
+        if self.coupling not in ("affine", "spline"):
+            raise ValueError(f"coupling must be 'affine' or 'spline', got {self.coupling!r}")
         if str(self.dtype) not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
 
@@ -309,7 +321,8 @@ class InvertibleClassifier:
         inputs = self._standardise(X)[0].astype(dtype)
         width = inputs.shape[1]
         model = FlowModel.build(width, len(classes), self.n_blocks,
-                                (self.hidden_width,) * self.hidden_layers, rng, dtype)
+                                (self.hidden_width,) * self.hidden_layers, rng, dtype,
+                                coupling=self.coupling, bins=int(self.n_bins))
         model.log_prior = np.log(np.bincount(labels, minlength=len(classes)) / len(labels))
         result = train(
             model, inputs, labels, beta=float(self.classification_weight),

@@ -25,10 +25,11 @@ call the methods below, so a new kind is one class in this module:
 ``note()``
     How the layer is inverted, in a few words (the end of its ``check()`` line).
 
-Three kinds are registered: ``"dense"`` (:class:`Layer`: a weight and a bijective
+Three kinds are registered here: ``"dense"`` (:class:`Layer`: a weight and a bijective
 activation, invertible when square and well-conditioned), ``"lu_dense"`` (:class:`LUDense`:
 ``W = P L U``, invertible by construction) and ``"coupling"`` (:class:`Coupling`: an affine
-coupling block whose conditioner MLP is never inverted). The last two also expose
+coupling block whose conditioner MLP is never inverted); :mod:`revcore._spline_layers` adds
+``"spline"`` and ``"spline_coupling"``. The kinds invertible by construction also expose
 ``train_forward(params, x, backend)`` returning ``(y, log|det J|, cache)`` and
 ``train_backward(params, cache, dL/dy, dL/dlog|det J|, backend)`` returning ``dL/dx`` and
 the gradients of the arrays: the network's passes and the training loop share them.
@@ -37,8 +38,8 @@ Examples
 --------
 >>> import numpy as np
 >>> from revcore._layers import LAYER_KINDS, layer_from_arrays
->>> sorted(LAYER_KINDS)
-['coupling', 'dense', 'lu_dense']
+>>> {"coupling", "dense", "lu_dense"} <= set(LAYER_KINDS)
+True
 >>> layer = layer_from_arrays("dense", {"weight": np.eye(2), "bias": None},
 ...                           {"activation": "tanh", "negative_slope": 0.01})
 >>> layer.shape, layer.label
@@ -95,6 +96,11 @@ class LayerBackend(Protocol):
     def matmul(self, a: Any, b: Any) -> Any: ...
     def activate(self, x: Any, name: str, negative_slope: float = 0.01) -> np.ndarray: ...
     def activate_inverse(self, y: Any, name: str, negative_slope: float = 0.01) -> np.ndarray: ...
+    def rq_spline(self, x: Any, x_knots: Any, y_knots: Any, derivatives: Any,
+                  inverse: bool = False) -> tuple[np.ndarray, np.ndarray]: ...
+    def rq_spline_backward(self, x: Any, x_knots: Any, y_knots: Any, derivatives: Any,
+                           grad_out: Any, grad_log_derivative: Any
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
 
 
 class Factors(NamedTuple):
@@ -759,6 +765,8 @@ class Coupling(_TrainableKind):
     kind: ClassVar[str] = "coupling"
     ARRAYS: ClassVar[tuple[str, ...]] = ()  # weight0, bias0, weight1, ... (any number)
     SETTINGS: ClassVar[dict[str, str]] = {}
+    # The conditioner's outputs per transformed feature (here s_raw and t).
+    PER_FEATURE: ClassVar[int] = 2
 
     weights: tuple[np.ndarray, ...]
     biases: tuple[np.ndarray, ...]
@@ -772,7 +780,7 @@ class Coupling(_TrainableKind):
         standard normals (0, the default, makes the block the identity)."""
         rng = np.random.default_rng(rng)
         d1, d2 = width // 2, width - width // 2
-        sizes = [d1, *hidden, 2 * d2]
+        sizes = [d1, *hidden, cls.PER_FEATURE * d2]
         arrays = {}
         for i in range(len(sizes) - 1):
             last = i == len(sizes) - 2
@@ -788,7 +796,7 @@ class Coupling(_TrainableKind):
     @property
     def split(self) -> tuple[int, int]:
         """``(d1, d2)``: the features passed through and the features transformed."""
-        return self.weights[0].shape[1], self.weights[-1].shape[0] // 2
+        return self.weights[0].shape[1], self.weights[-1].shape[0] // self.PER_FEATURE
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -811,6 +819,15 @@ class Coupling(_TrainableKind):
                     keep: bool = False) -> tuple[np.ndarray, np.ndarray, list, list]:
         """``(s, tanh(s_raw / 2), t)`` inputs: returns ``(s_raw, t, inputs, preactivations)``
         (the last two only with ``keep``)."""
+        a, inputs, pre = cls.mlp(p, x1, backend, keep)
+        d2 = a.shape[1] // 2
+        return a[:, :d2], a[:, d2:], inputs, pre
+
+    @classmethod
+    def mlp(cls, p: dict[str, np.ndarray], x1: np.ndarray, backend: LayerBackend,
+            keep: bool = False) -> tuple[np.ndarray, list, list]:
+        """The conditioner's outputs at x1, with each layer's inputs and pre-activations
+        (only with ``keep``: what :meth:`mlp_backward` needs)."""
         depth = cls._depth(p)
         a = x1
         inputs, pre = [], []
@@ -830,8 +847,26 @@ class Coupling(_TrainableKind):
                 inputs.append(a)
                 pre.append(z)
             a = nxt
-        d2 = a.shape[1] // 2
-        return a[:, :d2], a[:, d2:], inputs, pre
+        return a, inputs, pre
+
+    @classmethod
+    def mlp_backward(cls, p: dict[str, np.ndarray], inputs: list, pre: list, g: np.ndarray,
+                     backend: LayerBackend) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """``dL/dx1`` and the conditioner's array gradients given ``g = dL/d(outputs)``."""
+        grads: dict[str, np.ndarray] = {}
+        depth = cls._depth(p)
+        for i in reversed(range(depth)):
+            w = p[f"weight{i}"]
+            if inputs[i].shape[1] == 0:
+                grad_z = g * (pre[i] > 0) if i < depth - 1 else g
+                grads[f"weight{i}"] = np.zeros_like(w)
+                grads[f"bias{i}"] = grad_z.sum(axis=0)
+                g = np.zeros((len(g), 0), dtype=g.dtype)
+                continue
+            activation = "relu" if i < depth - 1 else "identity"
+            g, grads[f"weight{i}"], grads[f"bias{i}"] = backend.dense_backward(
+                inputs[i], w, pre[i], g, activation)
+        return g, grads
 
     @classmethod
     def train_forward(cls, p: dict[str, np.ndarray], x: np.ndarray, backend: LayerBackend,
@@ -857,19 +892,7 @@ class Coupling(_TrainableKind):
         grad_s = gy2 * x2 * e + grad_log_det[:, None]
         g = np.ascontiguousarray(np.concatenate(
             [grad_s * (0.5 * _S_BOUND) * (1.0 - half * half), gy2], axis=1))
-        grads: dict[str, np.ndarray] = {}
-        depth = cls._depth(p)
-        for i in reversed(range(depth)):
-            w = p[f"weight{i}"]
-            if inputs[i].shape[1] == 0:
-                grad_z = g * (pre[i] > 0) if i < depth - 1 else g
-                grads[f"weight{i}"] = np.zeros_like(w)
-                grads[f"bias{i}"] = grad_z.sum(axis=0)
-                g = np.zeros((len(g), 0), dtype=g.dtype)
-                continue
-            activation = "relu" if i < depth - 1 else "identity"
-            g, grads[f"weight{i}"], grads[f"bias{i}"] = backend.dense_backward(
-                inputs[i], w, pre[i], g, activation)
+        g, grads = cls.mlp_backward(p, inputs, pre, g, backend)
         return np.concatenate([gy1 + g, gy2 * e], axis=1), grads
 
     # -- the layer interface ----------------------------------------------------------------
@@ -989,14 +1012,31 @@ class Coupling(_TrainableKind):
                     dtype: np.dtype | None = None) -> Coupling:
         """From the conditioner's ``weight0, bias0, weight1, bias1, ...`` (at least one
         layer; ``weight{i}`` (n_out, n_in), the last one's n_out even); copied."""
+        weights, biases = cls._mlp_arrays(arrays, index)
+        d1, n_out = weights[0].shape[1], weights[-1].shape[0]
+        if n_out % 2 or n_out == 0 or n_out // 2 < d1 or n_out // 2 > d1 + 1:
+            raise ValueError(
+                f"layer {index} (coupling): the conditioner maps {d1} features to {n_out} "
+                f"outputs; a half/half split of d features needs d // 2 inputs and "
+                f"2 * (d - d // 2) outputs")
+        dtype = dtype or np.result_type(*weights, *biases)
+        return cls(tuple(_frozen_copy(w, dtype) for w in weights),
+                   tuple(_frozen_copy(b, dtype) for b in biases))
+
+    @classmethod
+    def _mlp_arrays(cls, arrays: dict[str, Any], index: int, extra: tuple[str, ...] = ()
+                    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The conditioner's weights and biases from ``weight0, bias0, ...`` (checked to
+        chain); ``extra`` names the kind's other arrays."""
         depth = 0
         while f"weight{depth}" in arrays:
             depth += 1
         expected = {f"{name}{i}" for i in range(depth) for name in ("weight", "bias")}
-        unknown = set(arrays) - expected
+        unknown = set(arrays) - expected - set(extra)
         if depth == 0 or unknown:
+            names = ", ".join(extra + ("weight0", "bias0", "weight1", "..."))
             raise ValueError(
-                f"layer {index} (coupling) needs arrays weight0, bias0, weight1, ...; got "
+                f"layer {index} ({cls.kind}) needs arrays {names}; got "
                 f"{', '.join(sorted(arrays)) or 'none'}")
         weights: list[np.ndarray] = []
         biases: list[np.ndarray] = []
@@ -1010,15 +1050,7 @@ class Coupling(_TrainableKind):
                 arrays, f"bias{i}", index, (w.shape[0],), cls.kind)
             weights.append(w)
             biases.append(b)
-        d1, n_out = weights[0].shape[1], weights[-1].shape[0]
-        if n_out % 2 or n_out == 0 or n_out // 2 < d1 or n_out // 2 > d1 + 1:
-            raise ValueError(
-                f"layer {index} (coupling): the conditioner maps {d1} features to {n_out} "
-                f"outputs; a half/half split of d features needs d // 2 inputs and "
-                f"2 * (d - d // 2) outputs")
-        dtype = dtype or np.result_type(*weights, *biases)
-        return cls(tuple(_frozen_copy(w, dtype) for w in weights),
-                   tuple(_frozen_copy(b, dtype) for b in biases))
+        return weights, biases
 
     def replace(self, index: int, dtype: np.dtype, **arrays: Any) -> Coupling:
         """The same block with some conditioner arrays replaced (same shapes)."""

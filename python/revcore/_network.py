@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import _spline_layers  # noqa: F401  (registers the spline layer kinds)
 from ._backend import Backend
 from ._errors import NotInvertibleError
 from ._io import _where, read_network, write_network

@@ -39,11 +39,13 @@ import numpy as np
 
 from ._layers import LAYER_KINDS, Coupling, LayerKind, LUDense, layer_from_arrays
 from ._optimizers import Adam
+from ._spline_layers import DEFAULT_BOUND, ElementwiseSpline, SplineCoupling
 
 __all__ = ["FlowModel", "TrainingResult", "objective", "stratified_split", "train"]
 
 LOG_2PI = math.log(2 * math.pi)
-_FIXED = ("sign", "permutation")  # arrays of a layer that training never changes
+# Arrays of a layer that training never changes.
+_FIXED = ("sign", "permutation", "bound")
 
 
 @dataclass
@@ -63,16 +65,27 @@ class FlowModel:
 
     @classmethod
     def build(cls, width: int, n_classes: int, n_blocks: int, hidden: tuple[int, ...],
-              rng: np.random.Generator, dtype: Any = np.float64) -> FlowModel:
+              rng: np.random.Generator, dtype: Any = np.float64, coupling: str = "affine",
+              bins: int = 8, bound: float = DEFAULT_BOUND,
+              elementwise: bool = False) -> FlowModel:
         """``n_blocks`` of [lu_dense, coupling] then a closing lu_dense: each mixing layer
-        the identity on a random permutation, each coupling block the identity (its
-        conditioner's last layer zero)."""
+        the identity on a random permutation, each coupling block (``coupling``: "affine"
+        or "spline", with ``bins`` bins on [-bound, bound]) the identity (its conditioner's
+        last layer zero); with ``elementwise``, first a learned spline per feature (the
+        identity at the start)."""
         kinds: list[str] = []
         layers: list[dict[str, np.ndarray]] = []
+        if elementwise:
+            kinds.append("spline")
+            layers.append(ElementwiseSpline.identity(width, bins, bound, dtype).params())
         for _ in range(n_blocks):
-            kinds += ["lu_dense", "coupling"]
+            kinds += ["lu_dense", "coupling" if coupling == "affine" else "spline_coupling"]
             layers.append(LUDense.identity(width, rng.permutation(width), dtype).params())
-            layers.append(Coupling.random(width, hidden, rng, 0.0, dtype).params())
+            if coupling == "affine":
+                layers.append(Coupling.random(width, hidden, rng, 0.0, dtype).params())
+            else:
+                layers.append(SplineCoupling.random(width, hidden, rng, 0.0, dtype, bins,
+                                                    bound).params())
         kinds.append("lu_dense")
         layers.append(LUDense.identity(width, rng.permutation(width), dtype).params())
         layers = [{k: np.array(v) for k, v in p.items()} for p in layers]  # writable
@@ -221,7 +234,7 @@ def whiten(model: FlowModel, covariance: np.ndarray, mean: np.ndarray) -> None:
     One factorisation, at initialisation only."""
     inverse = np.tril(np.linalg.inv(np.linalg.cholesky(covariance)))
     u = np.diag(inverse).copy()
-    p = model.layers[0]
+    p = model.layers[model.kinds.index("lu_dense")]
     p["lower"][...] = np.tril(inverse / u[None, :], -1)
     p["upper"][...] = 0.0
     p["log_scale"][...] = np.log(u)
