@@ -323,7 +323,7 @@ def test_hostile_classifier_errors_name_what_is_wrong(saved_classifier, tmp_path
         ({"params/n_blocks": None}, "no 'params/n_blocks'"),
         ({"network/lower_0": None}, "lower"),
         ({"mean_": np.zeros(2)}, "scale_ must have shape \\(2,\\)"),
-        ({"latent_scale_": np.ones(4)}, "latent_scale_ must have shape \\(3,\\)"),
+        ({"latent_scale_": np.ones((3, 4))}, "latent_scale_ must have shape \\(3, 3\\)"),
         ({"params/learning_rate": np.array(np.nan)}, "learning_rate"),
         ({"class_means_": np.full((3, 3), np.nan)}, "class_means_ holds non-finite"),
         ({"extra": np.zeros(2)}, "unexpected array 'extra'"),

@@ -10,7 +10,8 @@ import pytest
 import revcore
 from revcore._power import fit_yeo_johnson, yeo_johnson, yeo_johnson_inverse
 
-LAMBDAS = [0.0, 1e-9, 0.3, 1.0, 1.7, 2.0 - 1e-9, 2.0]
+LAMBDAS = [-1.0, -1.0 + 1e-9, -0.4, -1e-9, 0.0, 1e-9, 0.3, 1.0, 1.7, 2.0 - 1e-9, 2.0, 2.0 + 1e-9,
+           2.6, 3.0]
 
 
 def _wide_values() -> np.ndarray:
@@ -56,7 +57,7 @@ def test_profile_likelihood_and_its_maximiser_agree_with_scipy():
     rng = np.random.default_rng(1)
     u = rng.gamma(2.0, 1.0, 500) - 2.0
     lam, gain = fit_yeo_johnson(u)
-    # scipy's unbounded maximiser, inside [0, 2] for these data.
+    # scipy's maximiser, inside [0, 2] (where both definitions agree) for these data.
     expected = stats.yeojohnson_normmax(u)
     assert 0 < expected < 2
     assert lam == pytest.approx(expected, abs=1e-4)
@@ -71,10 +72,13 @@ def test_fitted_exponents_follow_the_skew():
     assert fit_yeo_johnson(-(right - right.mean()) / right.std())[0] > 1.3
     normal = rng.standard_normal(400)
     assert fit_yeo_johnson(normal)[1] < 3.0  # the gate leaves Gaussian data alone
-    # Exponents are kept in [0, 2] even when the data ask for more.
-    extreme = rng.lognormal(0.0, 3.0, 400)
-    lam, _ = fit_yeo_johnson((extreme - extreme.mean()) / extreme.std())
-    assert lam == 0.0
+    # Tails heavier than a log-normal's take the nested logarithm (lam < 0), and the
+    # exponents stay in [-1, 3] when the data ask for more.
+    heavy = rng.lognormal(0.0, 0.8, 400)
+    lam, gain = fit_yeo_johnson((heavy - heavy.mean()) / heavy.std())
+    assert -1.0 < lam < 0.0 and gain > 50
+    extreme = np.exp(rng.lognormal(0.0, 1.0, 400).clip(max=6.0))
+    assert fit_yeo_johnson((extreme - extreme.mean()) / extreme.std())[0] == -1.0
 
 
 def _skewed(n: int = 400, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
@@ -89,7 +93,7 @@ def test_classifier_transforms_only_skewed_features_with_many_values():
     X, y = _skewed()
     clf = revcore.InvertibleClassifier(n_blocks=1, hidden_width=8, max_iter=20,
                                        random_state=0).fit(X, y)
-    assert 0.0 <= clf.lambdas_[0] < 0.8  # the log-normal feature
+    assert -1.0 <= clf.lambdas_[0] < 0.8  # the log-normal feature
     assert clf.lambdas_[1] == 1.0  # Gaussian: no gain
     assert clf.lambdas_[2] == 1.0  # five distinct values
     assert clf.power_scale_[0] > 0 and clf.power_mean_[1] == 0 and clf.power_scale_[1] == 1
@@ -140,11 +144,11 @@ def test_saved_power_transform_round_trips_and_old_files_load():
     older.seek(0)
     plain = revcore.load(older)
     np.testing.assert_array_equal(plain.lambdas_, 1.0)
-    contents["lambdas_"] = np.full(3, 2.5)
+    contents["lambdas_"] = np.full(3, 3.5)
     bad = io.BytesIO()
     np.savez(bad, **contents)
     bad.seek(0)
-    with pytest.raises(ValueError, match=r"lambdas_ must lie in \[0, 2\]"):
+    with pytest.raises(ValueError, match=r"lambdas_ must lie in \[-1, 3\]"):
         revcore.load(bad)
 
 

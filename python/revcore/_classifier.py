@@ -37,6 +37,9 @@ _NEAR_CONSTANT_SHARE = 0.95
 # cannot pin a shape down, and a small gain is within what fitting lam alone buys.
 _POWER_MIN_VALUES = 20
 _POWER_MIN_GAIN = 3.0
+# The logit of the box maps [lower, upper) into [_SQUEEZE, 1 - _SQUEEZE) first, so that
+# values on the box's edge stay finite.
+_SQUEEZE = 1e-3
 
 _N = TypeVar("_N", bound=Network)
 
@@ -44,13 +47,16 @@ _N = TypeVar("_N", bound=Network)
 # stored as they are (name: allowed dtype kinds).
 _PARAMS_PREFIX = "params/"
 _FITTED_ARRAYS = {
-    "mean_": "f", "scale_": "f", "active_": "b", "lambdas_": "f", "power_mean_": "f",
+    "mean_": "f", "scale_": "f", "active_": "b", "discrete_": "b", "boxed_": "b",
+    "lower_": "f", "upper_": "f", "lambdas_": "f", "power_mean_": "f",
     "power_scale_": "f", "class_means_": "f",
     "latent_scale_": "f", "class_log_prior_": "f", "loss_curve_": "f",
     "validation_scores_": "f",
 }
 _LABEL_KINDS = "biufUS"
-_IDENTITY_POWER = {"lambdas_": 1.0, "power_mean_": 0.0, "power_scale_": 1.0}  # bools, integers, floats, unicode and bytes strings
+# Arrays that files from earlier versions lack, and the value that means "not used".
+_OPTIONAL_ARRAYS = {"lambdas_": 1.0, "power_mean_": 0.0, "power_scale_": 1.0,
+                    "discrete_": False, "boxed_": False, "lower_": 0.0, "upper_": 1.0}  # bools, integers, floats, unicode and bytes strings
 
 
 class InvertibleClassifier:
@@ -61,16 +67,17 @@ class InvertibleClassifier:
     ``power_transform``), then an invertible network ``f`` (a ``revcore.Network`` of
     ``n_blocks`` blocks [LU-parametrised mixing layer, affine coupling block] and a closing
     mixing layer) maps them to codes ``z``. The model is ``p(x | y) = N(f(x); mu_y,
-    diag sigma^2) |det J_f(x)|`` with learned class means ``mu_y``, a shared diagonal scale
-    ``sigma`` and ``p(y)`` the class frequencies, trained by maximum likelihood of
+    diag sigma_y^2) |det J_f(x)|`` with learned class means ``mu_y``, diagonal scales
+    ``sigma_y`` per class and ``p(y)`` the class frequencies, trained by maximum likelihood of
     ``p(x, y)`` plus ``classification_weight`` times the log-likelihood of ``p(y | x)`` (a
     hybrid objective) with Adam and early stopping. The first mixing layer starts as the
     whitening of the within-class covariance (so training starts from linear discriminant
-    analysis) and each coupling block as the identity.
+    analysis; each class's scales start as its spread there) and each coupling block as the
+    identity.
 
     Classes are Gaussian means, so any number of classes works with any number of features.
     Prediction is Bayes' rule; :meth:`score_samples` is ``log p(x)``; :meth:`sample` and
-    :meth:`generate` draw ``z ~ N(mu_y, (T sigma)^2)`` and return ``f^-1(z)``: the fitted
+    :meth:`generate` draw ``z ~ N(mu_y, (T sigma_y)^2)`` and return ``f^-1(z)``: the fitted
     model holds its parameters only, no training data.
 
     Parameters
@@ -103,13 +110,23 @@ class InvertibleClassifier:
     classification_weight : float, default 3.0
         beta >= 0, the weight of ``-log p(y | x)`` added to the per-dimension negative joint
         log-likelihood (0: pure maximum likelihood).
+    dequantize : {"auto", True, False}, default "auto"
+        Treat integer-valued features as discrete, as image pixels or counts are: train on
+        ``x + u``, u uniform on [0, 1), so that the model is a density over the dequantised
+        values (what :meth:`score_samples` evaluates and :meth:`generate` draws from; its
+        ``discrete=True`` floors them back to integers). "auto": the active features whose
+        training values are all integers; True: every active feature.
+    logit : bool, default True
+        Map each dequantised feature through the logit of its box [min, max + 1) (counted
+        in the likelihood), so that generated values stay inside the box.
     power_transform : bool, default True
         Map each skewed feature through a Yeo-Johnson power transform (after
         standardisation, then standardised again) before the flow, counted in the likelihood.
         The exponent is fitted per feature by maximum likelihood of a Gaussian, within
-        [0, 2] so that the map is a bijection of the real line, and kept only where it
-        gains at least 3 nats over the identity on a feature with at least 20 distinct
-        values (see ``lambdas_``).
+        [-1, 3], the transform being extended past a logarithm so that it stays a bijection
+        of the real line (see ``revcore._power``); it is kept only where it gains at least
+        3 nats over the identity on a feature with at least 20 distinct values (see
+        ``lambdas_``).
     temperature : float, default 0.8
         Default scale of the base's standard deviation when generating (1: the model's own
         density; below 1: more typical samples).
@@ -125,8 +142,16 @@ class InvertibleClassifier:
     n_features_in_ : int
     network_ : Network
         The fitted flow, on the standardised non-constant features.
+    discrete_ : ndarray of bool, shape (n_features,)
+        The dequantised features (see ``dequantize``).
+    boxed_ : ndarray of bool, shape (n_features,)
+        The features mapped through the logit of their box ``[lower_, upper_)`` (see
+        ``logit``): ``w = logit(s + (1 - 2 s) (X - lower_) / (upper_ - lower_))`` with
+        ``s = 1e-3``; ``w = X`` for the others. Values outside the box have density 0
+        (:meth:`score_samples` gives -inf) and are clipped to it elsewhere.
+    lower_, upper_ : ndarray, shape (n_features,)
     mean_, scale_ : ndarray, shape (n_features,)
-        The standardisation ``u = (X - mean_) / scale_``.
+        The standardisation ``u = (w - mean_) / scale_``.
     lambdas_, power_mean_, power_scale_ : ndarray, shape (n_features,)
         The power transform: the network sees ``(psi(u, lambdas_) - power_mean_) /
         power_scale_`` in the columns of ``active_``, psi the Yeo-Johnson transform; a
@@ -137,8 +162,8 @@ class InvertibleClassifier:
         at least 95% of the training rows) are left out: generation gives them their
         training mean, :meth:`encode` passes their offset from it through unchanged.
     class_means_ : ndarray, shape (n_classes, n_active)
-    latent_scale_ : ndarray, shape (n_active,)
-        sigma, the base's shared standard deviations.
+    latent_scale_ : ndarray, shape (n_classes, n_active)
+        sigma_y, the base's standard deviations per class.
     class_log_prior_ : ndarray, shape (n_classes,)
     loss_curve_ : list of float
         Training objective per epoch.
@@ -183,6 +208,8 @@ class InvertibleClassifier:
         n_iter_no_change: int = 30,
         tol: float = 1e-4,
         classification_weight: float = 3.0,
+        dequantize: Any = "auto",
+        logit: bool = True,
         power_transform: bool = True,
         temperature: float = 0.8,
         dtype: str = "float64",
@@ -202,6 +229,8 @@ class InvertibleClassifier:
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.classification_weight = classification_weight
+        self.dequantize = dequantize
+        self.logit = logit
         self.power_transform = power_transform
         self.temperature = temperature
         self.dtype = dtype
@@ -285,7 +314,10 @@ class InvertibleClassifier:
         number("classification_weight", 0.0)
         number("tol", 0.0)
         number("validation_fraction", 0.0, 1.0, strictly=True)
-        for name in ("early_stopping", "power_transform"):
+        if not (isinstance(self.dequantize, (bool, np.bool_)) or self.dequantize == "auto"):
+            raise ValueError(f"dequantize must be 'auto', True or False, got "
+                             f"{self.dequantize!r}")
+        for name in ("early_stopping", "logit", "power_transform"):
             value = getattr(self, name)
             if not isinstance(value, (bool, np.bool_)):
                 raise ValueError(  # noqa: TRY004  (scikit-learn reports parameters so)
@@ -304,21 +336,22 @@ class InvertibleClassifier:
         rng = np.random.default_rng(self.random_state)
         self.classes_ = classes
         self.n_features_in_ = X.shape[1]
-        self.mean_ = X.mean(axis=0)
         std = X.std(axis=0)
-        # Constant features carry nothing: left out of the density, reproduced exactly.
         # Constant and near-constant features (one value in at least 95% of the rows: too
         # few other values to model, and tiny scales that would blow up their rare values)
         # are left out of the density and passed through exactly by encode and decode.
         mode_share = np.array([np.unique(column, return_counts=True)[1].max()
                                for column in X.T]) / len(X)
-        self.active_ = (std > 1e-12 * np.maximum(1.0, np.abs(self.mean_))) & (
+        self.active_ = (std > 1e-12 * np.maximum(1.0, np.abs(X.mean(axis=0)))) & (
             mode_share < _NEAR_CONSTANT_SHARE)
         if not self.active_.any():
             raise ValueError("every feature of X is constant: there is nothing to model")
-        self.scale_ = np.where(self.active_, std, 1.0)
-        self._fit_power_transform((X - self.mean_) / self.scale_)
-        inputs = self._standardise(X)[0].astype(dtype)
+        self._fit_maps(X, rng)
+        dequantized = X + self._noise(len(X), rng)
+        inputs = self._standardise(dequantized)[0].astype(dtype)
+
+        def resample(rows: np.ndarray) -> np.ndarray:
+            return self._standardise(X[rows] + self._noise(len(rows), rng))[0].astype(dtype)
         width = inputs.shape[1]
         model = FlowModel.build(width, len(classes), self.n_blocks,
                                 (self.hidden_width,) * self.hidden_layers, rng, dtype,
@@ -331,6 +364,7 @@ class InvertibleClassifier:
             validation_fraction=float(self.validation_fraction),
             n_iter_no_change=int(self.n_iter_no_change), tol=float(self.tol),
             whitening=True, rng=rng, backend=Backend(), verbose=self.verbose,
+            resample=resample if self.discrete_.any() else None,
         )
         fitted = result.model
         self.network_ = Network(fitted.to_layers())
@@ -343,14 +377,34 @@ class InvertibleClassifier:
         self.n_iter_ = result.n_iter
         return self
 
+    def _noise(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Dequantisation noise for n rows: uniform on [0, 1) in the discrete features."""
+        return rng.random((n, self.n_features_in_)) * self.discrete_
+
+    def _fit_maps(self, X: np.ndarray, rng: np.random.Generator) -> None:
+        """Fit every map before the flow (dequantisation, box logit, standardisation, power
+        transform) on the training inputs X."""
+        n = X.shape[1]
+        if self.dequantize == "auto":
+            self.discrete_ = self.active_ & np.all(X == np.round(X), axis=0)
+        else:
+            self.discrete_ = self.active_ & bool(self.dequantize)
+        self.boxed_ = self.discrete_ & bool(self.logit)
+        self.lower_ = np.where(self.boxed_, X.min(axis=0), 0.0)
+        self.upper_ = np.where(self.boxed_, X.max(axis=0) + 1.0, 1.0)
+        self.lambdas_, self.power_mean_, self.power_scale_ = np.ones(n), np.zeros(n), np.ones(n)
+        self.mean_, self.scale_ = np.zeros(n), np.ones(n)
+        w = self._boxed(X + self._noise(len(X), rng))[0]
+        self.mean_ = w.mean(axis=0)
+        self.scale_ = np.where(self.active_, w.std(axis=0), 1.0)
+        self._fit_power_transform((w - self.mean_) / self.scale_)
+
     def _fit_power_transform(self, u: np.ndarray) -> None:
         """Set ``lambdas_``, ``power_mean_`` and ``power_scale_`` from the standardised
-        training inputs u."""
-        n = u.shape[1]
-        self.lambdas_, self.power_mean_, self.power_scale_ = np.ones(n), np.zeros(n), np.ones(n)
+        training inputs u (the features mapped by the box logit are left as they are)."""
         if not self.power_transform:
             return
-        for j in np.flatnonzero(self.active_):
+        for j in np.flatnonzero(self.active_ & ~self.boxed_):
             column = u[:, j]
             if len(np.unique(column)) < _POWER_MIN_VALUES:
                 continue
@@ -476,10 +530,15 @@ class InvertibleClassifier:
         if bool(get("classes_object", "b", 0)):
             classes = classes.astype(object)
         n_features = len(get("mean_", "f", 1))
-        # Files written before the power transform existed have none: the identity.
-        for name, value in _IDENTITY_POWER.items():
+        # Files written before these arrays existed: the maps they describe are unused.
+        for name, value in _OPTIONAL_ARRAYS.items():
             contents.setdefault(name, np.full(n_features, value))
-        fitted = {name: get(name, kinds, 2 if name == "class_means_" else 1)
+        two_d = ("class_means_", "latent_scale_")
+        if "latent_scale_" in contents and contents["latent_scale_"].ndim == 1:
+            # files from before the scales were per class: one row shared by every class
+            contents["latent_scale_"] = np.tile(contents["latent_scale_"],
+                                                (len(get("classes_", _LABEL_KINDS, 1)), 1))
+        fitted = {name: get(name, kinds, 2 if name in two_d else 1)
                   for name, kinds in _FITTED_ARRAYS.items()}
         active = fitted["active_"]
         width = int(active.sum())
@@ -487,8 +546,10 @@ class InvertibleClassifier:
         expected = {
             "mean_": (n_features,), "scale_": (n_features,), "active_": (n_features,),
             "lambdas_": (n_features,), "power_mean_": (n_features,),
+            "discrete_": (n_features,), "boxed_": (n_features,), "lower_": (n_features,),
+            "upper_": (n_features,),
             "power_scale_": (n_features,),
-            "class_means_": (n_classes, width), "latent_scale_": (width,),
+            "class_means_": (n_classes, width), "latent_scale_": (n_classes, width),
             "class_log_prior_": (n_classes,),
         }
         for name, shape in expected.items():
@@ -504,8 +565,14 @@ class InvertibleClassifier:
                 fitted["power_scale_"] <= 0):
             raise ValueError(f"{where}: scale_, power_scale_ and latent_scale_ must be "
                              f"positive")
-        if np.any((fitted["lambdas_"] < 0) | (fitted["lambdas_"] > 2)):
-            raise ValueError(f"{where}: lambdas_ must lie in [0, 2]")
+        if np.any(fitted["upper_"] <= fitted["lower_"]):
+            raise ValueError(f"{where}: upper_ must exceed lower_")
+        if np.any(fitted["boxed_"] & ~fitted["discrete_"]) or np.any(
+                fitted["discrete_"] & ~fitted["active_"]):
+            raise ValueError(f"{where}: boxed_ features must be discrete_ and discrete_ "
+                             f"ones active_")
+        if np.any((fitted["lambdas_"] < -1) | (fitted["lambdas_"] > 3)):
+            raise ValueError(f"{where}: lambdas_ must lie in [-1, 3]")
         if np.any(fitted["class_log_prior_"] > 0):
             raise ValueError(f"{where}: class_log_prior_ must be <= 0 (log probabilities)")
         if classes.dtype.kind == "f" and np.any(np.isnan(classes)):
@@ -534,6 +601,10 @@ class InvertibleClassifier:
         self.mean_ = fitted["mean_"]
         self.scale_ = fitted["scale_"]
         self.lambdas_ = fitted["lambdas_"]
+        self.discrete_ = fitted["discrete_"]
+        self.boxed_ = fitted["boxed_"]
+        self.lower_ = fitted["lower_"]
+        self.upper_ = fitted["upper_"]
         self.power_mean_ = fitted["power_mean_"]
         self.power_scale_ = fitted["power_scale_"]
         self.active_ = active
@@ -576,10 +647,31 @@ class InvertibleClassifier:
         """The active features' columns (in the network's inputs) that are power-transformed."""
         return np.flatnonzero(self.lambdas_[self.active_] != 1.0)
 
-    def _standardise(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The network's inputs for X, and the log-Jacobian of the map to them per row."""
-        u = np.ascontiguousarray(((X - self.mean_) / self.scale_)[:, self.active_])
-        log_jacobian = np.full(len(u), -np.log(self.scale_[self.active_]).sum())
+    def _boxed(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``w`` (see ``boxed_``) for X clipped to the box, the log-Jacobian of the box
+        logit per row, and whether each row was outside the box."""
+        w = X.copy()
+        log_jacobian = np.zeros(len(X))
+        outside = np.zeros(len(X), dtype=bool)
+        columns = np.flatnonzero(self.boxed_)
+        if len(columns):
+            lower, upper = self.lower_[columns], self.upper_[columns]
+            x = X[:, columns]
+            outside = np.any((x < lower) | (x >= upper), axis=1)
+            span = upper - lower
+            x = np.clip(x, lower, upper)
+            p = _SQUEEZE + (1 - 2 * _SQUEEZE) * (x - lower) / span
+            w[:, columns] = np.log(p) - np.log1p(-p)
+            log_jacobian += (np.log((1 - 2 * _SQUEEZE) / span) - np.log(p)
+                             - np.log1p(-p)).sum(axis=1)
+        return w, log_jacobian, outside
+
+    def _standardise(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The network's inputs for X, the log-Jacobian of the map to them per row, and
+        whether each row lies outside the box of the boxed features (clipped to it)."""
+        w, log_jacobian, outside = self._boxed(X)
+        u = np.ascontiguousarray(((w - self.mean_) / self.scale_)[:, self.active_])
+        log_jacobian -= np.log(self.scale_[self.active_]).sum()
         columns = self._transformed()
         if len(columns):
             lam, shift, spread = (a[self.active_][columns] for a in (
@@ -587,7 +679,7 @@ class InvertibleClassifier:
             v, log_slope = yeo_johnson(u[:, columns], lam)
             u[:, columns] = (v - shift) / spread
             log_jacobian += log_slope.sum(axis=1) - np.log(spread).sum()
-        return u, log_jacobian
+        return u, log_jacobian, outside
 
     def _unstandardise(self, inputs: np.ndarray) -> np.ndarray:
         u = inputs.copy()
@@ -598,18 +690,31 @@ class InvertibleClassifier:
             u[:, columns] = yeo_johnson_inverse(u[:, columns] * spread + shift, lam)
         out = np.tile(self.mean_, (len(inputs), 1))
         out[:, self.active_] += u * self.scale_[self.active_]
+        columns = np.flatnonzero(self.boxed_)
+        if len(columns):
+            p = 0.5 * (1.0 + np.tanh(0.5 * out[:, columns]))
+            lower, upper = self.lower_[columns], self.upper_[columns]
+            out[:, columns] = lower + (p - _SQUEEZE) / (1 - 2 * _SQUEEZE) * (upper - lower)
         return out
 
-    def _joint_log_proba(self, X: Any) -> np.ndarray:
-        """(n, K): ``log p(x, k)`` in the units of X (over the non-constant features)."""
+    def _joint_log_proba(self, X: Any, outside: bool = False) -> np.ndarray:
+        """(n, K): ``log p(x, k)`` in the units of X (over the non-constant features); rows
+        outside the box of the boxed features are clipped to it, or with ``outside`` get
+        -inf."""
         X = self._check_X(X)
-        inputs, log_jacobian = self._standardise(X)
+        if self.discrete_.any():
+            # an integer in a discrete feature stands for its cell [x, x + 1): read at the
+            # cell's centre (dequantised, non-integer values are read as they are)
+            X = X + 0.5 * (self.discrete_ & (X == np.round(X)))
+        inputs, log_jacobian, beyond = self._standardise(X)
+        if outside:
+            log_jacobian[beyond] = -np.inf
         z, log_det = self.network_.forward_log_det(inputs.astype(self.network_.dtype))
         z = z.astype(np.float64)
         u = z[:, None, :] - self.class_means_[None, :, :]
-        u /= self.latent_scale_
+        u /= self.latent_scale_[None, :, :]
         d = z.shape[1]
-        log_base = (-0.5 * (u * u).sum(axis=2) - np.log(self.latent_scale_).sum()
+        log_base = (-0.5 * (u * u).sum(axis=2) - np.log(self.latent_scale_).sum(axis=1)
                     - 0.5 * d * LOG_2PI)
         jacobian = log_det.astype(np.float64) + log_jacobian
         return log_base + jacobian[:, None] + self.class_log_prior_[None, :]
@@ -643,12 +748,18 @@ class InvertibleClassifier:
         return float(np.average(correct, weights=sample_weight))
 
     def score_samples(self, X: Any) -> np.ndarray:
-        """``log p(x)`` of each row in the units of X (the standardisation's Jacobian
-        included), over the features that vary in the training data; low values flag
-        inputs unlike the training data."""
-        joint = self._joint_log_proba(X)
+        """``log p(x)`` of each row in the units of X (the Jacobians of every map before
+        the flow included), over the features that vary in the training data; low values
+        flag inputs unlike the training data. For dequantised features (``discrete_``) it
+        is the density of the dequantised values at X (evaluate it at ``X + u``, u uniform
+        on [0, 1), for the usual dequantised log-likelihood), an integer there being read
+        at the centre of its cell, ``x + 1/2`` (as every prediction reads it); -inf
+        outside the box of the boxed features."""
+        joint = self._joint_log_proba(X, outside=True)
         top = joint.max(axis=1, keepdims=True)
-        return (top + np.log(np.exp(joint - top).sum(axis=1, keepdims=True)))[:, 0]
+        with np.errstate(invalid="ignore"):  # -inf - -inf for rows outside the box
+            log_p = (top + np.log(np.exp(joint - top).sum(axis=1, keepdims=True)))[:, 0]
+        return np.where(np.isneginf(top[:, 0]), -np.inf, log_p)
 
     def check(self) -> Any:
         """The network's invertibility report (see :meth:`Network.check`)."""
@@ -690,10 +801,10 @@ class InvertibleClassifier:
         return Z
 
     def generate(self, labels: Any, temperature: float | None = None,
-                 random_state: Any = None) -> np.ndarray:
+                 random_state: Any = None, discrete: bool = False) -> np.ndarray:
         """Draw one input per label from the learned density of its class.
 
-        ``z ~ N(mu_y, (temperature * sigma)^2)`` then ``x = f^-1(z)``.
+        ``z ~ N(mu_y, (temperature * sigma_y)^2)`` then ``x = f^-1(z)``.
 
         Parameters
         ----------
@@ -701,6 +812,10 @@ class InvertibleClassifier:
         temperature : float, optional
             Defaults to the ``temperature`` parameter.
         random_state : int, numpy Generator or None
+        discrete : bool, default False
+            Floor the dequantised features (``discrete_``) back to integers, the values
+            they were dequantised from; by default they stay on the continuous scale the
+            density is over.
 
         Returns
         -------
@@ -717,7 +832,12 @@ class InvertibleClassifier:
             raise ValueError(f"temperature must be a finite number >= 0, got {t!r}")
         rng = np.random.default_rng(random_state)
         noise = rng.standard_normal((len(classes), self.class_means_.shape[1]))
-        generated = self.decode(self._codes(classes, t * self.latent_scale_ * noise))
+        generated = self.decode(self._codes(classes, t * self.latent_scale_[classes] * noise))
+        if discrete:
+            generated[:, self.discrete_] = np.floor(generated[:, self.discrete_])
+            boxed = self.boxed_  # the box's edges belong to its first and last integers
+            generated[:, boxed] = np.clip(generated[:, boxed], self.lower_[boxed],
+                                          self.upper_[boxed] - 1)
         return generated[0] if np.ndim(labels) == 0 else generated
 
     def sample(self, n_samples: int = 1, random_state: Any = None
@@ -745,9 +865,12 @@ class InvertibleClassifier:
         """Each row of X redrawn as another class: its code moves from the mean of its
         predicted class to the mean of the requested one, keeping its offset (the "style").
 
-        ``labels`` is one label for every row or one label per row.
+        ``labels`` is one label for every row or one label per row. Integers in
+        dequantised features are read at the centre of their cells (as predictions read
+        them), so the result is on the dequantised scale.
         """
         X = self._check_X(X)
+        X = X + 0.5 * (self.discrete_ & (X == np.round(X)))
         Z = self.encode(X)
         source = np.argmax(self._joint_log_proba(X), axis=1)
         target = self._class_indices(np.broadcast_to(labels, (len(X),)))

@@ -39,13 +39,15 @@ names the object it holds (files without ``object``, versions 1 and 2, hold a ne
     classes_object             bool scalar, whether classes_ was an object array (all
                                strings or all numbers) before it was stored
     mean_, scale_              (F,) float64, the standardisation; scale_ > 0
-    lambdas_                   (F,) float64 in [0, 2], the Yeo-Johnson exponents (1: none)
+    lambdas_                   (F,) float64 in [-1, 3], the power transform's exponents
+                               (1: none)
     power_mean_, power_scale_  (F,) float64, the standardisation after the power
                                transform; power_scale_ > 0 (the three are optional: files
                                without them mean no power transform)
     active_                    (F,) bool, the features the network models (D of them)
     class_means_               (K, D) float64
-    latent_scale_              (D,) float64, > 0
+    latent_scale_              (K, D) float64, > 0 (a (D,) row shared by every class in
+                               files written before the scales were per class)
     class_log_prior_           (K,) float64, <= 0
     loss_curve_                (n,) float64
     validation_scores_         (m,) float64

@@ -1,19 +1,25 @@
-"""The Yeo-Johnson power transform restricted to a bijection of the real line.
+"""The Yeo-Johnson power transform, extended so that it stays a bijection of the real line.
 
-``psi(u, lam)`` (Yeo and Johnson, 2000) is, for ``u >= 0``, ``((1 + u)^lam - 1) / lam``
-(``log(1 + u)`` at ``lam = 0``) and, for ``u < 0``, ``-((1 - u)^(2 - lam) - 1) / (2 - lam)``
-(``-log(1 - u)`` at ``lam = 2``). With ``lam`` in [0, 2] both branches are unbounded, so
-``psi`` maps the real line onto itself and every value has an inverse; ``lam = 1`` is the
-identity. ``lam < 1`` pulls in a long right tail and stretches the left one (``lam > 1`` the
+Yeo and Johnson (2000) map ``u >= 0`` to ``G(u, lam)`` and ``u < 0`` to ``-G(-u, 2 - lam)``
+with ``G(a, p) = ((1 + a)^p - 1) / p`` (``log(1 + a)`` at ``p = 0``). ``lam = 1`` is the
+identity; ``lam < 1`` pulls in a long right tail and stretches the left one (``lam > 1`` the
 mirror image), which is what makes skewed features look Gaussian to the flow after it.
+
+For ``p < 0`` their ``G`` is bounded (by ``-1 / p``), so values beyond the bound would have
+no inverse. Here ``p`` in [-1, 0) instead takes ``G(a, p) = G(log(1 + a), 1 + p)``: between
+``log(1 + a)`` (``p = 0``, where the two definitions meet) and ``log(1 + log(1 + a))``
+(``p = -1``), unbounded, smooth, with slope 1 at 0. So ``lam`` in [-1, 3] gives a bijection
+of the real line whose tails can be pulled in harder than by a logarithm, as heavy-tailed
+features (sizes, counts, errors) need.
 
 Examples
 --------
 >>> import numpy as np
 >>> from revcore._power import yeo_johnson, yeo_johnson_inverse
 >>> u = np.array([[-3.0, 0.0, 5.0]])
->>> v, log_slope = yeo_johnson(u, np.array([0.5, 0.5, 0.5]))
->>> bool(np.allclose(yeo_johnson_inverse(v, np.array([0.5, 0.5, 0.5])), u))
+>>> lam = np.array([0.5, -0.5, -1.0])
+>>> v, log_slope = yeo_johnson(u, lam)
+>>> bool(np.allclose(yeo_johnson_inverse(v, lam), u))
 True
 """
 
@@ -23,48 +29,49 @@ import numpy as np
 
 __all__ = ["LAMBDA_RANGE", "fit_yeo_johnson", "yeo_johnson", "yeo_johnson_inverse"]
 
-# lam outside [0, 2] bounds one branch's image, and samples beyond it would have no inverse.
-LAMBDA_RANGE = (0.0, 2.0)
+# Beyond this range one branch's power would be below -1, past the nested logarithm.
+LAMBDA_RANGE = (-1.0, 3.0)
 
 
-def _power_expm1(a: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """``((1 + a)^p - 1) / p`` for a >= 0, p >= 0 (``log1p(a)`` where p == 0), accurate for
-    small a and p."""
-    out = np.log1p(a)
-    power = p > 0
-    out[power] = np.expm1(p[power] * out[power]) / p[power]
-    return out
+def _power(a: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(G(a, p), log dG/da)`` for a >= 0 and p in [-1, inf) (see the module)."""
+    log = np.log1p(a)
+    nested = p < 0
+    # p < 0: G(a, p) = G(log1p(a), p + 1), and the chain rule adds -log1p(a) to the slope.
+    power = np.where(nested, p + 1.0, p)
+    log_base = np.where(nested, np.log1p(log), log)
+    out = log_base.copy()
+    positive = power > 0
+    out[positive] = np.expm1(power[positive] * log_base[positive]) / power[positive]
+    log_slope = (power - 1.0) * log_base - np.where(nested, log, 0.0)
+    return out, log_slope
 
 
-def _root_expm1(b: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """The inverse of :func:`_power_expm1` in a: ``(1 + p b)^(1/p) - 1`` (``expm1(b)`` where
-    p == 0)."""
-    out = np.empty_like(b)
-    power = p > 0
-    out[power] = np.expm1(np.log1p(p[power] * b[power]) / p[power])
-    out[~power] = np.expm1(b[~power])
+def _power_inverse(b: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """The a >= 0 with ``G(a, p) = b`` for b >= 0."""
+    nested = p < 0
+    power = np.where(nested, p + 1.0, p)
+    out = b.copy()
+    positive = power > 0
+    out[positive] = np.log1p(power[positive] * b[positive]) / power[positive]
+    out = np.expm1(out)                      # the inverse of G(., power) on [0, inf)
+    out[nested] = np.expm1(out[nested])      # undo the inner log1p
     return out
 
 
 def yeo_johnson(u: np.ndarray, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(psi(u, lam), log psi'(u, lam))`` elementwise, ``lam`` per column (in [0, 2])."""
+    """``(psi(u, lam), log psi'(u, lam))`` elementwise, ``lam`` per column (in [-1, 3])."""
     u, lam = np.broadcast_arrays(np.asarray(u, dtype=np.float64), lam)
     positive = u >= 0
-    a = np.abs(u)
-    p = np.where(positive, lam, 2.0 - lam)
-    magnitude = _power_expm1(a, p)
-    v = np.where(positive, magnitude, -magnitude)
-    # psi'(u) = (1 + |u|)^(p - 1) on either branch.
-    log_slope = (p - 1.0) * np.log1p(a)
-    return v, log_slope
+    magnitude, log_slope = _power(np.abs(u), np.where(positive, lam, 2.0 - lam))
+    return np.where(positive, magnitude, -magnitude), log_slope
 
 
 def yeo_johnson_inverse(v: np.ndarray, lam: np.ndarray) -> np.ndarray:
-    """The u with ``psi(u, lam) = v``, elementwise, ``lam`` per column (in [0, 2])."""
+    """The u with ``psi(u, lam) = v``, elementwise, ``lam`` per column (in [-1, 3])."""
     v, lam = np.broadcast_arrays(np.asarray(v, dtype=np.float64), lam)
     positive = v >= 0
-    p = np.where(positive, lam, 2.0 - lam)
-    magnitude = _root_expm1(np.abs(v), p)
+    magnitude = _power_inverse(np.abs(v), np.where(positive, lam, 2.0 - lam))
     return np.where(positive, magnitude, -magnitude)
 
 
@@ -78,11 +85,11 @@ def _profile_log_likelihood(u: np.ndarray, lam: float) -> float:
     return float(-0.5 * len(u) * np.log(variance) + log_slope.sum())
 
 
-def fit_yeo_johnson(u: np.ndarray, grid: int = 21, refine: int = 30) -> tuple[float, float]:
-    """The ``lam`` in [0, 2] maximising the profile likelihood of column u, and its gain in
+def fit_yeo_johnson(u: np.ndarray, grid: int = 41, refine: int = 30) -> tuple[float, float]:
+    """The ``lam`` in [-1, 3] maximising the profile likelihood of column u, and its gain in
     nats over the identity (``lam = 1``).
 
-    A grid over [0, 2] brackets the maximum, then golden-section search refines it (the
+    A grid over [-1, 3] brackets the maximum, then golden-section search refines it (the
     profile likelihood is smooth and, in practice, unimodal in lam).
     """
     u = np.asarray(u, dtype=np.float64)

@@ -46,6 +46,7 @@ __all__ = ["FlowModel", "TrainingResult", "objective", "stratified_split", "trai
 LOG_2PI = math.log(2 * math.pi)
 # Arrays of a layer that training never changes.
 _FIXED = ("sign", "permutation", "bound")
+_PRIOR_ROWS = 10.0
 
 
 @dataclass
@@ -53,8 +54,9 @@ class FlowModel:
     """A flow's layers as mutable parameter dicts, plus the Gaussian base.
 
     ``kinds[i]`` names layer i's kind and ``layers[i]`` its arrays; ``means`` (K, d) are the
-    class means of the base, ``log_sigma`` (d,) its shared log standard deviations, and
-    ``log_prior`` (K,) the log class frequencies.
+    class means of the base, ``log_sigma`` (K, d) its log standard deviations per class
+    (equal rows, moved together, with ``shared_scale``), and ``log_prior`` (K,) the log
+    class frequencies.
     """
 
     kinds: list[str]
@@ -62,6 +64,7 @@ class FlowModel:
     means: np.ndarray
     log_sigma: np.ndarray
     log_prior: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    shared_scale: bool = False
 
     @classmethod
     def build(cls, width: int, n_classes: int, n_blocks: int, hidden: tuple[int, ...],
@@ -89,7 +92,7 @@ class FlowModel:
         kinds.append("lu_dense")
         layers.append(LUDense.identity(width, rng.permutation(width), dtype).params())
         layers = [{k: np.array(v) for k, v in p.items()} for p in layers]  # writable
-        return cls(kinds, layers, np.zeros((n_classes, width)), np.zeros(width),
+        return cls(kinds, layers, np.zeros((n_classes, width)), np.zeros((n_classes, width)),
                    np.full(n_classes, -math.log(n_classes)))
 
     def trainable(self) -> list[np.ndarray]:
@@ -127,7 +130,8 @@ class FlowModel:
     def copy(self) -> FlowModel:
         return FlowModel(list(self.kinds), [{k: v.copy() for k, v in p.items()}
                                             for p in self.layers],
-                         self.means.copy(), self.log_sigma.copy(), self.log_prior.copy())
+                         self.means.copy(), self.log_sigma.copy(), self.log_prior.copy(),
+                         self.shared_scale)
 
     def to_layers(self) -> list[LayerKind]:
         """The layers as immutable layer objects (what a Network holds)."""
@@ -163,12 +167,12 @@ def flow_backward(model: FlowModel, caches: list, grad_z: np.ndarray,
 def joint_log_prob(model: FlowModel, z: np.ndarray, log_det: np.ndarray) -> np.ndarray:
     """(n, K): ``log p(x, k)`` for every class, from ``z = f(x)`` and ``log|det J|``."""
     z = z.astype(np.float64)
-    inverse_sigma = np.exp(-model.log_sigma)
-    u = z * inverse_sigma
-    m = model.means * inverse_sigma
-    squared = (u * u).sum(1)[:, None] - 2 * u @ m.T + (m * m).sum(1)[None, :]
+    inverse_var = np.exp(-2 * model.log_sigma)                  # (K, d)
+    weighted_means = model.means * inverse_var
+    squared = ((z * z) @ inverse_var.T - 2 * z @ weighted_means.T
+               + (model.means * weighted_means).sum(1)[None, :])
     d = z.shape[1]
-    return (-0.5 * squared - model.log_sigma.sum() - 0.5 * d * LOG_2PI
+    return (-0.5 * squared - model.log_sigma.sum(1)[None, :] - 0.5 * d * LOG_2PI
             + log_det.astype(np.float64)[:, None] + model.log_prior[None, :])
 
 
@@ -189,16 +193,17 @@ def objective(model: FlowModel, x: np.ndarray, y: np.ndarray, beta: float, backe
     # dLoss/da: the classification term's softmax minus the one-hot, and the joint's -1/(nd)
     G = (beta / n) * np.exp(a - lse[:, None])
     G[rows, y] -= beta / n + 1.0 / (n * d)
-    inverse_var = np.exp(-2 * model.log_sigma)
+    inverse_var = np.exp(-2 * model.log_sigma)                  # (K, d)
     z64 = z.astype(np.float64)
     row_sum, column_sum = G.sum(axis=1), G.sum(axis=0)
-    Gz = G.T @ z64                                           # (K, d)
-    # a = -|z - mu_k|^2_{1/sigma^2} / 2 - sum log sigma + log|det J| + const
-    grad_z = -inverse_var * (z64 * row_sum[:, None] - G @ model.means)
+    Gz = G.T @ z64                                              # (K, d)
+    # a_k = -|z - mu_k|^2_{1/sigma_k^2} / 2 - sum log sigma_k + log|det J| + const
+    grad_z = -(z64 * (G @ inverse_var) - G @ (model.means * inverse_var))
     grad_means = inverse_var * (Gz - column_sum[:, None] * model.means)
-    second = ((z64 * z64) * row_sum[:, None]).sum(0) - 2 * (Gz * model.means).sum(0) \
-        + (column_sum[:, None] * model.means**2).sum(0)
-    grad_log_sigma = inverse_var * second - G.sum()
+    second = G.T @ (z64 * z64) - 2 * Gz * model.means + column_sum[:, None] * model.means**2
+    grad_log_sigma = inverse_var * second - column_sum[:, None]
+    if model.shared_scale:  # one row of scales for every class: the gradients add up
+        grad_log_sigma[...] = grad_log_sigma.sum(axis=0)
     layer_grads = flow_backward(model, caches, grad_z.astype(x.dtype),
                                 row_sum.astype(x.dtype), backend)
     flat = [g[k] for p, g in zip(model.layers, layer_grads) for k in p if k not in _FIXED]
@@ -276,14 +281,18 @@ class TrainingResult:
 def train(model: FlowModel, x: np.ndarray, y: np.ndarray, *, beta: float,
           learning_rate: float, batch_size: int, max_iter: int, early_stopping: bool,
           validation_fraction: float, n_iter_no_change: int, tol: float, whitening: bool,
-          rng: np.random.Generator, backend: Any, verbose: bool | int = False
-          ) -> TrainingResult:
+          rng: np.random.Generator, backend: Any, verbose: bool | int = False,
+          resample: Any = None) -> TrainingResult:
     """Fit the model on standardised inputs x (n, d) and class indices y by Adam.
 
     With ``early_stopping``, ``validation_fraction`` of each class is held out and training
     stops once the validation score (minus the loss) has not improved by ``tol`` for
     ``n_iter_no_change`` epochs, the best parameters being restored; otherwise the training
     loss plays that role on all the data. At most ``max_iter`` epochs.
+
+    ``resample(rows)``, when given, returns fresh inputs for those rows of x (x holding one
+    draw): each minibatch is drawn anew (dequantisation noise), the validation rows and
+    the starting statistics keep x's draw.
     """
     if early_stopping:
         train_rows, validation_rows = stratified_split(y, validation_fraction, rng)
@@ -295,9 +304,30 @@ def train(model: FlowModel, x: np.ndarray, y: np.ndarray, *, beta: float,
         eps = choose_shrinkage(means, covariance, np.unique(yt), xv, yv)
         whiten(model, covariance + eps * np.eye(len(covariance)), xt.astype(np.float64).mean(0))
     z, _, _ = flow_forward(model, xt, backend, keep=False)
+    z = z.astype(np.float64)
+    pooled = z.var(0) if len(z) > 1 else np.ones(z.shape[1])
     for c in range(len(model.means)):
-        if np.any(yt == c):
-            model.means[c] = z[yt == c].mean(0)
+        rows = z[yt == c]
+        if len(rows):
+            model.means[c] = rows.mean(0)
+            # the class's own variances, shrunk towards the pooled ones (a prior worth
+            # _PRIOR_ROWS rows) so that small classes start sensibly
+            spread = ((rows - model.means[c]) ** 2).sum(0) + _PRIOR_ROWS * pooled
+            model.log_sigma[c] = 0.5 * np.log(np.maximum(spread / (len(rows) + _PRIOR_ROWS),
+                                                         1e-6))
+    # Scales per class, or one set shared by the classes (the pooled spread): whichever
+    # scores better on the held-out rows at the start, by the objective that training
+    # and early stopping use.
+    per_class = model.log_sigma.copy()
+    xs, ys = (xv, yv) if len(xv) else (xt, yt)
+    scores = []
+    for shared in (False, True):
+        model.shared_scale = shared
+        model.log_sigma[...] = 0.5 * np.log(np.maximum(pooled, 1e-6)) if shared else per_class
+        scores.append(objective(model, xs, ys, beta, backend)[0])
+    model.shared_scale = bool(scores[1] <= scores[0])
+    model.log_sigma[...] = 0.5 * np.log(np.maximum(pooled, 1e-6)) if model.shared_scale \
+        else per_class
     groups = model.share_buffers()
     buffers = [flat for flat, _ in groups]
     optimizer = Adam(buffers)
@@ -314,7 +344,8 @@ def train(model: FlowModel, x: np.ndarray, y: np.ndarray, *, beta: float,
         losses = []
         for begin in range(0, len(xt), batch):
             rows = order[begin:begin + batch]
-            loss, grads = objective(model, xt[rows], yt[rows], beta, backend, gradients=True)
+            xb = xt[rows] if resample is None else resample(train_rows[rows])
+            loss, grads = objective(model, xb, yt[rows], beta, backend, gradients=True)
             flat_grads = [np.concatenate([grads[i].ravel() for i in where])
                           for _, where in groups]
             optimizer.step(buffers, flat_grads, learning_rate)
