@@ -320,12 +320,12 @@ def train(model: FlowModel, x: np.ndarray, y: np.ndarray, *, beta: float,
     # and early stopping use.
     per_class = model.log_sigma.copy()
     xs, ys = (xv, yv) if len(xv) else (xt, yt)
-    scores = []
+    start_losses = []
     for shared in (False, True):
         model.shared_scale = shared
         model.log_sigma[...] = 0.5 * np.log(np.maximum(pooled, 1e-6)) if shared else per_class
-        scores.append(objective(model, xs, ys, beta, backend)[0])
-    model.shared_scale = bool(scores[1] <= scores[0])
+        start_losses.append(objective(model, xs, ys, beta, backend)[0])
+    model.shared_scale = bool(start_losses[1] <= start_losses[0])
     model.log_sigma[...] = 0.5 * np.log(np.maximum(pooled, 1e-6)) if model.shared_scale \
         else per_class
     groups = model.share_buffers()
