@@ -95,7 +95,8 @@ def load_peers() -> tuple[dict[str, Any], dict[str, str]]:
                 __import__("nflows.transforms")
             if name == "zuko":
                 __import__("zuko.transforms")
-        except Exception as error:  # a broken install raises more than ImportError
+        except (ImportError, AttributeError, OSError, RuntimeError, TypeError,
+                ValueError) as error:  # a broken install raises more than ImportError
             reasons[name] = f"cannot be imported ({type(error).__name__}: {error})"
     if "torch" in modules and not _has_fused_adam(modules["torch"]):
         reasons["torch fused"] = "this PyTorch has no fused Adam on the CPU"
@@ -352,7 +353,7 @@ def _perturbed_flow(width: int, n_classes: int, rng: np.random.Generator,
                     dtype: Any) -> FlowModel:
     """The classifier's default network (6 blocks, conditioners 64 x 64) at ``width``, moved
     away from its identity start so that every parameter has a gradient."""
-    model = FlowModel.build(width, n_classes, 6, (64, 64), rng, dtype)
+    model = FlowModel.build(width, n_classes, N_BLOCKS, HIDDEN, rng, dtype)
     for p in model.layers:
         for key, value in p.items():
             if key not in ("sign", "permutation"):
@@ -393,14 +394,16 @@ def _torch_step(torch: Any, flow: TorchFlow, x: Any, y: Any, beta: float, rate: 
 # -- fitting the classifier ----------------------------------------------------------------
 
 
-FIT_SETTINGS = {"n_blocks": 6, "hidden_width": 64, "hidden_layers": 2, "batch_size": 128,
-                "learning_rate": 1e-3, "classification_weight": 3.0}
+# The classifier's defaults, used by the training step and the fits on both sides.
+N_BLOCKS, HIDDEN, BATCH_SIZE, LEARNING_RATE, BETA = 6, (64, 64), 128, 1e-3, 3.0
 
 
 def _revcore_fit(x: np.ndarray, y: np.ndarray, epochs: int, dtype: str) -> list[float]:
-    clf = revcore.InvertibleClassifier(max_iter=epochs, early_stopping=False,
-                                       n_iter_no_change=epochs + 1, dtype=dtype,
-                                       random_state=0, **FIT_SETTINGS)  # type: ignore[arg-type]
+    clf = revcore.InvertibleClassifier(
+        n_blocks=N_BLOCKS, hidden_width=HIDDEN[0], hidden_layers=len(HIDDEN),
+        learning_rate=LEARNING_RATE, batch_size=BATCH_SIZE, classification_weight=BETA,
+        max_iter=epochs, early_stopping=False, n_iter_no_change=epochs + 1, dtype=dtype,
+        random_state=0)
     clf.fit(x, y)
     return list(clf.loss_curve_)
 
@@ -418,9 +421,8 @@ def _torch_fit(torch: Any, x: np.ndarray, y: np.ndarray, epochs: int,
     inputs = np.ascontiguousarray(((x - mean) / scale)[:, active]).astype(dtype)
     classes, labels = np.unique(y, return_inverse=True)
     rng = np.random.default_rng(0)
-    model = FlowModel.build(inputs.shape[1], len(classes), FIT_SETTINGS["n_blocks"],
-                            (FIT_SETTINGS["hidden_width"],) * FIT_SETTINGS["hidden_layers"],
-                            rng, np.dtype(dtype))
+    model = FlowModel.build(inputs.shape[1], len(classes), N_BLOCKS, HIDDEN, rng,
+                            np.dtype(dtype))
     model.log_prior = np.log(np.bincount(labels) / len(labels))
     means, covariance = within_class_statistics(inputs, labels)
     eps = choose_shrinkage(means, covariance, classes, inputs[:0], labels[:0])
@@ -430,9 +432,9 @@ def _torch_fit(torch: Any, x: np.ndarray, y: np.ndarray, epochs: int,
     for c in range(len(classes)):
         model.means[c] = z[labels == c].mean(0)
     flow = TorchFlow(torch, model)
-    optimizer = torch.optim.Adam(flow.parameters, lr=FIT_SETTINGS["learning_rate"])
+    optimizer = torch.optim.Adam(flow.parameters, lr=LEARNING_RATE)
     tx, ty = torch.from_numpy(inputs), torch.from_numpy(labels)
-    batch = FIT_SETTINGS["batch_size"]
+    batch = BATCH_SIZE
     curve = []
     for _ in range(epochs):
         order = torch.from_numpy(rng.permutation(len(inputs)))
@@ -440,7 +442,7 @@ def _torch_fit(torch: Any, x: np.ndarray, y: np.ndarray, epochs: int,
         for begin in range(0, len(inputs), batch):
             rows = order[begin:begin + batch]
             optimizer.zero_grad()
-            loss = flow.loss(tx[rows], ty[rows], FIT_SETTINGS["classification_weight"])
+            loss = flow.loss(tx[rows], ty[rows], BETA)
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * len(rows)
@@ -555,7 +557,7 @@ def _step_case(width: int, batch: int, name: str, torch: Any,
     start = _perturbed_flow(width, 10, rng, dtype)
     x = rng.standard_normal((batch, width)).astype(dtype)
     y = rng.integers(0, 10, batch)
-    beta, rate = FIT_SETTINGS["classification_weight"], FIT_SETTINGS["learning_rate"]
+    beta, rate = BETA, LEARNING_RATE
 
     def revcore_result() -> list[np.ndarray]:
         loss, grads = objective(start.copy(), x, y, beta, Backend(), gradients=True)
