@@ -51,12 +51,14 @@ ZUKO_MEMORY_BUDGET = 1 << 30
 # Both sides round differently (other summation orders, nflows' softplus round trip of U's
 # diagonal, an explicit inverse against triangular solves); the errors grow with the
 # conditioning of the eight layers (each about 25, see _factors) and, in a reverse pass,
-# with leaky ReLU's 1/0.01 slope. A few hundred times eps of the dtype covers every shape
-# (largest measured by `python -m revcore.bench --peers --json out.json`, its "checks":
-# about 3e-5 in float32, 2e-14 in float64) and still fails any wrong weight, bias,
-# permutation or slope. The fit compares loss curves after hundreds of Adam steps, where
-# rounding differences grow further.
-TOLERANCE = {"float32": 1e-3, "float64": 1e-10}
+# with leaky ReLU's 1/0.01 slope. In float32 a pre-activation within rounding of 0 may
+# change sides, moving log|det J| by log(0.01) (4.6 on totals of order 1e4 at width 1024):
+# the largest differences measured by `python -m revcore.bench --peers --json out.json` (its
+# "checks") are about 5e-4 in float32 (log|det J|, width 1024; 6e-6 elsewhere) and 1e-13
+# in float64. The bounds leave room for a few such flips and still fail any wrong weight,
+# bias, permutation or slope. The fit compares loss curves after hundreds of Adam steps,
+# where rounding differences grow further.
+TOLERANCE = {"float32": 5e-3, "float64": 1e-10}
 FIT_TOLERANCE = {"float32": 1e-2, "float64": 1e-6}
 
 
