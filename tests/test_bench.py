@@ -34,3 +34,67 @@ def test_table_and_json(tmp_path, monkeypatch, capsys):
 @pytest.mark.parametrize("seconds, text", [(2.0, "2 s"), (0.0031, "3.1 ms"), (4e-6, "4 us")])
 def test_time_format(seconds, text):
     assert bench._time(seconds) == text
+
+
+def test_peers_quick_run_checks_every_peer(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("torch")
+    from revcore import _bench_peers
+
+    all_cases = _bench_peers.cases
+
+    def small_cases(quick, modules, reasons):
+        # the smallest of the quick cases: one shape per dtype, a small training step, no fit
+        for case in all_cases(True, modules, reasons):
+            if case.shape == "256x64":
+                yield case
+
+    monkeypatch.setattr(_bench_peers, "cases", small_cases)
+    path = tmp_path / "peers.json"
+    assert bench.main(["--peers", "--quick", "--repeats", "1", "--no-progress",
+                       "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "FAIL" not in out and "disagrees" not in out
+    data = json.loads(path.read_text())
+    operations = {row["operation"] for row in data["rows"]}
+    assert {"inverse dense+leaky d8", "forward lu_dense d8", "log|det J| lu_dense d8",
+            "train step (classifier net)"} <= operations
+    for row in data["rows"]:
+        assert row["revcore_seconds"] > 0 and row["others"], row
+        assert set(row["others"]) == set(row["checks"])
+        for name in row["others"]:
+            tolerance = _bench_peers.TOLERANCE[row["dtype"]]
+            assert row["checks"][name] <= tolerance
+        # every peer is timed, or says why not
+        assert set(_bench_peers.PEERS) <= set(row["others"]) | set(row["notes"]) | set(
+            data["skipped"])
+    step = [row for row in data["rows"] if row["operation"].startswith("train step")]
+    assert {row["dtype"] for row in step} == {"float32", "float64"}
+    assert all("torch" in row["others"] for row in step)
+
+
+def test_peer_that_disagrees_is_reported_not_timed(monkeypatch, capsys):
+    pytest.importorskip("torch")
+    from revcore import _bench_peers
+
+    def one_case(quick, modules, reasons):
+        case = _bench_peers.PeerCase("toy", "3", "float64", lambda: None,
+                                     lambda: [np.array([1.0, 2.0, 3.0])])
+        case.peers["torch"] = _bench_peers.Peer(lambda: None,
+                                                lambda: [np.array([1.0, 2.0, 3.1])])
+        yield case
+
+    monkeypatch.setattr(_bench_peers, "cases", one_case)
+    rows, _ = _bench_peers.run(repeats=1, progress=False)
+    (row,) = rows
+    assert row.others == {} and row.notes["torch"].startswith("disagrees")
+    assert bench.format_table(rows, bench.DEFAULT_PEAK_PER_CORE, 1, ["torch"]).count("FAIL") == 1
+
+
+def test_disagreement():
+    from revcore._bench_peers import disagreement
+
+    a = [np.array([1.0, -4.0]), np.array(2.0)]
+    assert disagreement(a, [np.array([1.0, -4.0]), np.array(2.0)]) == 0
+    assert disagreement(a, [np.array([1.0, -3.0]), np.array(2.0)]) == pytest.approx(0.25)
+    assert disagreement(a, [np.array([1.0, -4.0])]) == np.inf
+    assert disagreement(a, [np.array([1.0, np.nan]), np.array(2.0)]) == np.inf

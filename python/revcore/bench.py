@@ -35,6 +35,10 @@ class Row:
     flops: float
     revcore_seconds: float
     others: dict[str, float] = field(default_factory=dict)
+    # peers section only: why a library has no time (skipped, or its result disagreed), and
+    # the relative difference of each timed peer's result from revcore's
+    notes: dict[str, str] = field(default_factory=dict)
+    checks: dict[str, float] = field(default_factory=dict)
 
     def ratios(self) -> dict[str, float]:
         return {name: t / self.revcore_seconds for name, t in self.others.items()}
@@ -170,25 +174,36 @@ def run(quick: bool = False, repeats: int = 7, threads: int = 1,
     return rows
 
 
-def format_table(rows: list[Row], peak_per_core: dict[str, float], threads: int) -> str:
-    libraries = sorted({name for row in rows for name in row.others})
-    header = (f"{'operation':<26} {'shape':<18} {'dtype':<8} {'revcore':>10} "
-              + " ".join(f"{name:>10} {'ratio':>6}" for name in libraries)
-              + f" {'GFLOP/s':>8} {'% peak':>7}")
+def format_table(rows: list[Row], peak_per_core: dict[str, float], threads: int,
+                 libraries: list[str] | None = None) -> str:
+    """The rows as a text table; rows without a flop count (flops 0) get no GFLOP/s."""
+    if libraries is None:
+        libraries = sorted({name for row in rows for name in row.others})
+    width = max([26] + [len(row.operation) for row in rows])
+    with_flops = any(row.flops > 0 for row in rows)
+    header = (f"{'operation':<{width}} {'shape':<18} {'dtype':<8} {'revcore':>10} "
+              + " ".join(f"{name:>11} {'ratio':>6}" for name in libraries)
+              + (f" {'GFLOP/s':>8} {'% peak':>7}" if with_flops else ""))
     lines = [header, "-" * len(header)]
     for row in rows:
-        gflops = row.flops / row.revcore_seconds / 1e9
-        peak = peak_per_core[row.dtype] * threads
         cells = []
         for name in libraries:
             if name in row.others:
-                cells.append(f"{_time(row.others[name]):>10} "
+                cells.append(f"{_time(row.others[name]):>11} "
                              f"{row.others[name] / row.revcore_seconds:>5.2f}x")
             else:
-                cells.append(f"{'-':>10} {'':>6}")
-        lines.append(f"{row.operation:<26} {row.shape:<18} {row.dtype:<8} "
-                     f"{_time(row.revcore_seconds):>10} " + " ".join(cells)
-                     + f" {gflops:>8.1f} {100 * gflops / peak:>6.0f}%")
+                mark = "FAIL" if row.notes.get(name, "").startswith("disagrees") else "-"
+                cells.append(f"{mark:>11} {'':>6}")
+        line = (f"{row.operation:<{width}} {row.shape:<18} {row.dtype:<8} "
+                f"{_time(row.revcore_seconds):>10} " + " ".join(cells))
+        if with_flops:
+            if row.flops > 0:
+                gflops = row.flops / row.revcore_seconds / 1e9
+                peak = peak_per_core[row.dtype] * threads
+                line += f" {gflops:>8.1f} {100 * gflops / peak:>6.0f}%"
+            else:
+                line += f" {'-':>8} {'-':>7}"
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -209,19 +224,44 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peak", type=float, nargs=2, metavar=("F32", "F64"),
                         help="peak GFLOP/s per core (default: this project's Zen 4 machines, "
                              "116 and 58)")
+    parser.add_argument("--peers", action="store_true",
+                        help="instead of the kernels, time flow operations against PyTorch, "
+                             "nflows and zuko (those installed), same weights, results checked")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     peak = (dict(zip(("float32", "float64"), args.peak)) if args.peak
             else DEFAULT_PEAK_PER_CORE)
-    rows = run(args.quick, args.repeats, args.threads, not args.no_progress)
+    extra: dict[str, Any] = {}
+    if args.peers:
+        from . import _bench_peers  # imports the peers, only now
+
+        rows, reasons = _bench_peers.run(args.quick, args.repeats, args.threads,
+                                         not args.no_progress)
+        for name, reason in reasons.items():
+            print(f"{name}: skipped, {reason}")
+        libraries = [name for name in _bench_peers.PEERS
+                     if any(name in row.others or name in row.notes for row in rows)]
+        extra["skipped"] = reasons
+    else:
+        rows = run(args.quick, args.repeats, args.threads, not args.no_progress)
+        libraries = None
     print(f"revcore {revcore.__version__}, {args.threads} thread(s), medians of "
           f"{args.repeats}; ratio = other's time / revcore's (> 1: revcore faster)")
-    print(format_table(rows, peak, args.threads))
+    print(format_table(rows, peak, args.threads, libraries))
+    if args.peers:
+        notes = sorted({(name, reason) for row in rows for name, reason in row.notes.items()
+                        if name not in extra["skipped"] and not reason.startswith("disagrees")})
+        for name, reason in notes:
+            print(f"  {name} -: {reason}")
+        for row in rows:
+            for name, reason in row.notes.items():
+                if reason.startswith("disagrees"):
+                    print(f"  {name} FAIL in {row.operation} {row.shape} {row.dtype}: {reason}")
     if args.json:
         with open(args.json, "w") as file:
             json.dump({"revcore": revcore.__version__, "threads": args.threads,
                        "machine": platform.machine(), "peak_per_core": peak,
-                       "rows": [asdict(row) for row in rows]}, file, indent=1)
+                       "rows": [asdict(row) for row in rows], **extra}, file, indent=1)
     return 0
 
 
