@@ -29,15 +29,7 @@ import revcore
 from ._backend import Backend
 from ._layers import LUDense
 from ._optimizers import Adam
-from ._training import (
-    LOG_2PI,
-    FlowModel,
-    choose_shrinkage,
-    flow_forward,
-    objective,
-    whiten,
-    within_class_statistics,
-)
+from ._training import LOG_2PI, FlowModel, objective, train
 
 __all__ = ["PEERS", "PeerCase", "cases", "run"]
 
@@ -308,7 +300,11 @@ class TorchFlow:
                 tensors[key] = tensor
             self.layers.append(tensors)
         self.means = torch.from_numpy(model.means.copy()).requires_grad_(True)
-        self.log_sigma = torch.from_numpy(model.log_sigma.copy()).requires_grad_(True)
+        # scales per class, or one row shared by every class
+        self.shared_scale = model.shared_scale
+        rows = model.log_sigma[:1] if self.shared_scale else model.log_sigma
+        self.log_sigma = torch.from_numpy(rows.copy()).requires_grad_(True)
+        self.n_classes = len(model.means)
         self.parameters += [self.means, self.log_sigma]
         self.log_prior = torch.from_numpy(model.log_prior.copy())
 
@@ -340,12 +336,13 @@ class TorchFlow:
                 log_det = log_det + s.sum(dim=1)
         # the base in float64, as revcore's objective
         z = x.double()
-        inverse_sigma = torch.exp(-self.log_sigma)
-        u = z * inverse_sigma
-        m = self.means * inverse_sigma
-        squared = (u * u).sum(1)[:, None] - 2 * u @ m.T + (m * m).sum(1)[None, :]
+        log_sigma = self.log_sigma.expand(self.n_classes, -1)   # (K, d)
+        inverse_var = torch.exp(-2 * log_sigma)
+        weighted = self.means * inverse_var
+        squared = ((z * z) @ inverse_var.T - 2 * z @ weighted.T
+                   + (self.means * weighted).sum(1)[None, :])
         d = z.shape[1]
-        a = (-0.5 * squared - self.log_sigma.sum() - 0.5 * d * LOG_2PI
+        a = (-0.5 * squared - log_sigma.sum(1)[None, :] - 0.5 * d * LOG_2PI
              + log_det.double()[:, None] + self.log_prior[None, :])
         joint = a[torch.arange(len(y)), y]
         return -joint.mean() / d - beta * (joint - torch.logsumexp(a, dim=1)).mean()
@@ -405,16 +402,17 @@ def _revcore_fit(x: np.ndarray, y: np.ndarray, epochs: int, dtype: str) -> list[
         n_blocks=N_BLOCKS, hidden_width=HIDDEN[0], hidden_layers=len(HIDDEN),
         learning_rate=LEARNING_RATE, batch_size=BATCH_SIZE, classification_weight=BETA,
         max_iter=epochs, early_stopping=False, n_iter_no_change=epochs + 1, dtype=dtype,
-        random_state=0)
+        dequantize=False, power_transform=False, random_state=0)
     clf.fit(x, y)
     return list(clf.loss_curve_)
 
 
 def _torch_fit(torch: Any, x: np.ndarray, y: np.ndarray, epochs: int,
                dtype: str) -> list[float]:
-    """InvertibleClassifier.fit without early stopping, its loop in torch: the same numpy
-    start (standardising, dropping near-constant features, whitening, class means: the
-    classifier's own steps and random draws), then the same batches in the same order,
+    """InvertibleClassifier.fit without early stopping, dequantisation or power transform,
+    its loop in torch: the same numpy start (standardising, dropping near-constant
+    features, then revcore's own ``train`` for zero epochs: whitening, class means and
+    scales, with the classifier's random draws), then the same batches in the same order,
     torch autograd and torch.optim.Adam."""
     mean, std = x.mean(axis=0), x.std(axis=0)
     mode_share = np.array([np.unique(c, return_counts=True)[1].max() for c in x.T]) / len(x)
@@ -423,16 +421,15 @@ def _torch_fit(torch: Any, x: np.ndarray, y: np.ndarray, epochs: int,
     inputs = np.ascontiguousarray(((x - mean) / scale)[:, active]).astype(dtype)
     classes, labels = np.unique(y, return_inverse=True)
     rng = np.random.default_rng(0)
+    rng.random(x.shape)  # the classifier's two dequantisation draws (zeros here)
+    rng.random(x.shape)
     model = FlowModel.build(inputs.shape[1], len(classes), N_BLOCKS, HIDDEN, rng,
                             np.dtype(dtype))
     model.log_prior = np.log(np.bincount(labels) / len(labels))
-    means, covariance = within_class_statistics(inputs, labels)
-    eps = choose_shrinkage(means, covariance, classes, inputs[:0], labels[:0])
-    whiten(model, covariance + eps * np.eye(len(covariance)),
-           inputs.astype(np.float64).mean(0))
-    z, _, _ = flow_forward(model, inputs, Backend(), keep=False)
-    for c in range(len(classes)):
-        model.means[c] = z[labels == c].mean(0)
+    model = train(model, inputs, labels, beta=BETA, learning_rate=LEARNING_RATE,
+                  batch_size=BATCH_SIZE, max_iter=0, early_stopping=False,
+                  validation_fraction=0.2, n_iter_no_change=1, tol=0.0, whitening=True,
+                  rng=rng, backend=Backend()).model
     flow = TorchFlow(torch, model)
     optimizer = torch.optim.Adam(flow.parameters, lr=LEARNING_RATE)
     tx, ty = torch.from_numpy(inputs), torch.from_numpy(labels)
