@@ -1,0 +1,126 @@
+"""Integer-valued features: dequantisation, the logit of their box, and what the classifier's
+methods do with integers and with dequantised values."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+import revcore
+
+
+def counts(n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two integer features in [0, 9] (binomial, shifted by class) and one continuous."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    X = np.column_stack([rng.binomial(9, 0.3 + 0.4 * y), rng.binomial(9, 0.5, n),
+                         rng.normal(y, 1.0, n)]).astype(float)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, y = counts()
+    clf = revcore.InvertibleClassifier(n_blocks=2, hidden_width=16, max_iter=40,
+                                       random_state=0).fit(X, y)
+    return clf, X, y
+
+
+def test_integer_features_are_detected_and_boxed(fitted):
+    clf, X, _ = fitted
+    np.testing.assert_array_equal(clf.discrete_, [True, True, False])
+    np.testing.assert_array_equal(clf.boxed_, [True, True, False])
+    np.testing.assert_array_equal(clf.lower_[:2], X[:, :2].min(axis=0))
+    np.testing.assert_array_equal(clf.upper_[:2], X[:, :2].max(axis=0) + 1)
+    plain = revcore.InvertibleClassifier(n_blocks=1, max_iter=2, logit=False,
+                                         random_state=0).fit(X, fitted[2])
+    assert plain.discrete_[:2].all() and not plain.boxed_.any()
+    off = revcore.InvertibleClassifier(n_blocks=1, max_iter=2, dequantize=False,
+                                       random_state=0).fit(X, fitted[2])
+    assert not off.discrete_.any() and not off.boxed_.any()
+    forced = revcore.InvertibleClassifier(n_blocks=1, max_iter=2, dequantize=True,
+                                          random_state=0).fit(X, fitted[2])
+    assert forced.discrete_.all()
+
+
+def test_generated_values_stay_in_the_box_and_round_to_its_integers(fitted):
+    clf, X, _ = fitted
+    labels = np.repeat([0, 1], 300)
+    fake = clf.generate(labels, temperature=1.0, random_state=0)
+    box = fake[:, :2]
+    # the box logit's inverse keeps values within (lower, upper) up to the squeeze of the
+    # logit (1e-3 of the box at either end)
+    span = clf.upper_[:2] - clf.lower_[:2]
+    assert np.all(box > clf.lower_[:2] - 2e-3 * span) and np.all(box < clf.upper_[:2] + 2e-3 * span)
+    assert not np.all(box == np.round(box))  # continuous: the density is over x + u
+    rounded = clf.generate(labels, temperature=1.0, random_state=0, discrete=True)
+    assert np.all(rounded[:, :2] == np.round(rounded[:, :2]))
+    assert np.all((rounded[:, :2] >= X[:, :2].min(0)) & (rounded[:, :2] <= X[:, :2].max(0)))
+    np.testing.assert_array_equal(rounded[:, 2], fake[:, 2])
+    np.testing.assert_array_equal(rounded[:, :2], np.clip(np.floor(box), X[:, :2].min(0),
+                                                          X[:, :2].max(0)))
+
+
+def test_predictions_read_integers_at_their_cells_centres(fitted):
+    clf, X, _ = fitted
+    centred = X + 0.5 * clf.discrete_
+    np.testing.assert_array_equal(clf.predict_proba(X), clf.predict_proba(centred))
+    np.testing.assert_array_equal(clf.score_samples(X), clf.score_samples(centred))
+    # a dequantised value is read as it is
+    shifted = X + 0.25 * clf.discrete_
+    assert not np.allclose(clf.score_samples(shifted), clf.score_samples(X))
+
+
+def test_density_is_over_the_dequantised_values_and_zero_outside_the_box():
+    rng = np.random.default_rng(1)
+    X = rng.binomial(6, 0.4, (800, 1)).astype(float)
+    y = np.arange(800) % 2
+    clf = revcore.InvertibleClassifier(n_blocks=1, hidden_width=4, max_iter=30,
+                                       random_state=0).fit(X, y)
+    assert clf.boxed_[0]
+    lo, hi = clf.lower_[0], clf.upper_[0]
+    grid = np.linspace(lo, hi, 200001, endpoint=False)[:, None] + 1e-7  # no integers
+    mass = np.exp(clf.score_samples(grid)).sum() * (hi - lo) / 200001
+    assert mass == pytest.approx(1.0, abs=0.01)
+    outside = np.array([[lo - 0.5], [hi], [hi + 3.0]])
+    assert np.all(clf.score_samples(outside) == -np.inf)
+    # predictions clip such rows to the box instead of failing
+    assert np.all(np.isfinite(clf.predict_proba(outside)))
+
+
+def test_encode_decode_exact_for_integers_and_dequantised_values(fitted):
+    clf, X, _ = fitted
+    rng = np.random.default_rng(2)
+    for inputs in (X, X + rng.random(X.shape) * clf.discrete_):
+        back = clf.decode(clf.encode(inputs))
+        error = np.abs(back - inputs).max(axis=1) / np.abs(inputs).max(axis=1)
+        assert error.max() <= 1e-12
+
+
+def test_saved_maps_round_trip_and_older_files_load(fitted):
+    clf, X, _ = fitted
+    buffer = io.BytesIO()
+    clf.save(buffer)
+    buffer.seek(0)
+    loaded = revcore.load(buffer)
+    for name in ("discrete_", "boxed_", "lower_", "upper_"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(clf, name))
+    np.testing.assert_array_equal(loaded.score_samples(X), clf.score_samples(X))
+    buffer.seek(0)
+    contents = dict(np.load(buffer))
+    contents["upper_"] = contents["lower_"].copy()
+    bad = io.BytesIO()
+    np.savez(bad, **contents)
+    bad.seek(0)
+    with pytest.raises(ValueError, match="upper_ must exceed lower_"):
+        revcore.load(bad)
+
+
+def test_dequantize_parameter_is_validated():
+    X, y = counts(40)
+    with pytest.raises(ValueError, match="dequantize must be 'auto', True or False"):
+        revcore.InvertibleClassifier(dequantize="yes").fit(X, y)
+    with pytest.raises(ValueError, match="logit must be True or False"):
+        revcore.InvertibleClassifier(logit=None).fit(X, y)
