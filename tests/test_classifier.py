@@ -430,7 +430,9 @@ def test_pickle_holds_parameters_only(fitted, digits):
     blob = pickle.dumps(fitted)
     n_parameters = sum(a.size for layer in fitted.network_.layers
                        for a in layer.to_arrays()[0].values())
-    assert len(blob) < 8 * n_parameters + 20_000  # no training data inside
+    # the network, plus some 20 KB of fitted arrays (maps, class means and scales) and the
+    # running sums of incremental training; no training data (690 KB here)
+    assert len(blob) < 8 * n_parameters + 30_000
     restored = pickle.loads(blob)
     np.testing.assert_array_equal(restored.predict_proba(X_test), fitted.predict_proba(X_test))
     np.testing.assert_array_equal(restored.generate([1, 2], random_state=0),

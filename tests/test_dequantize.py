@@ -12,10 +12,10 @@ import revcore
 
 
 def counts(n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Two integer features in [0, 9] (binomial, shifted by class) and one continuous."""
+    """Two integer features (binomial, one shifted by class) and one continuous."""
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 2, n)
-    X = np.column_stack([rng.binomial(9, 0.3 + 0.4 * y), rng.binomial(9, 0.5, n),
+    X = np.column_stack([rng.binomial(9, 0.3 + 0.4 * y), rng.binomial(4, 0.5, n),
                          rng.normal(y, 1.0, n)]).astype(float)
     return X, y
 
@@ -30,6 +30,10 @@ def fitted():
 
 def test_integer_features_are_detected_and_boxed(fitted):
     clf, X, _ = fitted
+    # both count features pile up on an edge (binomial: 0 or 9 in >= 2% of the rows)?
+    piled = [max((X[:, j] == X[:, j].min()).mean(), (X[:, j] == X[:, j].max()).mean())
+             for j in range(2)]
+    assert min(piled) >= 0.02
     np.testing.assert_array_equal(clf.discrete_, [True, True, False])
     np.testing.assert_array_equal(clf.boxed_, [True, True, False])
     np.testing.assert_array_equal(clf.lower_[:2], X[:, :2].min(axis=0))
@@ -118,9 +122,18 @@ def test_saved_maps_round_trip_and_older_files_load(fitted):
         revcore.load(bad)
 
 
+def test_wide_integer_features_are_dequantised_but_not_boxed():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 500)
+    X = np.column_stack([rng.integers(300, 1700, 500), rng.normal(y, 1.0, 500)]).astype(float)
+    clf = revcore.InvertibleClassifier(n_blocks=1, max_iter=3, random_state=0).fit(X, y)
+    assert clf.discrete_[0] and not clf.boxed_[0]  # 1400 levels, no pile-up at an edge
+    assert np.isfinite(clf.score_samples([[2000.0, 0.0]])).all()  # no box: no zero density
+
+
 def test_dequantize_parameter_is_validated():
     X, y = counts(40)
     with pytest.raises(ValueError, match="dequantize must be 'auto', True or False"):
         revcore.InvertibleClassifier(dequantize="yes").fit(X, y)
-    with pytest.raises(ValueError, match="logit must be True or False"):
+    with pytest.raises(ValueError, match="logit must be 'auto', True or False"):
         revcore.InvertibleClassifier(logit=None).fit(X, y)

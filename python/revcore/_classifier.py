@@ -24,7 +24,7 @@ from ._io import (
 )
 from ._network import Network
 from ._power import fit_yeo_johnson, yeo_johnson, yeo_johnson_inverse
-from ._training import LOG_2PI, FlowModel, train
+from ._training import LOG_2PI, FlowModel, Stepper, initialise, train
 from ._validation import as_float_array, check_finite_array
 
 __all__ = ["InvertibleClassifier", "load_file"]
@@ -40,6 +40,11 @@ _POWER_MIN_GAIN = 3.0
 # The logit of the box maps [lower, upper) into [_SQUEEZE, 1 - _SQUEEZE) first, so that
 # values on the box's edge stay finite.
 _SQUEEZE = 1e-3
+# logit="auto" boxes the dequantised features with at most this many levels (8-bit data)
+# and at least this share of the rows on the minimum or the maximum.
+_BOX_LEVELS = 256
+_BOX_PILE = 0.02
+_BOX_PILE_ROWS = 10  # and at least this many rows, so that small samples do not qualify
 
 _N = TypeVar("_N", bound=Network)
 
@@ -116,9 +121,12 @@ class InvertibleClassifier:
         values (what :meth:`score_samples` evaluates and :meth:`generate` draws from; its
         ``discrete=True`` floors them back to integers). "auto": the active features whose
         training values are all integers; True: every active feature.
-    logit : bool, default True
-        Map each dequantised feature through the logit of its box [min, max + 1) (counted
-        in the likelihood), so that generated values stay inside the box.
+    logit : {"auto", True, False}, default "auto"
+        Map dequantised features through the logit of their box [min, max + 1) (counted
+        in the likelihood), so that generated values stay inside the box; values outside
+        it then have density 0. "auto": the features that look bounded, with at most 256
+        levels and at least 2% of the training rows (and 10 rows) on the minimum or the
+        maximum (pixel intensities, small counts); True: every dequantised feature.
     power_transform : bool, default True
         Map each skewed feature through a Yeo-Johnson power transform (after
         standardisation, then standardised again) before the flow, counted in the likelihood.
@@ -209,7 +217,7 @@ class InvertibleClassifier:
         tol: float = 1e-4,
         classification_weight: float = 3.0,
         dequantize: Any = "auto",
-        logit: bool = True,
+        logit: Any = "auto",
         power_transform: bool = True,
         temperature: float = 0.8,
         dtype: str = "float64",
@@ -317,7 +325,9 @@ class InvertibleClassifier:
         if not (isinstance(self.dequantize, (bool, np.bool_)) or self.dequantize == "auto"):
             raise ValueError(f"dequantize must be 'auto', True or False, got "
                              f"{self.dequantize!r}")
-        for name in ("early_stopping", "logit", "power_transform"):
+        if not (isinstance(self.logit, (bool, np.bool_)) or self.logit == "auto"):
+            raise ValueError(f"logit must be 'auto', True or False, got {self.logit!r}")
+        for name in ("early_stopping", "power_transform"):
             value = getattr(self, name)
             if not isinstance(value, (bool, np.bool_)):
                 raise ValueError(  # noqa: TRY004  (scikit-learn reports parameters so)
@@ -334,19 +344,7 @@ class InvertibleClassifier:
         classes, labels = validate_targets(y, len(X), estimator_name=type(self).__name__)
         dtype = np.dtype(self.dtype)
         rng = np.random.default_rng(self.random_state)
-        self.classes_ = classes
-        self.n_features_in_ = X.shape[1]
-        std = X.std(axis=0)
-        # Constant and near-constant features (one value in at least 95% of the rows: too
-        # few other values to model, and tiny scales that would blow up their rare values)
-        # are left out of the density and passed through exactly by encode and decode.
-        mode_share = np.array([np.unique(column, return_counts=True)[1].max()
-                               for column in X.T]) / len(X)
-        self.active_ = (std > 1e-12 * np.maximum(1.0, np.abs(X.mean(axis=0)))) & (
-            mode_share < _NEAR_CONSTANT_SHARE)
-        if not self.active_.any():
-            raise ValueError("every feature of X is constant: there is nothing to model")
-        self._fit_maps(X, rng)
+        self._start(X, classes, rng)
         dequantized = X + self._noise(len(X), rng)
         inputs = self._standardise(dequantized)[0].astype(dtype)
 
@@ -366,16 +364,108 @@ class InvertibleClassifier:
             whitening=True, rng=rng, backend=Backend(), verbose=self.verbose,
             resample=resample if self.discrete_.any() else None,
         )
-        fitted = result.model
-        self.network_ = Network(fitted.to_layers())
-        self.class_means_ = fitted.means.copy()
-        self.latent_scale_ = np.exp(fitted.log_sigma)
-        self.class_log_prior_ = fitted.log_prior.copy()
+        self._publish(result.model)
         self.loss_curve_ = result.loss_curve
         self.validation_scores_ = result.validation_scores
         self.best_validation_score_ = result.best_validation_score
         self.n_iter_ = result.n_iter
+        self._stream = _Stream.start(self, X, labels, rng)
         return self
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> InvertibleClassifier:
+        """One epoch of Adam over (X, y), continuing from the previous calls (scikit-learn's
+        incremental protocol, which ``dask_ml.wrappers.Incremental`` drives).
+
+        The first call (on an unfitted classifier) needs ``classes``, every label the
+        stream will hold, and fixes from its rows what the flow models (``active_``,
+        ``discrete_`` and the boxes, the power transform) and the network's start (the
+        whitening of its within-class covariance); the standardisation (``mean_``,
+        ``scale_``) and the class frequencies accumulate over every row seen. Later calls
+        (or calls after :meth:`fit`) continue the optimiser. There is no early stopping:
+        each call is one pass over its rows; loop over the data as many times as needed.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+        y : array_like, shape (n_samples,)
+        classes : array_like, shape (n_classes,), optional
+            Required on the first call; on later calls it must be the same set.
+        """
+        stream = getattr(self, "_stream", None)
+        if stream is None:
+            self._validate_params()
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit")
+            X = self._check_X(X, fitted=False)
+            all_classes, _ = validate_targets(classes, len(np.ravel(classes)),
+                                              estimator_name=type(self).__name__,
+                                              input_name="classes")
+            labels = self._stream_labels(y, len(X), all_classes)
+            rng = np.random.default_rng(self.random_state)
+            self._start(X, all_classes, rng)
+            inputs = self._standardise(X + self._noise(len(X), rng))[0].astype(self.dtype)
+            model = FlowModel.build(inputs.shape[1], len(all_classes), self.n_blocks,
+                                    (self.hidden_width,) * self.hidden_layers, rng,
+                                    np.dtype(self.dtype), coupling=self.coupling,
+                                    bins=int(self.n_bins))
+            initialise(model, inputs, labels, inputs[:0], labels[:0],
+                       float(self.classification_weight), Backend())
+            stream = self._stream = _Stream.start(self, X, labels, rng, model)
+            self.loss_curve_, self.validation_scores_ = [], []
+            self.best_validation_score_, self.n_iter_ = None, 0
+        else:
+            X = self._check_X(X)
+            if classes is not None and not np.array_equal(np.unique(np.asarray(classes)),
+                                                          self.classes_):
+                raise ValueError(f"classes {np.unique(np.asarray(classes)).tolist()} differ "
+                                 f"from those of the first call, {self.classes_.tolist()}")
+            labels = self._stream_labels(y, len(X), self.classes_)
+            stream.add(self, X, labels)
+        stepper = stream.stepper(self)
+        rng = stream.rng
+
+        def draw(rows: np.ndarray) -> np.ndarray:
+            return self._standardise(X[rows] + self._noise(len(rows), rng))[0].astype(
+                self.dtype)
+        self.loss_curve_.append(stepper.epoch(X, labels, rng, draw))
+        self.n_iter_ += 1
+        self._publish(stepper.model, stream.log_prior())
+        return self
+
+    def _stream_labels(self, y: Any, n: int, classes: np.ndarray) -> np.ndarray:
+        """y's labels as indices into ``classes`` (a ValueError for any other label)."""
+        found, index = validate_targets(y, n, estimator_name=type(self).__name__,
+                                        min_classes=1)
+        position = np.searchsorted(classes, found)
+        position = np.minimum(position, len(classes) - 1)
+        unknown = classes[position] != found
+        if np.any(unknown):
+            raise ValueError(f"y holds label {found[unknown][0].tolist()!r}, which is not "
+                             f"among the classes {classes.tolist()}")
+        return position[index]
+
+    def _start(self, X: np.ndarray, classes: np.ndarray, rng: np.random.Generator) -> None:
+        """The classes, the features modelled and every map before the flow, from X."""
+        self.classes_ = classes
+        self.n_features_in_ = X.shape[1]
+        std = X.std(axis=0)
+        # Constant and near-constant features (one value in at least 95% of the rows: too
+        # few other values to model, and tiny scales that would blow up their rare values)
+        # are left out of the density and passed through exactly by encode and decode.
+        mode_share = np.array([np.unique(column, return_counts=True)[1].max()
+                               for column in X.T]) / len(X)
+        self.active_ = (std > 1e-12 * np.maximum(1.0, np.abs(X.mean(axis=0)))) & (
+            mode_share < _NEAR_CONSTANT_SHARE)
+        if not self.active_.any():
+            raise ValueError("every feature of X is constant: there is nothing to model")
+        self._fit_maps(X, rng)
+
+    def _publish(self, model: FlowModel, log_prior: np.ndarray | None = None) -> None:
+        """The fitted attributes from a trained model (copies)."""
+        self.network_ = Network(model.to_layers())
+        self.class_means_ = model.means.copy()
+        self.latent_scale_ = np.exp(model.log_sigma)
+        self.class_log_prior_ = (model.log_prior if log_prior is None else log_prior).copy()
 
     def _noise(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Dequantisation noise for n rows: uniform on [0, 1) in the discrete features."""
@@ -389,7 +479,15 @@ class InvertibleClassifier:
             self.discrete_ = self.active_ & np.all(X == np.round(X), axis=0)
         else:
             self.discrete_ = self.active_ & bool(self.dequantize)
-        self.boxed_ = self.discrete_ & bool(self.logit)
+        if self.logit == "auto":
+            # a bounded scale: few levels, and rows piled up on an edge (as pixels at 0)
+            levels = X.max(axis=0) - X.min(axis=0) + 1
+            piled = np.maximum((X == X.min(axis=0)).sum(axis=0),
+                               (X == X.max(axis=0)).sum(axis=0))
+            self.boxed_ = self.discrete_ & (levels <= _BOX_LEVELS) & (
+                piled >= max(_BOX_PILE * len(X), _BOX_PILE_ROWS))
+        else:
+            self.boxed_ = self.discrete_ & bool(self.logit)
         self.lower_ = np.where(self.boxed_, X.min(axis=0), 0.0)
         self.upper_ = np.where(self.boxed_, X.max(axis=0) + 1.0, 1.0)
         self.lambdas_, self.power_mean_, self.power_scale_ = np.ones(n), np.zeros(n), np.ones(n)
@@ -960,3 +1058,64 @@ def _storable_classes(classes: np.ndarray) -> tuple[np.ndarray, bool]:
         raise ValueError(f"classes_ holds {types[0]} labels, which cannot be saved without "
                          f"pickling: labels must be bools, integers, floats or strings")
     return stored, True
+
+
+class _Stream:
+    """What incremental training carries between calls: the running sums of the
+    standardisation and the class counts, the random generator, and (not pickled: rebuilt
+    from the fitted attributes when missing) the model and its optimiser."""
+
+    def __init__(self, count: float, total: np.ndarray, squares: np.ndarray,
+                 class_counts: np.ndarray, rng: np.random.Generator,
+                 model: FlowModel | None = None) -> None:
+        self.count, self.total, self.squares = count, total, squares
+        self.class_counts, self.rng = class_counts, rng
+        self._stepper: Stepper | None = None
+        self._model = model
+
+    @classmethod
+    def start(cls, clf: InvertibleClassifier, X: np.ndarray, labels: np.ndarray,
+              rng: np.random.Generator, model: FlowModel | None = None) -> _Stream:
+        w = clf._boxed(X + clf._noise(len(X), rng))[0]
+        counts = np.bincount(labels, minlength=len(clf.classes_)).astype(np.float64)
+        return cls(float(len(X)), w.sum(axis=0), (w * w).sum(axis=0), counts, rng, model)
+
+    def add(self, clf: InvertibleClassifier, X: np.ndarray, labels: np.ndarray) -> None:
+        """Count the rows in, and move the standardisation to every row seen so far."""
+        w = clf._boxed(X + clf._noise(len(X), self.rng))[0]
+        self.count += len(X)
+        self.total = self.total + w.sum(axis=0)
+        self.squares = self.squares + (w * w).sum(axis=0)
+        self.class_counts = self.class_counts + np.bincount(labels,
+                                                            minlength=len(clf.classes_))
+        mean = self.total / self.count
+        variance = np.maximum(self.squares / self.count - mean * mean, 0.0)
+        clf.mean_ = mean
+        clf.scale_ = np.where(clf.active_ & (variance > 0), np.sqrt(variance), clf.scale_)
+
+    def log_prior(self) -> np.ndarray:
+        """The log class frequencies so far (a class not yet seen counts one half)."""
+        counts = np.maximum(self.class_counts, 0.5)
+        return np.log(counts / counts.sum())
+
+    def stepper(self, clf: InvertibleClassifier) -> Stepper:
+        if self._stepper is None:
+            model = self._model
+            if model is None:  # after fit or unpickling: the fitted parameters
+                layers = clf.network_.layers
+                scales = np.log(clf.latent_scale_)
+                model = FlowModel([layer.kind for layer in layers],
+                                  [{k: np.array(v) for k, v in layer.to_arrays()[0].items()}
+                                   for layer in layers],
+                                  clf.class_means_.copy(), scales,
+                                  clf.class_log_prior_.copy(),
+                                  bool(np.all(scales == scales[0])))
+            self._stepper = Stepper(model, float(clf.learning_rate), int(clf.batch_size),
+                                    float(clf.classification_weight), Backend())
+            self._model = None
+        return self._stepper
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_stepper"] = state["_model"] = None
+        return state

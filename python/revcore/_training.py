@@ -41,7 +41,8 @@ from ._layers import LAYER_KINDS, Coupling, LayerKind, LUDense, layer_from_array
 from ._optimizers import Adam
 from ._spline_layers import DEFAULT_BOUND, ElementwiseSpline, SplineCoupling
 
-__all__ = ["FlowModel", "TrainingResult", "objective", "stratified_split", "train"]
+__all__ = ["FlowModel", "Stepper", "TrainingResult", "initialise", "objective",
+           "stratified_split", "train"]
 
 LOG_2PI = math.log(2 * math.pi)
 # Arrays of a layer that training never changes.
@@ -278,6 +279,74 @@ class TrainingResult:
     best_validation_score: float | None
 
 
+def initialise(model: FlowModel, xt: np.ndarray, yt: np.ndarray, xv: np.ndarray,
+               yv: np.ndarray, beta: float, backend: Any, whitening: bool = True) -> None:
+    """The start of training, from the training rows (xt, yt) and the held-out ones (xv,
+    yv; may be empty): with ``whitening``, the first mixing layer whitens the within-class
+    covariance (shrinkage chosen on the held-out rows); the class means are those of the
+    codes, and the scales per class or shared (see below)."""
+    if whitening:
+        means, covariance = within_class_statistics(xt, yt)
+        eps = choose_shrinkage(means, covariance, np.unique(yt), xv, yv)
+        whiten(model, covariance + eps * np.eye(len(covariance)), xt.astype(np.float64).mean(0))
+    z, _, _ = flow_forward(model, xt, backend, keep=False)
+    z = z.astype(np.float64)
+    pooled = z.var(0) if len(z) > 1 else np.ones(z.shape[1])
+    for c in range(len(model.means)):
+        rows = z[yt == c]
+        if len(rows):
+            model.means[c] = rows.mean(0)
+            # the class's own variances, shrunk towards the pooled ones (a prior worth
+            # _PRIOR_ROWS rows) so that small classes start sensibly
+            spread = ((rows - model.means[c]) ** 2).sum(0) + _PRIOR_ROWS * pooled
+            model.log_sigma[c] = 0.5 * np.log(np.maximum(spread / (len(rows) + _PRIOR_ROWS),
+                                                         1e-6))
+    # Scales per class, or one set shared by the classes (the pooled spread): whichever
+    # scores better on the held-out rows at the start, by the objective that training
+    # and early stopping use.
+    per_class = model.log_sigma.copy()
+    shared = 0.5 * np.log(np.maximum(pooled, 1e-6))
+    xs, ys = (xv, yv) if len(xv) else (xt, yt)
+    start_losses = []
+    for choice in (False, True):
+        model.shared_scale = choice
+        model.log_sigma[...] = shared if choice else per_class
+        start_losses.append(objective(model, xs, ys, beta, backend)[0])
+    model.shared_scale = bool(start_losses[1] <= start_losses[0])
+    model.log_sigma[...] = shared if model.shared_scale else per_class
+
+
+class Stepper:
+    """Adam on a model's trainable arrays (made views of one buffer per dtype), one epoch
+    of minibatches at a time; the optimiser's state carries over between epochs."""
+
+    def __init__(self, model: FlowModel, learning_rate: float, batch_size: int, beta: float,
+                 backend: Any) -> None:
+        self.model, self.learning_rate, self.batch_size = model, learning_rate, batch_size
+        self.beta, self.backend = beta, backend
+        self.groups = model.share_buffers()
+        self.buffers = [flat for flat, _ in self.groups]
+        self.optimizer = Adam(self.buffers)
+
+    def epoch(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator,
+              draw: Any = None) -> float:
+        """One pass over (x, y) in a random order; ``draw(rows)``, when given, returns fresh
+        inputs for those rows instead of ``x[rows]``. Returns the mean loss."""
+        order = rng.permutation(len(x))
+        batch = max(1, min(self.batch_size, len(x)))
+        total = 0.0
+        for begin in range(0, len(x), batch):
+            rows = order[begin:begin + batch]
+            xb = x[rows] if draw is None else draw(rows)
+            loss, grads = objective(self.model, xb, y[rows], self.beta, self.backend,
+                                    gradients=True)
+            flat = [np.concatenate([grads[i].ravel() for i in where])
+                    for _, where in self.groups]
+            self.optimizer.step(self.buffers, flat, self.learning_rate)
+            total += loss * len(rows)
+        return float(total / max(len(x), 1))
+
+
 def train(model: FlowModel, x: np.ndarray, y: np.ndarray, *, beta: float,
           learning_rate: float, batch_size: int, max_iter: int, early_stopping: bool,
           validation_fraction: float, n_iter_no_change: int, tol: float, whitening: bool,
@@ -299,39 +368,9 @@ def train(model: FlowModel, x: np.ndarray, y: np.ndarray, *, beta: float,
     else:
         train_rows, validation_rows = np.arange(len(x)), np.arange(0)
     xt, yt, xv, yv = x[train_rows], y[train_rows], x[validation_rows], y[validation_rows]
-    if whitening:
-        means, covariance = within_class_statistics(xt, yt)
-        eps = choose_shrinkage(means, covariance, np.unique(yt), xv, yv)
-        whiten(model, covariance + eps * np.eye(len(covariance)), xt.astype(np.float64).mean(0))
-    z, _, _ = flow_forward(model, xt, backend, keep=False)
-    z = z.astype(np.float64)
-    pooled = z.var(0) if len(z) > 1 else np.ones(z.shape[1])
-    for c in range(len(model.means)):
-        rows = z[yt == c]
-        if len(rows):
-            model.means[c] = rows.mean(0)
-            # the class's own variances, shrunk towards the pooled ones (a prior worth
-            # _PRIOR_ROWS rows) so that small classes start sensibly
-            spread = ((rows - model.means[c]) ** 2).sum(0) + _PRIOR_ROWS * pooled
-            model.log_sigma[c] = 0.5 * np.log(np.maximum(spread / (len(rows) + _PRIOR_ROWS),
-                                                         1e-6))
-    # Scales per class, or one set shared by the classes (the pooled spread): whichever
-    # scores better on the held-out rows at the start, by the objective that training
-    # and early stopping use.
-    per_class = model.log_sigma.copy()
-    xs, ys = (xv, yv) if len(xv) else (xt, yt)
-    start_losses = []
-    for shared in (False, True):
-        model.shared_scale = shared
-        model.log_sigma[...] = 0.5 * np.log(np.maximum(pooled, 1e-6)) if shared else per_class
-        start_losses.append(objective(model, xs, ys, beta, backend)[0])
-    model.shared_scale = bool(start_losses[1] <= start_losses[0])
-    model.log_sigma[...] = 0.5 * np.log(np.maximum(pooled, 1e-6)) if model.shared_scale \
-        else per_class
-    groups = model.share_buffers()
-    buffers = [flat for flat, _ in groups]
-    optimizer = Adam(buffers)
-    batch = min(batch_size, len(xt))
+    initialise(model, xt, yt, xv, yv, beta, backend, whitening)
+    stepper = Stepper(model, learning_rate, batch_size, beta, backend)
+    draw = None if resample is None else (lambda rows: resample(train_rows[rows]))
     every = 0 if not verbose else (1 if verbose is True else int(verbose))
     use_validation = early_stopping and len(xv) > 0
     best_score, best, wait = -np.inf, model.copy(), 0
@@ -340,17 +379,7 @@ def train(model: FlowModel, x: np.ndarray, y: np.ndarray, *, beta: float,
     start = time.perf_counter()
     epoch = 0
     for epoch in range(1, max_iter + 1):
-        order = rng.permutation(len(xt))
-        losses = []
-        for begin in range(0, len(xt), batch):
-            rows = order[begin:begin + batch]
-            xb = xt[rows] if resample is None else resample(train_rows[rows])
-            loss, grads = objective(model, xb, yt[rows], beta, backend, gradients=True)
-            flat_grads = [np.concatenate([grads[i].ravel() for i in where])
-                          for _, where in groups]
-            optimizer.step(buffers, flat_grads, learning_rate)
-            losses.append(loss * len(rows))
-        loss_curve.append(float(np.sum(losses) / len(xt)))
+        loss_curve.append(stepper.epoch(xt, yt, rng, draw))
         if use_validation:
             score = -objective(model, xv, yv, beta, backend)[0]
             scores.append(score)
