@@ -36,6 +36,8 @@ class Backend:
     matmul = staticmethod(native.matmul)
     activate = staticmethod(native.activate)
     activate_inverse = staticmethod(native.activate_inverse)
+    rq_spline = staticmethod(native.rq_spline)
+    rq_spline_backward = staticmethod(native.rq_spline_backward)
 
     # Until the native spline kernels land: the numpy ones (imported late: no cycle).
     @staticmethod
