@@ -96,8 +96,8 @@ py::object backward(const py::array& x, const py::array& xk, const py::array& yk
     T* od = gdk.mutable_data();
     SplineStatus status = SplineStatus::ok;
     run_interruptible([&] {
-      status = rq_spline_backward<T>(sh.n, sh.d, sh.bins, v, px, py_, pd, sh.per_row, gy, gl, o,
-                                     ox, oy, od);
+      status = rq_spline_backward<T>(sh.n, sh.d, sh.bins, v, px, py_, pd, sh.per_row, gy, gl, o, ox,
+                                     oy, od);
     });
     if (status != SplineStatus::ok) return py::none();
     return py::make_tuple(std::move(gx), std::move(gxk), std::move(gyk), std::move(gdk));

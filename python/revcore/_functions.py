@@ -489,10 +489,10 @@ def rq_spline(
     """
     v, xk, yk, dk, dtype = prepare_rq_spline(x, x_knots, y_knots, derivatives, inverse)
     check_memory(2 * v.size, dtype, f"rq_spline of x {v.shape}")
-    knots = tuple(contiguous_ready(a, dtype) for a in (xk, yk, dk))
-    result = _core.rq_spline(contiguous_ready(v, dtype), *knots, bool(inverse))
+    xk, yk, dk = (contiguous_ready(a, dtype) for a in (xk, yk, dk))
+    result = _core.rq_spline(contiguous_ready(v, dtype), xk, yk, dk, bool(inverse))
     if result is None:
-        raise _knot_failure("rq_spline", knots)
+        raise _knot_failure("rq_spline", (xk, yk, dk))
     return result  # type: ignore[no-any-return]
 
 
@@ -536,10 +536,10 @@ def rq_spline_backward(
     v, xk, yk, dk, g_out, g_log, dtype = prepare_rq_spline_backward(
         x, x_knots, y_knots, derivatives, grad_out, grad_log_derivative)
     check_memory(v.size + 3 * xk.size, dtype, f"rq_spline_backward of x {v.shape}")
-    knots = tuple(contiguous_ready(a, dtype) for a in (xk, yk, dk))
-    result = _core.rq_spline_backward(contiguous_ready(v, dtype), *knots,
+    xk, yk, dk = (contiguous_ready(a, dtype) for a in (xk, yk, dk))
+    result = _core.rq_spline_backward(contiguous_ready(v, dtype), xk, yk, dk,
                                       contiguous_ready(g_out, dtype),
                                       contiguous_ready(g_log, dtype))
     if result is None:
-        raise _knot_failure("rq_spline_backward", knots)
+        raise _knot_failure("rq_spline_backward", (xk, yk, dk))
     return result  # type: ignore[no-any-return]

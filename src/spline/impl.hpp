@@ -47,7 +47,8 @@ struct SplineImpl {
       // Strictly increasing (NaN compares false) with finite ends: every knot is finite.
       ok &= unsigned(std::fabs(x[0]) <= big) & unsigned(std::fabs(x[bins]) <= big) &
             unsigned(std::fabs(y[0]) <= big) & unsigned(std::fabs(y[bins]) <= big);
-      for (index_t q = 0; q < bins; ++q) ok &= unsigned(x[q] < x[q + 1]) & unsigned(y[q] < y[q + 1]);
+      for (index_t q = 0; q < bins; ++q)
+        ok &= unsigned(x[q] < x[q + 1]) & unsigned(y[q] < y[q + 1]);
       for (index_t q = 0; q <= bins; ++q) ok &= unsigned(g[q] > T(0)) & unsigned(g[q] <= big);
     }
     return ok != 0;
@@ -114,8 +115,7 @@ struct SplineImpl {
     const index_t total = rows * dims;
     for (index_t f = 0; f < total; f += B) {
       const index_t count = total - f < B ? total - f : B;
-      gather(count, f / dims, f % dims, dims, bins, knot_row_stride, v + f, xk, yk, dk, inverse,
-             b);
+      gather(count, f / dims, f % dims, dims, bins, knot_row_stride, v + f, xk, yk, dk, inverse, b);
       const index_t n = padded(count);
       for (index_t e = 0; e < n; e += VL) {
         const V w = S::load(b.w + e), h = S::load(b.h + e), d0 = S::load(b.d0 + e);
@@ -123,14 +123,18 @@ struct SplineImpl {
         const V u = S::load(b.v + e);
         const V s = S::div(h, w);
         if (inverse) {
-          // The root xi in [0, 1] of a xi^2 + b xi + c = 0 in the form without cancellation.
+          // The root xi in [0, 1] of a xi^2 + b xi + c = 0 (c = -s r), in the form without
+          // cancellation for the sign of b: -2c / (b + root) for b >= 0, (root - b) / 2a for
+          // b < 0 (then a > 0). b^2 - 4ac >= 0 exactly; rounding may leave a tiny negative.
           const V r = S::sub(u, y0);
           const V c2 = S::sub(S::add(d0, d1), S::add(s, s));
           const V qa = S::fmadd(h, S::sub(s, d0), S::mul(r, c2));
           const V qb = S::fnmadd(r, c2, S::mul(h, d0));
           const V sr = S::mul(s, r);  // -c
           const V disc = S::max(S::fmadd(S::mul(S::set1(T(4)), qa), sr, S::mul(qb, qb)), S::zero());
-          const V xi = S::div(S::add(sr, sr), S::add(qb, S::sqrt(disc)));
+          const V root = S::sqrt(disc);
+          const V xi = S::blend_on_sign(qb, S::div(S::add(sr, sr), S::add(qb, root)),
+                                        S::div(S::sub(root, qb), S::add(qa, qa)));
           S::store(b.r0 + e, S::fmadd(xi, w, x0));
           S::store(b.r1 + e, log_slope(xi, s, d0, d1, h, nullptr));
         } else {
@@ -182,16 +186,17 @@ struct SplineImpl {
         const V m = S::fmadd(d1, xx, S::fmadd(s2, t, S::mul(d0, S::mul(om, om))));
         const V rden = S::div(one, den);
         const V q = S::mul(num, rden);
-        const V a = S::mul(S::mul(g_y, h), rden);  // dL/dN through y = y_k + h N / D
-        const V bm = S::div(g_l, m);               // dL/dM through log M
+        const V a = S::mul(S::mul(g_y, h), rden);    // dL/dN through y = y_k + h N / D
+        const V bm = S::div(g_l, m);                 // dL/dM through log M
         const V c = S::mul(S::add(g_l, g_l), rden);  // -dL/dD through -2 log D
         const V m2xi = S::fnmadd(two, xi, one);      // 1 - 2 xi
         // dL/dtheta = a (N_theta - q D_theta) + bm M_theta - c D_theta, with D_theta etc.
         auto through = [&](V n_theta, V d_theta, V m_theta) {
-          return S::fmadd(a, S::fnmadd(q, d_theta, n_theta), S::fnmadd(c, d_theta, S::mul(bm, m_theta)));
+          return S::fmadd(a, S::fnmadd(q, d_theta, n_theta),
+                          S::fnmadd(c, d_theta, S::mul(bm, m_theta)));
         };
-        const V g_s = S::add(through(xx, S::fnmadd(two, t, one), S::add(t, t)),
-                             S::div(S::add(g_l, g_l), s));
+        const V g_s =
+            S::add(through(xx, S::fnmadd(two, t, one), S::add(t, t)), S::div(S::add(g_l, g_l), s));
         const V m_xi = S::mul(two, S::fmadd(d1, xi, S::fnmadd(d0, om, S::mul(s, m2xi))));
         const V g_xi = through(S::fmadd(s2, xi, S::mul(d0, m2xi)), S::mul(c2, m2xi), m_xi);
         const V g_d0 = through(t, t, S::mul(om, om));

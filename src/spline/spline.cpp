@@ -17,9 +17,8 @@ using detail::spline::Kernels;
 using detail::spline::Table;
 
 const Table& chosen() {
-  static const Table& table =
-      detail::dispatch<Table>(&detail::spline::table_generic, &detail::spline::table_avx2,
-                              &detail::spline::table_avx512);
+  static const Table& table = detail::dispatch<Table>(
+      &detail::spline::table_generic, &detail::spline::table_avx2, &detail::spline::table_avx512);
   return table;
 }
 
@@ -35,7 +34,9 @@ constexpr index_t kThreadWork = index_t(1) << 15;
 // checked just before use (while in cache), and Ctrl-C is polled between chunks.
 constexpr index_t kChunkElements = 4096;
 
-index_t chunk_rows(index_t d) { return std::max<index_t>(1, kChunkElements / std::max<index_t>(d, 1)); }
+index_t chunk_rows(index_t d) {
+  return std::max<index_t>(1, kChunkElements / std::max<index_t>(d, 1));
+}
 
 // f(first row, row count) over [begin, end) in chunks; false when f or cancellation stopped.
 template <class F>
@@ -107,9 +108,8 @@ SplineStatus rq_spline_backward(index_t n, index_t d, index_t bins, const T* x, 
   };
   if (per_row) {  // disjoint knot sets per row: no reduction
     detail::parallel_ranges(n, threads, [&](index_t begin, index_t end, index_t) {
-      for_chunks(begin, end, d, stop, [&](index_t r, index_t rows) {
-        return run(r, rows, gxk, gyk, gdk);
-      });
+      for_chunks(begin, end, d, stop,
+                 [&](index_t r, index_t rows) { return run(r, rows, gxk, gyk, gdk); });
     });
   } else {
     // Each part of the rows sums into its own buffers, added up in part order afterwards, so
@@ -126,9 +126,8 @@ SplineStatus rq_spline_backward(index_t n, index_t d, index_t bins, const T* x, 
         T* sx = p == 0 ? gxk : partial.data() + (p - 1) * 3 * knots;
         T* sy = p == 0 ? gyk : sx + knots;
         T* sd = p == 0 ? gdk : sy + knots;
-        for_chunks(n * p / parts, n * (p + 1) / parts, d, stop, [&](index_t r, index_t rows) {
-          return run(r, rows, sx, sy, sd);
-        });
+        for_chunks(n * p / parts, n * (p + 1) / parts, d, stop,
+                   [&](index_t r, index_t rows) { return run(r, rows, sx, sy, sd); });
       }
     });
     if (!bad.load() && !stop.load()) {
@@ -146,12 +145,12 @@ SplineStatus rq_spline_backward(index_t n, index_t d, index_t bins, const T* x, 
   return stop.load() ? SplineStatus::cancelled : SplineStatus::ok;
 }
 
-#define REVCORE_INSTANTIATE(T)                                                                 \
-  template SplineStatus rq_spline<T>(index_t, index_t, index_t, const T*, const T*, const T*, \
-                                     const T*, bool, bool, T*, T*) noexcept;                  \
-  template SplineStatus rq_spline_backward<T>(index_t, index_t, index_t, const T*, const T*,   \
-                                              const T*, const T*, bool, const T*, const T*,    \
-                                              T*, T*, T*, T*) noexcept;
+#define REVCORE_INSTANTIATE(T)                                                                  \
+  template SplineStatus rq_spline<T>(index_t, index_t, index_t, const T*, const T*, const T*,   \
+                                     const T*, bool, bool, T*, T*) noexcept;                    \
+  template SplineStatus rq_spline_backward<T>(index_t, index_t, index_t, const T*, const T*,    \
+                                              const T*, const T*, bool, const T*, const T*, T*, \
+                                              T*, T*, T*) noexcept;
 REVCORE_INSTANTIATE(float)
 REVCORE_INSTANTIATE(double)
 #undef REVCORE_INSTANTIATE
