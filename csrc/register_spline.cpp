@@ -1,3 +1,4 @@
+#include <new>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,7 @@ py::object forward(const py::array& x, const py::array& xk, const py::array& yk,
     run_interruptible([&] {
       status = rq_spline<T>(sh.n, sh.d, sh.bins, v, px, py_, pd, sh.per_row, inverse, o, l);
     });
+    if (status == SplineStatus::out_of_memory) throw std::bad_alloc();
     if (status != SplineStatus::ok) return py::none();
     return py::make_tuple(std::move(out), std::move(logd));
   });
@@ -99,6 +101,7 @@ py::object backward(const py::array& x, const py::array& xk, const py::array& yk
       status = rq_spline_backward<T>(sh.n, sh.d, sh.bins, v, px, py_, pd, sh.per_row, gy, gl, o, ox,
                                      oy, od);
     });
+    if (status == SplineStatus::out_of_memory) throw std::bad_alloc();
     if (status != SplineStatus::ok) return py::none();
     return py::make_tuple(std::move(gx), std::move(gxk), std::move(gyk), std::move(gdk));
   });

@@ -1,11 +1,13 @@
 // The spline kernels written once over a Simd<T> backend. Included by one translation unit per
 // instruction set after its simd/<isa>.hpp, inside that ISA's namespace (REVCORE_ISA).
 //
-// Elements are processed in blocks of B in three steps: (1) per element, find the bin by
-// counting the interior knots at or below the value (branch-free; K is small) and copy the
-// bin's knot values into structure-of-arrays buffers; (2) the rational-quadratic arithmetic
-// and the logarithm on whole vectors of those buffers; (3) per element, write the results,
-// with the identity in the tails (and, backward, add the knot gradients at the bin).
+// Every kernel works on VL elements at a time with the knots of each lane in vectors: knot m
+// of the VL lanes is one load from a "lane-major" copy of the knots (knot m of lane l at
+// m * stride + l). With shared knots that copy is the knots transposed once per call (the
+// lanes are VL consecutive dimensions of a row); with per-row knots, the VL consecutive
+// elements' sets are transposed in registers (VL x VL blocks) into a small scratch buffer.
+// The bin is found without gathers or branches: walking the interior knots, each lane takes
+// knot m's values when knot m is not above it (K is small), and counts the knots passed.
 #pragma once
 
 #ifndef REVCORE_ISA
@@ -14,6 +16,7 @@
 
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "spline/kernels.hpp"
 
@@ -25,16 +28,6 @@ struct SplineImpl {
   using V = typename S::V;
   using M = VecMath<S>;
   static constexpr index_t VL = S::VL;
-  static constexpr index_t B = 128;  // elements per block, a multiple of every VL
-
-  // One block: the bin's knot values per element, the (clamped) input, and per-element results.
-  struct Block {
-    alignas(64) T x0[B], w[B], y0[B], h[B], d0[B], d1[B], v[B];
-    alignas(64) T r0[B], r1[B], r2[B], r3[B], r4[B], r5[B], r6[B];
-    index_t base[B];  // offset of the element's knot set
-    index_t k[B];     // its bin
-    bool inside[B];
-  };
 
   static bool check(index_t sets, index_t bins, const T* xk, const T* yk, const T* dk) {
     constexpr T big = std::numeric_limits<T>::max();
@@ -54,45 +47,66 @@ struct SplineImpl {
     return ok != 0;
   }
 
-  // Step 1 for `count` elements starting at row i, column j; the bin is searched among the y
-  // knots when by_y. Lanes past count get harmless values (a unit bin at 0).
-  static void gather(index_t count, index_t i, index_t j, index_t dims, index_t bins,
-                     index_t knot_row_stride, const T* v, const T* xk, const T* yk, const T* dk,
-                     bool by_y, Block& b) {
-    const T* keys = by_y ? yk : xk;
-    for (index_t e = 0; e < count; ++e) {
-      const index_t base = i * knot_row_stride + j * (bins + 1);
-      const T* ks = keys + base;
-      const T u = v[e];
-      const bool in = u >= ks[0] && u <= ks[bins];
-      const T p = in ? u : ks[0];
-      index_t k = 0;
-      for (index_t q = 1; q < bins; ++q) k += index_t(ks[q] <= p);
-      const T* xs = xk + base + k;
-      const T* ys = yk + base + k;
-      const T* ds = dk + base + k;
-      b.x0[e] = xs[0];
-      b.w[e] = xs[1] - xs[0];
-      b.y0[e] = ys[0];
-      b.h[e] = ys[1] - ys[0];
-      b.d0[e] = ds[0];
-      b.d1[e] = ds[1];
-      b.v[e] = p;
-      b.base[e] = base;
-      b.k[e] = k;
-      b.inside[e] = in;
-      if (++j == dims) {
-        j = 0;
-        ++i;
-      }
+  // The knot sets of one vector of lanes, lane-major: knot m of every lane at x + m * stride.
+  struct Lanes {
+    const T* x;
+    const T* y;
+    const T* d;
+    index_t stride;
+    index_t bins;
+    V at(const T* a, index_t m) const { return S::load(a + m * stride); }
+  };
+
+  // The values of the bin of p (knots of the lanes in k; the bin searched among the y knots
+  // when by_y) and the bin's index as a number.
+  struct Bin {
+    V x0, x1, y0, y1, d0, d1, index;
+  };
+
+  static Bin find_bin(const Lanes& k, V p, bool by_y) {
+    const T* keys = by_y ? k.y : k.x;
+    Bin b{k.at(k.x, 0), k.at(k.x, 1), k.at(k.y, 0), k.at(k.y, 1),
+          k.at(k.d, 0), k.at(k.d, 1), S::zero()};
+    const V one = S::set1(T(1));
+    for (index_t m = 1; m < k.bins; ++m) {
+      // The bin is at least m unless knot m lies above p.
+      const V km = k.at(keys, m);
+      b.x0 = S::select_gt(km, p, b.x0, k.at(k.x, m));
+      b.x1 = S::select_gt(km, p, b.x1, k.at(k.x, m + 1));
+      b.y0 = S::select_gt(km, p, b.y0, k.at(k.y, m));
+      b.y1 = S::select_gt(km, p, b.y1, k.at(k.y, m + 1));
+      b.d0 = S::select_gt(km, p, b.d0, k.at(k.d, m));
+      b.d1 = S::select_gt(km, p, b.d1, k.at(k.d, m + 1));
+      b.index = S::add(b.index, S::select_gt(km, p, S::zero(), one));
     }
-    for (index_t e = count; e < padded(count); ++e) {
-      b.x0[e] = b.y0[e] = b.v[e] = T(0);
-      b.w[e] = b.h[e] = b.d0[e] = b.d1[e] = T(1);
-    }
+    return b;
   }
 
-  static index_t padded(index_t count) { return (count + VL - 1) / VL * VL; }
+  // Per lane, how many of the checks of check() its knot set fails.
+  static V faults(const Lanes& k) {
+    constexpr T big = std::numeric_limits<T>::max();
+    const V one = S::set1(T(1)), zero = S::zero(), top = S::set1(big);
+    V bad = zero;
+    for (const T* a : {k.x, k.y}) {
+      bad = S::add(bad, S::select_gt(S::abs(k.at(a, 0)), top, one, zero));
+      bad = S::add(bad, S::select_gt(S::abs(k.at(a, k.bins)), top, one, zero));
+      for (index_t m = 0; m < k.bins; ++m)  // NaN compares false: a fault
+        bad = S::add(bad, S::select_gt(k.at(a, m + 1), k.at(a, m), zero, one));
+    }
+    for (index_t m = 0; m <= k.bins; ++m) {
+      const V g = k.at(k.d, m);
+      bad = S::add(bad, S::add(S::select_gt(g, zero, zero, one), S::select_gt(g, top, one, zero)));
+    }
+    return bad;
+  }
+
+  // 1 where lo <= u <= hi, 0 in the tails and for NaN.
+  static V inside(V u, V lo, V hi) {
+    const V one = S::set1(T(1)), zero = S::zero();
+    V in = S::select_gt(lo, u, zero, one);
+    in = S::select_gt(u, hi, zero, in);
+    return S::select_gt(S::abs(u), S::set1(T(-1)), in, zero);  // false for NaN
+  }
 
   // log dy/dx = log(s^2 (d1 xi^2 + 2 s xi (1 - xi) + d0 (1 - xi)^2) / D^2) in one logarithm;
   // also returns y - y_k through rise when wanted.
@@ -101,136 +115,276 @@ struct SplineImpl {
     const V om = S::sub(one, xi);
     const V t = S::mul(xi, om);
     const V s2 = S::add(s, s);
-    const V den = S::fmadd(S::sub(S::add(d0, d1), s2), t, s);
+    const V rden = S::div(one, S::fmadd(S::sub(S::add(d0, d1), s2), t, s));
     const V xx = S::mul(xi, xi);
-    if (rise != nullptr) *rise = S::div(S::mul(h, S::fmadd(s, xx, S::mul(d0, t))), den);
+    if (rise != nullptr) *rise = S::mul(S::mul(h, S::fmadd(s, xx, S::mul(d0, t))), rden);
     const V m = S::fmadd(d1, xx, S::fmadd(s2, t, S::mul(d0, S::mul(om, om))));
-    const V q = S::div(s, den);
+    const V q = S::mul(s, rden);
     return M::log(S::mul(S::mul(q, q), m));
   }
 
-  static void map(index_t rows, index_t dims, index_t bins, index_t knot_row_stride, const T* v,
-                  const T* xk, const T* yk, const T* dk, bool inverse, T* out, T* logd) {
-    Block b;
-    const index_t total = rows * dims;
-    for (index_t f = 0; f < total; f += B) {
-      const index_t count = total - f < B ? total - f : B;
-      gather(count, f / dims, f % dims, dims, bins, knot_row_stride, v + f, xk, yk, dk, inverse, b);
-      const index_t n = padded(count);
-      for (index_t e = 0; e < n; e += VL) {
-        const V w = S::load(b.w + e), h = S::load(b.h + e), d0 = S::load(b.d0 + e);
-        const V d1 = S::load(b.d1 + e), x0 = S::load(b.x0 + e), y0 = S::load(b.y0 + e);
-        const V u = S::load(b.v + e);
-        const V s = S::div(h, w);
-        if (inverse) {
-          // The root xi in [0, 1] of a xi^2 + b xi + c = 0 (c = -s r), in the form without
-          // cancellation for the sign of b: -2c / (b + root) for b >= 0, (root - b) / 2a for
-          // b < 0 (then a > 0). b^2 - 4ac >= 0 exactly; rounding may leave a tiny negative.
-          const V r = S::sub(u, y0);
-          const V c2 = S::sub(S::add(d0, d1), S::add(s, s));
-          const V qa = S::fmadd(h, S::sub(s, d0), S::mul(r, c2));
-          const V qb = S::fnmadd(r, c2, S::mul(h, d0));
-          const V sr = S::mul(s, r);  // -c
-          const V disc = S::max(S::fmadd(S::mul(S::set1(T(4)), qa), sr, S::mul(qb, qb)), S::zero());
-          const V root = S::sqrt(disc);
-          const V xi = S::blend_on_sign(qb, S::div(S::add(sr, sr), S::add(qb, root)),
-                                        S::div(S::sub(root, qb), S::add(qa, qa)));
-          S::store(b.r0 + e, S::fmadd(xi, w, x0));
-          S::store(b.r1 + e, log_slope(xi, s, d0, d1, h, nullptr));
-        } else {
-          const V xi = S::div(S::sub(u, x0), w);
-          V rise;
-          const V ld = log_slope(xi, s, d0, d1, h, &rise);
-          S::store(b.r0 + e, S::add(y0, rise));
-          S::store(b.r1 + e, ld);
-        }
-      }
-      for (index_t e = 0; e < count; ++e) {
-        const T u = v[f + e];
-        out[f + e] = b.inside[e] ? b.r0[e] : u;
-        logd[f + e] = b.inside[e] ? b.r1[e] : (u != u ? u : T(0));
+  // The spline (or its inverse) and the log-derivative at p, inside bin b.
+  static void evaluate(const Bin& b, V p, bool inverse, V& out, V& logd) {
+    const V w = S::sub(b.x1, b.x0), h = S::sub(b.y1, b.y0);
+    const V rw = S::div(S::set1(T(1)), w);
+    const V s = S::mul(h, rw);
+    if (inverse) {
+      // The root xi in [0, 1] of a xi^2 + b xi + c = 0 (c = -s r), in the form without
+      // cancellation for the sign of b: -2c / (b + root) for b >= 0, (root - b) / 2a for
+      // b < 0 (then a > 0). b^2 - 4ac >= 0 exactly; rounding may leave a tiny negative.
+      const V r = S::sub(p, b.y0);
+      const V c2 = S::sub(S::add(b.d0, b.d1), S::add(s, s));
+      const V qa = S::fmadd(h, S::sub(s, b.d0), S::mul(r, c2));
+      const V qb = S::fnmadd(r, c2, S::mul(h, b.d0));
+      const V sr = S::mul(s, r);  // -c
+      const V disc = S::max(S::fmadd(S::mul(S::set1(T(4)), qa), sr, S::mul(qb, qb)), S::zero());
+      const V root = S::sqrt(disc);
+      const V xi = S::div(S::blend_on_sign(qb, S::add(sr, sr), S::sub(root, qb)),
+                          S::blend_on_sign(qb, S::add(qb, root), S::add(qa, qa)));
+      out = S::fmadd(xi, w, b.x0);
+      logd = log_slope(xi, s, b.d0, b.d1, h, nullptr);
+    } else {
+      const V xi = S::mul(S::sub(p, b.x0), rw);
+      V rise;
+      logd = log_slope(xi, s, b.d0, b.d1, h, &rise);
+      out = S::add(b.y0, rise);
+    }
+  }
+
+  // Forward or inverse of one vector u whose lanes' knots are k; lanes outside the range pass
+  // through with log-derivative 0, NaN gives NaN.
+  static void spline_lanes(const Lanes& k, V u, bool inverse, V& out, V& logd) {
+    const T* keys = inverse ? k.y : k.x;
+    const V lo = k.at(keys, 0), hi = k.at(keys, k.bins);
+    const V in = inside(u, lo, hi);
+    const V half = S::set1(T(0.5));
+    const V p = S::select_gt(in, half, u, lo);
+    V o, l;
+    evaluate(find_bin(k, p, inverse), p, inverse, o, l);
+    const V tail_log = S::select_gt(S::abs(u), S::set1(T(-1)), S::zero(), u);  // NaN: NaN
+    out = S::select_gt(in, half, o, u);
+    logd = S::select_gt(in, half, l, tail_log);
+  }
+
+  // Gradients for one vector: grad_x, and per lane the cotangents of its bin's two knots in
+  // x, y and d (zero for lanes in the tails or NaN).
+  struct Grads {
+    V x, xa, xb, ya, yb, da, db;
+  };
+
+  static Grads gradient_lanes(const Lanes& k, V u, V g_y_in, V g_l_in, V& index) {
+    const V one = S::set1(T(1)), two = S::set1(T(2)), half = S::set1(T(0.5));
+    const V lo = k.at(k.x, 0), hi = k.at(k.x, k.bins);
+    const V in = inside(u, lo, hi);
+    const V p = S::select_gt(in, half, u, lo);
+    const Bin bin = find_bin(k, p, false);
+    index = bin.index;
+    const V g_y = S::select_gt(in, half, g_y_in, S::zero());
+    const V g_l = S::select_gt(in, half, g_l_in, S::zero());
+    const V d0 = bin.d0, d1 = bin.d1;
+    const V w = S::sub(bin.x1, bin.x0), h = S::sub(bin.y1, bin.y0);
+    const V rw = S::div(one, w);
+    const V s = S::mul(h, rw);
+    const V xi = S::mul(S::sub(p, bin.x0), rw);
+    const V om = S::sub(one, xi);
+    const V t = S::mul(xi, om);
+    const V xx = S::mul(xi, xi);
+    const V s2 = S::add(s, s);
+    const V c2 = S::sub(S::add(d0, d1), s2);
+    const V den = S::fmadd(c2, t, s);
+    const V num = S::fmadd(s, xx, S::mul(d0, t));
+    const V m = S::fmadd(d1, xx, S::fmadd(s2, t, S::mul(d0, S::mul(om, om))));
+    const V rden = S::div(one, den);
+    const V q = S::mul(num, rden);
+    const V a = S::mul(S::mul(g_y, h), rden);    // dL/dN through y = y_k + h N / D
+    const V bm = S::div(g_l, m);                 // dL/dM through log M
+    const V c = S::mul(S::add(g_l, g_l), rden);  // -dL/dD through -2 log D
+    const V m2xi = S::fnmadd(two, xi, one);      // 1 - 2 xi
+    // dL/dtheta = a (N_theta - q D_theta) + bm M_theta - c D_theta for theta in s, xi, d0, d1.
+    auto through = [&](V n_theta, V d_theta, V m_theta) {
+      return S::fmadd(a, S::fnmadd(q, d_theta, n_theta),
+                      S::fnmadd(c, d_theta, S::mul(bm, m_theta)));
+    };
+    const V g_s =
+        S::add(through(xx, S::fnmadd(two, t, one), S::add(t, t)), S::div(S::add(g_l, g_l), s));
+    const V m_xi = S::mul(two, S::fmadd(d1, xi, S::fnmadd(d0, om, S::mul(s, m2xi))));
+    const V g_xi = through(S::fmadd(s2, xi, S::mul(d0, m2xi)), S::mul(c2, m2xi), m_xi);
+    const V g_h = S::fmadd(g_s, rw, S::mul(g_y, q));
+    const V g_w = S::mul(S::fmadd(g_s, s, S::mul(g_xi, xi)), S::sub(S::zero(), rw));
+    const V gx = S::mul(g_xi, rw);
+    // Tails: the identity's cotangent; NaN stays NaN.
+    const V tail = S::select_gt(S::abs(u), S::set1(T(-1)), g_y_in, u);
+    return {S::select_gt(in, half, gx, tail),
+            S::sub(S::sub(S::zero(), gx), g_w),
+            g_w,
+            S::sub(g_y, g_h),
+            g_h,
+            through(t, t, S::mul(om, om)),
+            through(S::zero(), t, xx)};
+  }
+
+  // ---- shared knots ------------------------------------------------------------------------
+
+  static V load_count(const T* p, index_t count) {
+    return count == VL ? S::load(p) : S::load_partial(p, count);
+  }
+  static void store_count(T* p, V v, index_t count) {
+    if (count == VL) {
+      S::store(p, v);
+    } else {
+      S::store_partial(p, v, count);
+    }
+  }
+
+  static void map_shared(index_t rows, index_t dims, index_t bins, index_t stride, const T* xt,
+                         const T* yt, const T* dt, const T* v, bool inverse, T* out, T* logd) {
+    for (index_t i = 0; i < rows; ++i) {
+      for (index_t j = 0; j < dims; j += VL) {
+        const index_t count = dims - j < VL ? dims - j : VL;
+        const Lanes k{xt + j, yt + j, dt + j, stride, bins};
+        V o, l;
+        spline_lanes(k, load_count(v + i * dims + j, count), inverse, o, l);
+        store_count(out + i * dims + j, o, count);
+        store_count(logd + i * dims + j, l, count);
       }
     }
   }
 
-  static void backward(index_t rows, index_t dims, index_t bins, index_t knot_row_stride,
-                       const T* x, const T* xk, const T* yk, const T* dk, const T* grad_out,
-                       const T* grad_log, T* grad_x, T* gxk, T* gyk, T* gdk) {
-    Block b;
-    alignas(64) T gy[B], gl[B];
-    const index_t total = rows * dims;
-    const V one = S::set1(T(1)), two = S::set1(T(2));
-    for (index_t f = 0; f < total; f += B) {
-      const index_t count = total - f < B ? total - f : B;
-      gather(count, f / dims, f % dims, dims, bins, knot_row_stride, x + f, xk, yk, dk, false, b);
-      const index_t n = padded(count);
-      for (index_t e = 0; e < n; ++e) {
-        const bool use = e < count && b.inside[e];
-        gy[e] = use ? grad_out[f + e] : T(0);
-        gl[e] = use ? grad_log[f + e] : T(0);
-      }
-      for (index_t e = 0; e < n; e += VL) {
-        const V w = S::load(b.w + e), h = S::load(b.h + e), d0 = S::load(b.d0 + e);
-        const V d1 = S::load(b.d1 + e), x0 = S::load(b.x0 + e), u = S::load(b.v + e);
-        const V g_y = S::load(gy + e), g_l = S::load(gl + e);
-        const V rw = S::div(one, w);
-        const V s = S::mul(h, rw);
-        const V xi = S::mul(S::sub(u, x0), rw);
-        const V om = S::sub(one, xi);
-        const V t = S::mul(xi, om);
-        const V xx = S::mul(xi, xi);
-        const V s2 = S::add(s, s);
-        const V c2 = S::sub(S::add(d0, d1), s2);
-        const V den = S::fmadd(c2, t, s);
-        const V num = S::fmadd(s, xx, S::mul(d0, t));
-        const V m = S::fmadd(d1, xx, S::fmadd(s2, t, S::mul(d0, S::mul(om, om))));
-        const V rden = S::div(one, den);
-        const V q = S::mul(num, rden);
-        const V a = S::mul(S::mul(g_y, h), rden);    // dL/dN through y = y_k + h N / D
-        const V bm = S::div(g_l, m);                 // dL/dM through log M
-        const V c = S::mul(S::add(g_l, g_l), rden);  // -dL/dD through -2 log D
-        const V m2xi = S::fnmadd(two, xi, one);      // 1 - 2 xi
-        // dL/dtheta = a (N_theta - q D_theta) + bm M_theta - c D_theta, with D_theta etc.
-        auto through = [&](V n_theta, V d_theta, V m_theta) {
-          return S::fmadd(a, S::fnmadd(q, d_theta, n_theta),
-                          S::fnmadd(c, d_theta, S::mul(bm, m_theta)));
-        };
-        const V g_s =
-            S::add(through(xx, S::fnmadd(two, t, one), S::add(t, t)), S::div(S::add(g_l, g_l), s));
-        const V m_xi = S::mul(two, S::fmadd(d1, xi, S::fnmadd(d0, om, S::mul(s, m2xi))));
-        const V g_xi = through(S::fmadd(s2, xi, S::mul(d0, m2xi)), S::mul(c2, m2xi), m_xi);
-        const V g_d0 = through(t, t, S::mul(om, om));
-        const V g_d1 = through(S::zero(), t, xx);
-        const V g_h = S::fmadd(g_s, rw, S::mul(g_y, q));
-        const V g_w = S::mul(S::fmadd(g_s, s, S::mul(g_xi, xi)), S::sub(S::zero(), rw));
-        const V gx = S::mul(g_xi, rw);
-        S::store(b.r0 + e, gx);
-        S::store(b.r1 + e, S::sub(S::sub(S::zero(), gx), g_w));
-        S::store(b.r2 + e, g_w);
-        S::store(b.r3 + e, S::sub(g_y, g_h));
-        S::store(b.r4 + e, g_h);
-        S::store(b.r5 + e, g_d0);
-        S::store(b.r6 + e, g_d1);
-      }
-      for (index_t e = 0; e < count; ++e) {
-        const T u = x[f + e];
-        if (!b.inside[e]) {
-          grad_x[f + e] = u != u ? u : grad_out[f + e];
-          continue;
-        }
-        grad_x[f + e] = b.r0[e];
-        const index_t at = b.base[e] + b.k[e];
-        gxk[at] += b.r1[e];
-        gxk[at + 1] += b.r2[e];
-        gyk[at] += b.r3[e];
-        gyk[at + 1] += b.r4[e];
-        gdk[at] += b.r5[e];
-        gdk[at + 1] += b.r6[e];
+  // Adds lane l's cotangents of knots index and index + 1 to g[m * stride + l]: the bins
+  // of the lanes differ, so every knot row takes a select of the two.
+  static void scatter(T* g, index_t stride, index_t bins, V index, V low, V high) {
+    const V half = S::set1(T(0.5));
+    for (index_t m = 0; m <= bins; ++m) {
+      const V at = S::abs(S::sub(index, S::set1(T(m))));          // 0: low goes here
+      const V before = S::abs(S::sub(index, S::set1(T(m - 1))));  // 0: high goes here
+      const V add = S::add(S::select_gt(half, at, low, S::zero()),
+                           S::select_gt(half, before, high, S::zero()));
+      S::store(g + m * stride, S::add(S::load(g + m * stride), add));
+    }
+  }
+
+  static void backward_shared(index_t rows, index_t dims, index_t bins, index_t stride, const T* xt,
+                              const T* yt, const T* dt, const T* x, const T* grad_out,
+                              const T* grad_log, T* grad_x, T* gxt, T* gyt, T* gdt) {
+    for (index_t i = 0; i < rows; ++i) {
+      for (index_t j = 0; j < dims; j += VL) {
+        const index_t count = dims - j < VL ? dims - j : VL;
+        const index_t at = i * dims + j;
+        const Lanes k{xt + j, yt + j, dt + j, stride, bins};
+        V index;
+        // Lanes past count read zero cotangents: they add nothing to the padding.
+        const Grads g =
+            gradient_lanes(k, load_count(x + at, count), load_count(grad_out + at, count),
+                           load_count(grad_log + at, count), index);
+        store_count(grad_x + at, g.x, count);
+        scatter(gxt + j, stride, bins, index, g.xa, g.xb);
+        scatter(gyt + j, stride, bins, index, g.ya, g.yb);
+        scatter(gdt + j, stride, bins, index, g.da, g.db);
       }
     }
   }
 
-  static constexpr spline::Kernels<T> kernels() { return {&check, &map, &backward}; }
+  // ---- per-row knots -----------------------------------------------------------------------
+
+  // Knot rows held per array in the per-row kernels' lane-major scratch: set rounded up to
+  // whole VL x VL blocks, so that every block is stored and loaded whole (a copy of a
+  // variable number of rows would become a slow memcpy).
+  static index_t lane_rows(index_t set) { return (set + VL - 1) / VL * VL; }
+
+  // Lane-major copy of `count` consecutive knot sets of `set` values (src: row-major sets)
+  // into dst (knot m of lane l at m * VL + l); missing lanes get zeros.
+  static void to_lanes(index_t count, index_t set, const T* src, T* dst) {
+    V r[VL];
+    for (index_t c = 0; c < set; c += VL) {
+      const index_t width = set - c < VL ? set - c : VL;
+      // Whole-vector loads where they stay inside the sets (masked loads are much slower);
+      // what they read past the set lands in padding rows, which nothing reads.
+      const index_t end = count * set;
+      for (index_t l = 0; l < VL; ++l) {
+        const index_t at = l * set + c;
+        r[l] = at + VL <= end ? S::load(src + at)
+               : l < count    ? S::load_partial(src + at, width)
+                              : S::zero();
+      }
+      S::transpose(r);
+      for (index_t m = 0; m < VL; ++m) S::store(dst + (c + m) * VL, r[m]);
+    }
+  }
+
+  // The inverse of to_lanes: lane-major src back into `count` row-major sets.
+  static void from_lanes(index_t count, index_t set, const T* src, T* dst) {
+    V r[VL];
+    for (index_t c = 0; c < set; c += VL) {
+      const index_t width = set - c < VL ? set - c : VL;
+      for (index_t m = 0; m < VL; ++m) r[m] = S::load(src + (c + m) * VL);
+      S::transpose(r);
+      for (index_t l = 0; l < count; ++l) S::store_partial(dst + l * set + c, r[l], width);
+    }
+  }
+
+  // Faults of the first `count` lanes (the others hold zero sets).
+  static T count_faults(V bad, index_t count) {
+    if (count == VL) return S::reduce_add(bad);
+    T lanes[VL];
+    S::store(lanes, bad);
+    T sum = T(0);
+    for (index_t l = 0; l < count; ++l) sum += lanes[l];
+    return sum;
+  }
+
+  static bool map_rows(index_t total, index_t bins, const T* v, const T* xk, const T* yk,
+                       const T* dk, bool inverse, T* out, T* logd) {
+    const index_t set = bins + 1, block = lane_rows(set) * VL;
+    std::vector<T> scratch(static_cast<std::size_t>(3 * block));
+    const Lanes k{scratch.data(), scratch.data() + block, scratch.data() + 2 * block, VL, bins};
+    T bad = T(0);
+    for (index_t f = 0; f < total; f += VL) {
+      const index_t count = total - f < VL ? total - f : VL;
+      to_lanes(count, set, xk + f * set, scratch.data());
+      to_lanes(count, set, yk + f * set, scratch.data() + block);
+      to_lanes(count, set, dk + f * set, scratch.data() + 2 * block);
+      bad += count_faults(faults(k), count);
+      V o, l;
+      spline_lanes(k, load_count(v + f, count), inverse, o, l);
+      store_count(out + f, o, count);
+      store_count(logd + f, l, count);
+    }
+    return bad == T(0);
+  }
+
+  static bool backward_rows(index_t total, index_t bins, const T* x, const T* xk, const T* yk,
+                            const T* dk, const T* grad_out, const T* grad_log, T* grad_x, T* gxk,
+                            T* gyk, T* gdk) {
+    const index_t set = bins + 1, block = lane_rows(set) * VL;
+    std::vector<T> scratch(static_cast<std::size_t>(6 * block));
+    T* lanes = scratch.data();
+    T* grads = lanes + 3 * block;
+    const Lanes k{lanes, lanes + block, lanes + 2 * block, VL, bins};
+    T bad = T(0);
+    for (index_t f = 0; f < total; f += VL) {
+      const index_t count = total - f < VL ? total - f : VL;
+      to_lanes(count, set, xk + f * set, lanes);
+      to_lanes(count, set, yk + f * set, lanes + block);
+      to_lanes(count, set, dk + f * set, lanes + 2 * block);
+      bad += count_faults(faults(k), count);
+      V index;
+      const Grads g = gradient_lanes(k, load_count(x + f, count), load_count(grad_out + f, count),
+                                     load_count(grad_log + f, count), index);
+      store_count(grad_x + f, g.x, count);
+      for (index_t q = 0; q < 3 * block; q += VL) S::store(grads + q, S::zero());
+      scatter(grads, VL, bins, index, g.xa, g.xb);
+      scatter(grads + block, VL, bins, index, g.ya, g.yb);
+      scatter(grads + 2 * block, VL, bins, index, g.da, g.db);
+      from_lanes(count, set, grads, gxk + f * set);
+      from_lanes(count, set, grads + block, gyk + f * set);
+      from_lanes(count, set, grads + 2 * block, gdk + f * set);
+    }
+    return bad == T(0);
+  }
+
+  static constexpr spline::Kernels<T> kernels() {
+    return {&check, &map_shared, &map_rows, &backward_shared, &backward_rows};
+  }
 };
 
 inline constexpr spline::Table spline_table{kIsa, SplineImpl<float>::kernels(),

@@ -11,7 +11,8 @@
 
 namespace revcore {
 
-enum class SplineStatus : int { ok = 0, bad_knots = 1, cancelled = 2 };
+// out_of_memory: a scratch copy of the knots could not be allocated.
+enum class SplineStatus : int { ok = 0, bad_knots = 1, cancelled = 2, out_of_memory = 3 };
 
 // out = spline(v) (x -> y; y -> x when inverse) and log_derivative = log dy/dx of the forward
 // map at x, for the n * d contiguous values of v. NaN gives NaN in both outputs; values
@@ -23,7 +24,7 @@ SplineStatus rq_spline(index_t n, index_t d, index_t bins, const T* v, const T* 
 
 // Gradients of L through the forward map given grad_out = dL/dy and grad_log = dL/dlog dy/dx:
 // grad_x (n x d) and the knot gradients, shaped like the knots (summed over rows when shared).
-// The knot gradients are overwritten.
+// Every output is written (on success).
 template <typename T>
 SplineStatus rq_spline_backward(index_t n, index_t d, index_t bins, const T* x, const T* x_knots,
                                 const T* y_knots, const T* derivatives, bool per_row,
