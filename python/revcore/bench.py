@@ -244,12 +244,55 @@ def _spline_cases(rng: np.random.Generator, dtype: Any, quick: bool, torch: Any)
                     if not float(np.abs(a - b).max()) <= rtol * scale:
                         raise AssertionError(f"the torch spline disagrees with revcore "
                                              f"({kind}, {shape}, {name})")
+        zuko_calls = _zuko_calls(torch, x, knots, g, native) if torch is not None else {}
         for kind in ("forward", "inverse", "backward"):
             calls = {"revcore": native[kind], "numpy": numpy_calls[kind]}
             if kind in torch_calls:
                 calls["torch"] = torch_calls[kind]
+            if kind in zuko_calls:
+                calls["zuko"] = zuko_calls[kind]
             out.append((f"rq_spline {kind}", shape, name, 0.0, calls))
     return out
+
+
+def _zuko_calls(torch: Any, x: np.ndarray, knots: list[np.ndarray], g: np.ndarray,
+                native: _Calls) -> _Calls:
+    """zuko's MonotonicRQSTransform on the same knots (its knot tensors replaced by ours; it
+    broadcasts shared knots itself), when zuko is installed and agrees with revcore: forward
+    with log|det J|, inverse (x only: zuko's inverse gives no log-derivative), and autograd
+    through the forward."""
+    transforms = _optional("zuko.transforms")
+    if transforms is None:
+        return {}
+    tx, tg0, tg1 = (torch.from_numpy(a) for a in (x, g[0], g[1]))
+    tk = [torch.from_numpy(k) for k in knots]
+    bins = knots[0].shape[-1] - 1
+
+    def spline(tk: list[Any]) -> Any:
+        zeros = torch.zeros(bins, dtype=tx.dtype)
+        transform = transforms.MonotonicRQSTransform(zeros, zeros, zeros[1:])
+        transform.horizontal, transform.vertical, transform.derivatives = tk
+        return transform
+
+    def backward() -> list[Any]:
+        leaves = [a.detach().requires_grad_() for a in (tx, *tk)]
+        y, ladj = spline(leaves[1:]).call_and_ladj(leaves[0])
+        ((y * tg0).sum() + (ladj * tg1).sum()).backward()
+        return [a.grad for a in leaves]
+
+    calls: _Calls = {
+        "forward": lambda: spline(tk).call_and_ladj(tx),
+        "inverse": lambda: (spline(tk).inv(tx),),
+        "backward": backward,
+    }
+    rtol = 1e-3 if x.dtype == np.float32 else 1e-9
+    for kind in calls:
+        ours = native[kind]()
+        theirs = [t.detach().numpy() for t in calls[kind]()]
+        for a, b in zip(ours, theirs):
+            if not float(np.abs(a - b).max()) <= rtol * (float(np.abs(a).max()) + 1):
+                return {}  # zuko computes something else here: no comparison
+    return calls
 
 
 def run(quick: bool = False, repeats: int = 7, threads: int = 1,

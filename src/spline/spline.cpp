@@ -27,8 +27,9 @@ const Kernels<T>& ops() {
   return chosen().of<T>();
 }
 
-// Below this many element-bins a call stays on one thread (waking the pool costs more).
-// Measured with `python -m revcore.bench --only rq_spline --threads 2`.
+// Below this many element-bins (about 10 us of work at one thread) a call stays on one
+// thread, where waking the pool would cost a fair share of the call. A starting value: check
+// it on a quiet machine against `python -m revcore.bench --only rq_spline --threads 2`.
 constexpr index_t kThreadWork = index_t(1) << 15;
 // Rows are handed to the kernels in chunks of about this many elements: Ctrl-C is polled
 // between chunks.

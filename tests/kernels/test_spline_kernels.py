@@ -473,6 +473,20 @@ def test_layouts_and_inputs_unmodified(kind, per_row, rng):
         np.testing.assert_array_equal(v, b)
 
 
+
+
+def test_benchmark_cases_compute_the_same():
+    from revcore import bench
+
+    cases = bench._spline_cases(np.random.default_rng(0), np.float64, True, None)
+    assert [case[0] for case in cases] == [f"rq_spline {kind}" for kind in
+                                          ("forward", "inverse", "backward")] * 2
+    for _, shape, _, _, calls in cases:
+        ours, numpy_result = calls["revcore"](), calls["numpy"]()
+        for a, b in zip(ours, numpy_result):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9, err_msg=shape)
+
+
 def main() -> int:
     wanted = sys.argv[1] if len(sys.argv) > 1 else None
     failures = []
