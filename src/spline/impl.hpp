@@ -311,14 +311,25 @@ struct SplineImpl {
     }
   }
 
-  // The inverse of to_lanes: lane-major src back into `count` row-major sets.
+  // The inverse of to_lanes: lane-major src back into `count` row-major sets. Whole-vector
+  // stores where they stay inside the group's sets: the blocks go from the last to the first,
+  // so what a store writes past its set's block is rewritten by the next set's own earlier
+  // block (masked stores are much slower).
   static void from_lanes(index_t count, index_t set, const T* src, T* dst) {
     V r[VL];
-    for (index_t c = 0; c < set; c += VL) {
+    const index_t end = count * set;
+    for (index_t c = (set - 1) / VL * VL; c >= 0; c -= VL) {
       const index_t width = set - c < VL ? set - c : VL;
       for (index_t m = 0; m < VL; ++m) r[m] = S::load(src + (c + m) * VL);
       S::transpose(r);
-      for (index_t l = 0; l < count; ++l) S::store_partial(dst + l * set + c, r[l], width);
+      for (index_t l = 0; l < count; ++l) {
+        const index_t at = l * set + c;
+        if (at + VL <= end) {
+          S::store(dst + at, r[l]);
+        } else {
+          S::store_partial(dst + at, r[l], width);
+        }
+      }
     }
   }
 
