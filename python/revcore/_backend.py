@@ -39,17 +39,6 @@ class Backend:
     rq_spline = staticmethod(native.rq_spline)
     rq_spline_backward = staticmethod(native.rq_spline_backward)
 
-    # Until the native spline kernels land: the numpy ones (imported late: no cycle).
-    @staticmethod
-    def rq_spline(*args: Any, **kwargs: Any) -> Any:
-        from .reference import rq_spline
-        return rq_spline(*args, **kwargs)
-
-    @staticmethod
-    def rq_spline_backward(*args: Any, **kwargs: Any) -> Any:
-        from .reference import rq_spline_backward
-        return rq_spline_backward(*args, **kwargs)
-
     _forward_cache: tuple | None = None
 
     @staticmethod
