@@ -28,6 +28,8 @@ from ._functions import (
     lu_factor,
     lu_solve,
     matmul,
+    rq_spline,
+    rq_spline_backward,
 )
 from ._layers import Layer
 from ._network import Network
@@ -80,6 +82,8 @@ __all__ = [
     "lu_solve",
     "matmul",
     "num_threads",
+    "rq_spline",
+    "rq_spline_backward",
     "set_num_threads",
     "show_config",
 ]

@@ -36,17 +36,8 @@ class Backend:
     matmul = staticmethod(native.matmul)
     activate = staticmethod(native.activate)
     activate_inverse = staticmethod(native.activate_inverse)
-
-    # Until the native spline kernels land: the numpy ones (imported late: no cycle).
-    @staticmethod
-    def rq_spline(*args: Any, **kwargs: Any) -> Any:
-        from .reference import rq_spline
-        return rq_spline(*args, **kwargs)
-
-    @staticmethod
-    def rq_spline_backward(*args: Any, **kwargs: Any) -> Any:
-        from .reference import rq_spline_backward
-        return rq_spline_backward(*args, **kwargs)
+    rq_spline = staticmethod(native.rq_spline)
+    rq_spline_backward = staticmethod(native.rq_spline_backward)
 
     _forward_cache: tuple | None = None
 

@@ -32,6 +32,9 @@ from ._validation import (
     prepare_lu_factor,
     prepare_lu_solve,
     prepare_matmul,
+    prepare_rq_spline,
+    prepare_rq_spline_backward,
+    spline_knots_error,
 )
 
 __all__ = [
@@ -45,6 +48,8 @@ __all__ = [
     "lu_solve",
     "matmul",
     "native_dense",
+    "rq_spline",
+    "rq_spline_backward",
 ]
 
 
@@ -416,3 +421,125 @@ def lu_condition_estimate(lu_and_piv: tuple[Any, Any], norm1: float) -> float:
     lu, piv, norm1 = prepare_condition(lu_and_piv, norm1)
     return _core.lu_condition_estimate(kernel_ready(lu, lu.dtype), piv, norm1)
 
+
+
+def _knot_failure(name: str, knots: tuple[np.ndarray, ...]) -> ValueError:
+    """The ValueError for knots the kernel refused, worded as the reference words it."""
+    message = spline_knots_error(name, *knots)
+    return ValueError(message or f"{name}: the knots do not define monotone splines")
+
+
+def rq_spline(
+    x: Any, x_knots: Any, y_knots: Any, derivatives: Any, inverse: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Monotone rational-quadratic spline (Durkan et al., 2019), element-wise, with identity
+    tails; its log-derivative.
+
+    Element ``(i, j)`` uses the knots of dimension j (of row i when the knots are given per
+    row). Inside ``[x_0, x_K]`` the bin k with ``x_k <= x < x_{k+1}`` (the last knot belongs to
+    the last bin) maps x with ``w = x_{k+1} - x_k``, ``h = y_{k+1} - y_k``, ``s = h / w``,
+    ``xi = (x - x_k) / w``::
+
+        y = y_k + h (s xi^2 + d_k xi (1 - xi)) / (s + (d_k + d_{k+1} - 2 s) xi (1 - xi))
+
+    Outside, ``y = x`` and the log-derivative is 0 (so are infinities); NaN gives NaN in both
+    outputs.
+
+    Parameters
+    ----------
+    x : array_like, shape (n, d)
+        The inputs; the outputs y when ``inverse`` is true. Any memory layout.
+    x_knots, y_knots : array_like, shape (d, K+1) or (n, d, K+1)
+        Finite and strictly increasing along the last axis, K >= 1: shared by all rows, or
+        one set per row (as a coupling's conditioner gives).
+    derivatives : array_like, shape like x_knots
+        The spline's slopes at the knots: positive and finite.
+    inverse : bool
+        Map y to x instead (by the numerically stable root of the bin's quadratic).
+
+    Returns
+    -------
+    out : ndarray, shape (n, d)
+        y (x when ``inverse``), C-contiguous; the dtype is numpy's promotion of the four
+        arrays (float32 or float64).
+    log_derivative : ndarray, shape (n, d)
+        ``log dy/dx`` of the forward map at x (at the x found, when ``inverse``).
+
+    Raises
+    ------
+    ValueError
+        For inconsistent shapes, and for knots that are not finite, not strictly increasing
+        or derivatives that are not positive, naming the dimension (and row).
+
+    Examples
+    --------
+    >>> import numpy as np, revcore
+    >>> x_knots, y_knots = np.array([[-1.0, 0.0, 1.0]]), np.array([[-1.0, 0.5, 1.0]])
+    >>> derivatives = np.ones((1, 3))
+    >>> y, log_derivative = revcore.rq_spline([[0.5], [2.0]], x_knots, y_knots, derivatives)
+    >>> y
+    array([[0.75],
+           [2.  ]])
+    >>> np.round(log_derivative, 4)
+    array([[-1.0986],
+           [ 0.    ]])
+    >>> revcore.rq_spline(y, x_knots, y_knots, derivatives, inverse=True)[0]
+    array([[0.5],
+           [2. ]])
+    """
+    v, xk, yk, dk, dtype = prepare_rq_spline(x, x_knots, y_knots, derivatives, inverse)
+    check_memory(2 * v.size, dtype, f"rq_spline of x {v.shape}")
+    xk, yk, dk = (contiguous_ready(a, dtype) for a in (xk, yk, dk))
+    result = _core.rq_spline(contiguous_ready(v, dtype), xk, yk, dk, bool(inverse))
+    if result is None:
+        raise _knot_failure("rq_spline", (xk, yk, dk))
+    return result  # type: ignore[no-any-return]
+
+
+def rq_spline_backward(
+    x: Any, x_knots: Any, y_knots: Any, derivatives: Any, grad_out: Any,
+    grad_log_derivative: Any,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of a scalar L through the forward ``rq_spline(x, ...)``, given
+    ``dL/dout`` and ``dL/dlog_derivative``.
+
+    Parameters
+    ----------
+    x : array_like, shape (n, d)
+    x_knots, y_knots, derivatives : array_like, shape (d, K+1) or (n, d, K+1)
+        As for :func:`rq_spline`.
+    grad_out, grad_log_derivative : array_like, shape (n, d)
+        The cotangents of the two outputs of the forward map.
+
+    Returns
+    -------
+    grad_x : ndarray, shape (n, d)
+        dL/dx: the cotangent of out times dy/dx plus that of the log-derivative times its
+        derivative; ``grad_out`` itself in the identity tails, NaN where x is NaN.
+    grad_x_knots, grad_y_knots, grad_derivatives : ndarray, shaped like the knots
+        Summed over the rows when the knots are shared ((d, K+1)); elements in the tails
+        contribute nothing. At an element exactly on an interior knot, the derivatives are
+        those of the bin to the knot's right.
+
+    Examples
+    --------
+    >>> import numpy as np, revcore
+    >>> x_knots, y_knots = np.array([[-1.0, 0.0, 1.0]]), np.array([[-1.0, 0.5, 1.0]])
+    >>> grads = revcore.rq_spline_backward([[0.5], [2.0]], x_knots, y_knots,
+    ...                                    np.ones((1, 3)), np.ones((2, 1)), np.zeros((2, 1)))
+    >>> np.round(grads[0], 4)  # dy/dx
+    array([[0.3333],
+           [1.    ]])
+    >>> np.round(grads[2], 4)  # dy/dy_knots: the bin's end points only
+    array([[0. , 0.5, 0.5]])
+    """
+    v, xk, yk, dk, g_out, g_log, dtype = prepare_rq_spline_backward(
+        x, x_knots, y_knots, derivatives, grad_out, grad_log_derivative)
+    check_memory(v.size + 3 * xk.size, dtype, f"rq_spline_backward of x {v.shape}")
+    xk, yk, dk = (contiguous_ready(a, dtype) for a in (xk, yk, dk))
+    result = _core.rq_spline_backward(contiguous_ready(v, dtype), xk, yk, dk,
+                                      contiguous_ready(g_out, dtype),
+                                      contiguous_ready(g_log, dtype))
+    if result is None:
+        raise _knot_failure("rq_spline_backward", (xk, yk, dk))
+    return result  # type: ignore[no-any-return]

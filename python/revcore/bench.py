@@ -144,12 +144,161 @@ def cases(quick: bool) -> list[Case]:
                 calls["scipy"] = scipy_inverse
             out.append(("network inverse (depth 8)", f"{batch}x{width}", name,
                         8 * 2.0 * batch * width**2, calls))
+        out += _spline_cases(rng, dtype, quick, torch)
     return out
 
 
+def _spline_knots(rng: np.random.Generator, lead: tuple[int, ...], bins: int,
+                  dtype: Any) -> list[np.ndarray]:
+    """Knots on [-3, 3] in x and y (bins of random widths) and derivatives in [e^-1, e]."""
+    knots = []
+    for _ in range(2):
+        widths = rng.uniform(0.2, 1.0, (*lead, bins))
+        edges = np.cumsum(widths, axis=-1) / widths.sum(axis=-1, keepdims=True)
+        knots.append(np.concatenate([np.zeros((*lead, 1)), edges], axis=-1) * 6 - 3)
+    knots.append(np.exp(rng.uniform(-1, 1, (*lead, bins + 1))))
+    return [k.astype(dtype) for k in knots]
+
+
+def torch_rq_spline(torch: Any, x: Any, x_knots: Any, y_knots: Any, derivatives: Any,
+                    inverse: bool = False) -> tuple[Any, Any]:
+    """The same spline as revcore.rq_spline, written plainly in torch (the peer: gathers of
+    the bin's knots, the formulas of revcore.reference, autograd for the gradients)."""
+    if x_knots.dim() == 2:
+        x_knots, y_knots, derivatives = (k.expand(x.shape[0], -1, -1)
+                                         for k in (x_knots, y_knots, derivatives))
+    keys = y_knots if inverse else x_knots
+    inside = (x >= keys[..., 0]) & (x <= keys[..., -1])
+    safe = torch.where(inside, x, keys[..., 0])
+    k = (keys[..., 1:-1] <= safe.unsqueeze(-1)).sum(-1, keepdim=True)
+    x0, x1, y0, y1, d0, d1 = (a.gather(-1, j).squeeze(-1) for a in (x_knots, y_knots, derivatives)
+                              for j in (k, k + 1))
+    w, h = x1 - x0, y1 - y0
+    s = h / w
+    if inverse:
+        r = safe - y0
+        c2 = d0 + d1 - 2 * s
+        a = h * (s - d0) + r * c2
+        b = h * d0 - r * c2
+        root = torch.sqrt(torch.clamp(b * b + 4 * a * s * r, min=0))
+        xi = torch.where(b >= 0, 2 * s * r / (b + root), (root - b) / (2 * a))
+        out = x0 + xi * w
+    else:
+        xi = (safe - x0) / w
+        t = xi * (1 - xi)
+        out = y0 + h * (s * xi * xi + d0 * t) / (s + (d0 + d1 - 2 * s) * t)
+    t = xi * (1 - xi)
+    den = s + (d0 + d1 - 2 * s) * t
+    slope = s * s * (d1 * xi * xi + 2 * s * t + d0 * (1 - xi) ** 2) / (den * den)
+    return torch.where(inside, out, x), torch.where(inside, torch.log(slope), 0.0)
+
+
+def _spline_cases(rng: np.random.Generator, dtype: Any, quick: bool, torch: Any) -> list[Case]:
+    """Forward, inverse and backward of the rational-quadratic spline, shared and per-row
+    knots, against the numpy reference and (where installed) the torch version above, which is
+    checked against revcore's values first."""
+    from . import reference
+
+    name = np.dtype(dtype).name
+    n, d, bins = (1024 if quick else 4096), 64, 8
+    out: list[Case] = []
+    for per_row in (False, True):
+        knots = _spline_knots(rng, (n, d) if per_row else (d,), bins, dtype)
+        x = rng.uniform(-3.5, 3.5, (n, d)).astype(dtype)  # a few percent in the tails
+        g = rng.standard_normal((2, n, d)).astype(dtype)
+        shape = f"{n}x{d} K={bins} {'per-row' if per_row else 'shared'}"
+        native: _Calls = {
+            "forward": lambda x=x, k=knots: revcore.rq_spline(x, *k),
+            "inverse": lambda x=x, k=knots: revcore.rq_spline(x, k[0], k[1], k[2], inverse=True),
+            "backward": lambda x=x, k=knots, g=g: revcore.rq_spline_backward(x, *k, *g),
+        }
+        numpy_calls: _Calls = {
+            "forward": lambda x=x, k=knots: reference.rq_spline(x, *k),
+            "inverse": lambda x=x, k=knots: reference.rq_spline(x, k[0], k[1], k[2],
+                                                                inverse=True),
+            "backward": lambda x=x, k=knots, g=g: reference.rq_spline_backward(x, *k, *g),
+        }
+        torch_calls: _Calls = {}
+        if torch is not None:
+            tx, tg0, tg1 = (torch.from_numpy(a) for a in (x, g[0], g[1]))
+            tk = [torch.from_numpy(k) for k in knots]
+
+            def torch_backward(tx=tx, tk=tk, tg0=tg0, tg1=tg1):
+                leaves = [a.detach().requires_grad_() for a in (tx, *tk)]
+                y, log_d = torch_rq_spline(torch, *leaves)
+                ((y * tg0).sum() + (log_d * tg1).sum()).backward()
+                return [a.grad for a in leaves]
+
+            torch_calls = {
+                "forward": lambda tx=tx, tk=tk: torch_rq_spline(torch, tx, *tk),
+                "inverse": lambda tx=tx, tk=tk: torch_rq_spline(torch, tx, tk[0], tk[1], tk[2],
+                                                                inverse=True),
+                "backward": torch_backward,
+            }
+            rtol = 1e-3 if dtype == np.float32 else 1e-9
+            for kind in ("forward", "inverse", "backward"):
+                ours = native[kind]()
+                theirs = [t.numpy() for t in torch_calls[kind]()]
+                for a, b in zip(ours, theirs):
+                    scale = float(np.abs(a).max()) + 1
+                    if not float(np.abs(a - b).max()) <= rtol * scale:
+                        raise AssertionError(f"the torch spline disagrees with revcore "
+                                             f"({kind}, {shape}, {name})")
+        zuko_calls = _zuko_calls(torch, x, knots, g, native) if torch is not None else {}
+        for kind in ("forward", "inverse", "backward"):
+            calls = {"revcore": native[kind], "numpy": numpy_calls[kind]}
+            if kind in torch_calls:
+                calls["torch"] = torch_calls[kind]
+            if kind in zuko_calls:
+                calls["zuko"] = zuko_calls[kind]
+            out.append((f"rq_spline {kind}", shape, name, 0.0, calls))
+    return out
+
+
+def _zuko_calls(torch: Any, x: np.ndarray, knots: list[np.ndarray], g: np.ndarray,
+                native: _Calls) -> _Calls:
+    """zuko's MonotonicRQSTransform on the same knots (its knot tensors replaced by ours; it
+    broadcasts shared knots itself), when zuko is installed and agrees with revcore: forward
+    with log|det J|, inverse (x only: zuko's inverse gives no log-derivative), and autograd
+    through the forward."""
+    transforms = _optional("zuko.transforms")
+    if transforms is None:
+        return {}
+    tx, tg0, tg1 = (torch.from_numpy(a) for a in (x, g[0], g[1]))
+    tk = [torch.from_numpy(k) for k in knots]
+    bins = knots[0].shape[-1] - 1
+
+    def spline(tk: list[Any]) -> Any:
+        zeros = torch.zeros(bins, dtype=tx.dtype)
+        transform = transforms.MonotonicRQSTransform(zeros, zeros, zeros[1:])
+        transform.horizontal, transform.vertical, transform.derivatives = tk
+        return transform
+
+    def backward() -> list[Any]:
+        leaves = [a.detach().requires_grad_() for a in (tx, *tk)]
+        y, ladj = spline(leaves[1:]).call_and_ladj(leaves[0])
+        ((y * tg0).sum() + (ladj * tg1).sum()).backward()
+        return [a.grad for a in leaves]
+
+    calls: _Calls = {
+        "forward": lambda: spline(tk).call_and_ladj(tx),
+        "inverse": lambda: (spline(tk).inv(tx),),
+        "backward": backward,
+    }
+    rtol = 1e-3 if x.dtype == np.float32 else 1e-9
+    for kind in calls:
+        ours = native[kind]()
+        theirs = [t.detach().numpy() for t in calls[kind]()]
+        for a, b in zip(ours, theirs):
+            if not float(np.abs(a - b).max()) <= rtol * (float(np.abs(a).max()) + 1):
+                return {}  # zuko computes something else here: no comparison
+    return calls
+
+
 def run(quick: bool = False, repeats: int = 7, threads: int = 1,
-        progress: bool = True) -> list[Row]:
-    """Time every case at ``threads`` threads (numpy's BLAS too, through threadpoolctl)."""
+        progress: bool = True, only: str | None = None) -> list[Row]:
+    """Time every case (or those whose operation contains ``only``) at ``threads`` threads
+    (numpy's BLAS too, through threadpoolctl)."""
     threadpoolctl = _optional("threadpoolctl")
     torch = _optional("torch")
     limit = threadpoolctl.threadpool_limits(threads) if threadpoolctl else None
@@ -158,7 +307,7 @@ def run(quick: bool = False, repeats: int = 7, threads: int = 1,
     rows = []
     try:
         with revcore.num_threads(threads):
-            todo = cases(quick)
+            todo = [case for case in cases(quick) if only is None or only in case[0]]
             for i, (operation, shape, dtype, flops, calls) in enumerate(todo):
                 if progress:
                     print(f"\r[{i + 1}/{len(todo)}] {operation} {shape} {dtype}".ljust(60),
@@ -181,7 +330,7 @@ def format_table(rows: list[Row], peak_per_core: dict[str, float], threads: int,
         libraries = sorted({name for row in rows for name in row.others})
     width = max([26] + [len(row.operation) for row in rows])
     with_flops = any(row.flops > 0 for row in rows)
-    header = (f"{'operation':<{width}} {'shape':<18} {'dtype':<8} {'revcore':>10} "
+    header = (f"{'operation':<{width}} {'shape':<24} {'dtype':<8} {'revcore':>10} "
               + " ".join(f"{name:>11} {'ratio':>6}" for name in libraries)
               + (f" {'GFLOP/s':>8} {'% peak':>7}" if with_flops else ""))
     lines = [header, "-" * len(header)]
@@ -194,7 +343,7 @@ def format_table(rows: list[Row], peak_per_core: dict[str, float], threads: int,
             else:
                 mark = "FAIL" if row.notes.get(name, "").startswith("disagrees") else "-"
                 cells.append(f"{mark:>11} {'':>6}")
-        line = (f"{row.operation:<{width}} {row.shape:<18} {row.dtype:<8} "
+        line = (f"{row.operation:<{width}} {row.shape:<24} {row.dtype:<8} "
                 f"{_time(row.revcore_seconds):>10} " + " ".join(cells))
         if with_flops:
             if row.flops > 0:
@@ -227,6 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peers", action="store_true",
                         help="instead of the kernels, time flow operations against PyTorch, "
                              "nflows and zuko (those installed), same weights, results checked")
+    parser.add_argument("--only", metavar="TEXT",
+                        help="only the operations whose name contains TEXT")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     peak = (dict(zip(("float32", "float64"), args.peak)) if args.peak
@@ -243,7 +394,8 @@ def main(argv: list[str] | None = None) -> int:
                      if any(name in row.others or name in row.notes for row in rows)]
         extra["skipped"] = reasons
     else:
-        rows = run(args.quick, args.repeats, args.threads, not args.no_progress)
+        rows = run(args.quick, args.repeats, args.threads, not args.no_progress,
+                   args.only)
         libraries = None
     print(f"revcore {revcore.__version__}, {args.threads} thread(s), medians of "
           f"{args.repeats}; ratio = other's time / revcore's (> 1: revcore faster)")

@@ -311,8 +311,12 @@ def rq_spline(
         b = h * d0 - r * c2
         c = -s * r
         # b^2 - 4ac >= 0 in exact arithmetic; rounding may leave a tiny negative.
-        discriminant = np.maximum(b * b - 4 * a * c, 0)
-        xi = 2 * c / (-b - np.sqrt(discriminant))
+        root = np.sqrt(np.maximum(b * b - 4 * a * c, 0))
+        # The root in [0, 1], in the form without cancellation for the sign of b: 2c / (-b -
+        # root) for b >= 0, (root - b) / 2a for b < 0 (where a > 0); the other form loses
+        # digits near the top of a bin whose end slope exceeds twice its mean slope.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            xi = np.where(b >= 0, 2 * c / (-b - root), (root - b) / (2 * a))
         out = x0 + xi * w
     else:
         xi = (safe - x0) / w
