@@ -26,7 +26,7 @@ def wine():
 
 def test_partial_fit_over_chunks_comes_close_to_fit(wine):
     X_train, X_test, y_train, y_test = wine
-    params = dict(n_blocks=2, hidden_width=32, random_state=0)
+    params = {"n_blocks": 2, "hidden_width": 32, "random_state": 0}
     whole = revcore.InvertibleClassifier(**params).fit(X_train, y_train)
     clf = revcore.InvertibleClassifier(**params)
     rng = np.random.default_rng(0)
@@ -90,7 +90,7 @@ def test_partial_fit_continues_after_fit_and_after_pickling(wine):
 def test_dask_ml_incremental_trains_over_blocks(wine):
     da = pytest.importorskip("dask.array")
     wrappers = pytest.importorskip("dask_ml.wrappers")
-    X_train, X_test, y_train, y_test = wine
+    X_train, _, y_train, _ = wine
     X_train = StandardScaler().fit(X_train).transform(X_train)
     X = da.from_array(X_train, chunks=(30, X_train.shape[1]))
     y = da.from_array(y_train, chunks=30)
