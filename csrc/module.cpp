@@ -14,4 +14,5 @@ PYBIND11_MODULE(_core, m) {
   revcore::bind::register_activation(m);
   revcore::bind::register_lu(m);
   revcore::bind::register_network(m);
+  revcore::bind::register_optim(m);
 }

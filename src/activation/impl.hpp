@@ -6,6 +6,7 @@
 #error "include the ISA's simd/<isa>.hpp before this header"
 #endif
 
+#include <cmath>
 #include <limits>
 
 #include "activation/kernels.hpp"
@@ -102,6 +103,83 @@ struct ActivationImpl {
     });
   }
 
+  // log|f'(z)| as a vector function, in closed forms that neither overflow nor take log(0)
+  // for large |z| (a = |z|): leaky ReLU log(slope) for z <= 0 and 0 above; tanh
+  // 2 (log 2 - a - log1p(e^-2a)); sigmoid -a - 2 log1p(e^-a) (= -softplus(z) - softplus(-z));
+  // identity 0. relu is not a bijection and never reaches here (0 is returned).
+  template <class G>
+  static void with_log_derivative(Activation act, T slope, G g) {
+    switch (act) {
+      case Activation::identity:
+      case Activation::relu:
+        return g([](V) { return S::zero(); });
+      case Activation::leaky_relu: {
+        const V log_slope = S::set1(static_cast<T>(std::log(slope)));
+        return g([log_slope](V v) { return S::select_gt(v, S::zero(), S::zero(), log_slope); });
+      }
+      case Activation::tanh:
+        return g([](V v) {
+          const V a = S::abs(v);
+          const V e = M::exp(S::mul(a, S::set1(T(-2))));
+          const V inner = S::sub(S::sub(S::set1(T(0.693147180559945309417L)), a), M::log1p(e));
+          return S::add(inner, inner);
+        });
+      case Activation::sigmoid:
+        return g([](V v) {
+          const V a = S::abs(v);
+          const V l = M::log1p(M::exp(S::sub(S::zero(), a)));
+          return S::sub(S::sub(S::zero(), a), S::add(l, l));
+        });
+    }
+  }
+
+  // y = f(z) (y may alias z) and log_det[r] += sum_j log|f'(z[r, j])| for a rows x cols
+  // row-major block: one pass while z is in cache. Lanes accumulate separately and are added
+  // once per row.
+  static void forward_log_det(index_t rows, index_t cols, const T* z, T* y, T* log_det,
+                              Activation act, T slope) {
+    auto run = [&](auto f) {
+      with_log_derivative(act, slope, [&](auto d) {
+        const index_t full = cols / VL * VL;
+        for (index_t r = 0; r < rows; ++r) {
+          const T* zr = z + r * cols;
+          T* yr = y + r * cols;
+          V sum = S::zero();
+          for (index_t j = 0; j < full; j += VL) {
+            const V v = S::load(zr + j);
+            sum = S::add(sum, d(v));
+            S::store(yr + j, f(v));
+          }
+          T total = S::reduce_add(sum);
+          if (full < cols) {
+            const index_t c = cols - full;
+            const V v = S::load_partial(zr + full, c);
+            T tail[VL];
+            S::store_partial(tail, d(v), c);
+            for (index_t l = 0; l < c; ++l) total += tail[l];
+            S::store_partial(yr + full, f(v), c);
+          }
+          log_det[r] += total;
+        }
+      });
+    };
+    switch (act) {
+      case Activation::identity:
+        return run([](V v) { return v; });
+      case Activation::relu:
+        return run([](V v) { return M::relu(v); });
+      case Activation::leaky_relu: {
+        const V s = S::set1(slope);
+        if (slope > T(1)) return run([s](V v) { return M::leaky_relu(v, s, true); });
+        return run([s](V v) { return M::leaky_relu(v, s, false); });
+      }
+      case Activation::tanh:
+        return run([](V v) { return M::tanh(v); });
+      case Activation::sigmoid:
+        return run([](V v) { return M::sigmoid(v); });
+    }
+  }
+
   // Range check and inverse in one pass: a vector compare per block gives a lane mask; its
   // popcount adds to the count and, for the first failing block only, its lowest set bit
   // gives the first index. Out-of-range lanes get whatever f computes (unspecified).
@@ -173,7 +251,7 @@ struct ActivationImpl {
   }
 
   static constexpr activation::Kernels<T> kernels() {
-    return {&forward, &inverse, &derivative, &gate};
+    return {&forward, &inverse, &derivative, &gate, &forward_log_det};
   }
 };
 

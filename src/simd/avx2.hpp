@@ -53,6 +53,7 @@ struct Simd<float> {
   static V min(V a, V b) { return _mm256_min_ps(a, b); }
   static V max(V a, V b) { return _mm256_max_ps(a, b); }
   static V abs(V a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+  static V sqrt(V a) { return _mm256_sqrt_ps(a); }  // correctly rounded
   static V copysign(V mag, V sgn) {
     const V sign_bit = _mm256_set1_ps(-0.0f);
     return _mm256_or_ps(_mm256_and_ps(sign_bit, sgn), _mm256_andnot_ps(sign_bit, mag));
@@ -147,6 +148,7 @@ struct Simd<double> {
   static V min(V a, V b) { return _mm256_min_pd(a, b); }
   static V max(V a, V b) { return _mm256_max_pd(a, b); }
   static V abs(V a) { return _mm256_andnot_pd(_mm256_set1_pd(-0.0), a); }
+  static V sqrt(V a) { return _mm256_sqrt_pd(a); }  // correctly rounded
   static V copysign(V mag, V sgn) {
     const V sign_bit = _mm256_set1_pd(-0.0);
     return _mm256_or_pd(_mm256_and_pd(sign_bit, sgn), _mm256_andnot_pd(sign_bit, mag));

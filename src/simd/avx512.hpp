@@ -60,6 +60,7 @@ struct Simd<float> {
   static V min(V a, V b) { return _mm512_min_ps(a, b); }
   static V max(V a, V b) { return _mm512_max_ps(a, b); }
   static V abs(V a) { return _mm512_abs_ps(a); }
+  static V sqrt(V a) { return _mm512_sqrt_ps(a); }  // correctly rounded
   static V copysign(V mag, V sgn) {
     // Bitwise select (0xCA: a ? b : c) of the sign bit from sgn, the rest from mag.
     const __m512i sign_bit = _mm512_castps_si512(_mm512_set1_ps(-0.0f));
@@ -150,6 +151,7 @@ struct Simd<double> {
   static V min(V a, V b) { return _mm512_min_pd(a, b); }
   static V max(V a, V b) { return _mm512_max_pd(a, b); }
   static V abs(V a) { return _mm512_abs_pd(a); }
+  static V sqrt(V a) { return _mm512_sqrt_pd(a); }  // correctly rounded
   static V copysign(V mag, V sgn) {
     // Bitwise select (0xCA: a ? b : c) of the sign bit from sgn, the rest from mag.
     const __m512i sign_bit = _mm512_castpd_si512(_mm512_set1_pd(-0.0));

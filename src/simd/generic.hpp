@@ -64,6 +64,7 @@ struct Simd<T_, 1> {
   static V min(V a, V b) { return a < b ? a : b; }
   static V max(V a, V b) { return a > b ? a : b; }
   static V abs(V a) { return std::fabs(a); }
+  static V sqrt(V a) { return std::sqrt(a); }
   static V copysign(V mag, V sgn) { return std::copysign(mag, sgn); }
   // Round to nearest for |x| < 2^(mantissa-1), the only range the math functions use.
   static V round(V x) {
@@ -157,6 +158,9 @@ struct Simd {
   }
   static V abs(const V& a) {
     return map(a, a, [](T x, T) { return std::fabs(x); });
+  }
+  static V sqrt(const V& a) {
+    return map(a, a, [](T x, T) { return std::sqrt(x); });
   }
 
  private:
