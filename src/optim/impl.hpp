@@ -16,8 +16,8 @@ struct OptimImpl {
   using V = typename S::V;
   static constexpr index_t VL = S::VL;
 
-  // Separate multiplies and adds, no FMA: the result then matches the numpy reference
-  // operation for operation (the build does not contract a * b + c on its own).
+  // Separate multiplies and adds, no FMA (the build compiles this family with contraction
+  // off): the result then matches the numpy reference operation for operation.
   static void adam(index_t n, T* p, const T* g, T* m, T* v, const AdamScalars<T>& s) {
     const V beta1 = S::set1(s.beta1), rest1 = S::set1(s.one_minus_beta1);
     const V beta2 = S::set1(s.beta2), rest2 = S::set1(s.one_minus_beta2);
