@@ -102,8 +102,10 @@ py::tuple forward_log_det(const py::list& weights, const py::list& biases,
                               std::to_string(l) + " is " + std::to_string(L.n_out) + "x" +
                               std::to_string(L.n_in));
       if (L.act == Activation::relu)
-        throw py::value_error("network: the Jacobian determinant needs bijective activations; "
-                              "layer " + std::to_string(l) + " is relu");
+        throw py::value_error(
+            "network: the Jacobian determinant needs bijective activations; "
+            "layer " +
+            std::to_string(l) + " is relu");
       L.log_abs_det = static_cast<T>(log_abs_dets[l]);
     }
     const T* in = flat<T>(x, "x");
@@ -117,8 +119,8 @@ py::tuple forward_log_det(const py::list& weights, const py::list& biases,
     T* det = log_det.mutable_data();
     run_interruptible([&] {
       for_blocks(batch, row_flops(layers), [&](index_t r0, index_t r1) {
-        network_forward<T>(layers.data(), static_cast<index_t>(layers.size()), r1 - r0,
-                           in + r0 * n, out + r0 * n, det + r0);
+        network_forward<T>(layers.data(), static_cast<index_t>(layers.size()), r1 - r0, in + r0 * n,
+                           out + r0 * n, det + r0);
       });
     });
     return py::make_tuple(std::move(y), std::move(log_det));

@@ -27,17 +27,14 @@ Bytes bytes_of(const py::array& a) {
   return {begin, begin + a.nbytes()};
 }
 
-bool overlap(const Bytes& a, const Bytes& b) {
-  return a.begin < b.end && b.begin < a.end;
-}
+bool overlap(const Bytes& a, const Bytes& b) { return a.begin < b.end && b.begin < a.end; }
 
 template <typename T>
 AdamJob<T> adam_job(std::size_t i, const py::array& p, const py::array& g, const py::array& m,
                     const py::array& v) {
   const std::string at = " of parameter " + std::to_string(i);
   const py::array* all[] = {&p, &g, &m, &v};
-  const char* names[] = {"the parameter", "the gradient", "the first moment",
-                         "the second moment"};
+  const char* names[] = {"the parameter", "the gradient", "the first moment", "the second moment"};
   for (int k = 0; k < 4; ++k) {
     if (!has_dtype<T>(*all[k]))
       throw py::type_error("adam_step: " + std::string(names[k]) + at + " has dtype " +
@@ -64,8 +61,8 @@ AdamJob<T> adam_job(std::size_t i, const py::array& p, const py::array& g, const
 template <typename T>
 AdamScalars<T> scalars_of(double beta1, double beta2, double step_size, double correction2,
                           double eps) {
-  return {static_cast<T>(beta1),     static_cast<T>(1.0 - beta1), static_cast<T>(beta2),
-          static_cast<T>(1.0 - beta2), static_cast<T>(step_size), static_cast<T>(correction2),
+  return {static_cast<T>(beta1),       static_cast<T>(1.0 - beta1), static_cast<T>(beta2),
+          static_cast<T>(1.0 - beta2), static_cast<T>(step_size),   static_cast<T>(correction2),
           static_cast<T>(eps)};
 }
 

@@ -68,8 +68,8 @@ class Backend:
         prepared = self._log_det_lists(layers, x.dtype)
         if prepared is None:
             return self.forward_log_det_layers(layers, x)
-        y, total = _core.network_forward_log_det(*prepared, x)
-        return y, total
+        weights, biases, codes, slopes, log_dets = prepared
+        return _core.network_forward_log_det(weights, biases, codes, slopes, log_dets, x)
 
     def forward_log_det_layers(self, layers: Sequence[Any],
                                x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -34,7 +34,6 @@ from ._classifier import InvertibleClassifier, load_file
 from ._errors import LinAlgWarning
 from ._network import Network as _NativeNetwork
 from ._optimizers import Adam as _NativeAdam
-from ._optimizers import adam_update
 from ._validation import (
     as_float_array,
     finish_matmul,
@@ -234,7 +233,8 @@ class Network(_NativeNetwork):
 
 
 class Adam(_NativeAdam):
-    """Adam with every step in numpy (:func:`adam_update`): the oracle of the native step."""
+    """Adam with every step in numpy (:func:`revcore._optimizers.adam_update`): the oracle
+    of the native step."""
 
     native = False
 

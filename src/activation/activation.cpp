@@ -57,7 +57,7 @@ void activation_forward_log_det(index_t rows, index_t cols, const T* z, T* y, T*
   template index_t activation_inverse<T>(index_t, const T*, T*, Activation, T, index_t*) noexcept; \
   template void activation_derivative<T>(index_t, const T*, T*, Activation, T) noexcept;           \
   template void activation_gate<T>(index_t, index_t, const T*, const T*, T*, T*, Activation,       \
-                                   T) noexcept;                                                   \
+                                   T) noexcept;                                                    \
   template void activation_forward_log_det<T>(index_t, index_t, const T*, T*, T*, Activation,      \
                                               T) noexcept;
 REVCORE_INSTANTIATE(float)

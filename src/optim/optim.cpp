@@ -36,11 +36,10 @@ void adam_step(index_t n, T* p, const T* g, T* m, T* v, const AdamScalars<T>& sc
   if (n <= 0) return;
   const auto& K = chosen().of<T>();
   const index_t grains = (n + kGrain - 1) / kGrain;
-  detail::parallel_ranges(grains, n >= kParallelMinElements,
-                          [&](index_t b0, index_t b1, index_t) {
-                            const index_t i0 = b0 * kGrain, i1 = std::min(n, b1 * kGrain);
-                            K.adam(i1 - i0, p + i0, g + i0, m + i0, v + i0, scalars);
-                          });
+  detail::parallel_ranges(grains, n >= kParallelMinElements, [&](index_t b0, index_t b1, index_t) {
+    const index_t i0 = b0 * kGrain, i1 = std::min(n, b1 * kGrain);
+    K.adam(i1 - i0, p + i0, g + i0, m + i0, v + i0, scalars);
+  });
 }
 
 template void adam_step<float>(index_t, float*, const float*, float*, float*,
