@@ -6,6 +6,9 @@
 #error "include the ISA's simd/<isa>.hpp before this header"
 #endif
 
+#include <algorithm>
+#include <cstdint>
+
 #include "optim/kernels.hpp"
 
 namespace revcore::detail::REVCORE_ISA {
@@ -27,7 +30,23 @@ struct OptimImpl {
       vv = S::add(S::mul(vv, beta2), S::mul(S::mul(rest2, gv), gv));
       return S::sub(pv, S::div(S::mul(step, mv), S::add(S::sqrt(S::div(vv, c2)), eps)));
     };
+    auto partial = [&](index_t i, index_t c) {
+      V mv = S::load_partial(m + i, c), vv = S::load_partial(v + i, c);
+      const V pv = update(S::load_partial(p + i, c), S::load_partial(g + i, c), mv, vv);
+      S::store_partial(m + i, mv, c);
+      S::store_partial(v + i, vv, c);
+      S::store_partial(p + i, pv, c);
+    };
+    // numpy's large arrays start 16 bytes past a page boundary: a first partial vector
+    // aligns the rest to the vector width (for every array at that offset), so no load
+    // straddles two cache lines (measured: 1.4-1.7x on 4M elements out of cache, one thread).
     index_t i = 0;
+    const auto address = reinterpret_cast<std::uintptr_t>(p);
+    constexpr std::uintptr_t bytes = VL * sizeof(T);
+    if (VL > 1 && address % sizeof(T) == 0 && address % bytes != 0) {
+      i = std::min<index_t>(n, static_cast<index_t>((bytes - address % bytes) / sizeof(T)));
+      partial(0, i);
+    }
     for (; i + VL <= n; i += VL) {
       V mv = S::load(m + i), vv = S::load(v + i);
       const V pv = update(S::load(p + i), S::load(g + i), mv, vv);
@@ -35,14 +54,7 @@ struct OptimImpl {
       S::store(v + i, vv);
       S::store(p + i, pv);
     }
-    if (i < n) {
-      const index_t c = n - i;
-      V mv = S::load_partial(m + i, c), vv = S::load_partial(v + i, c);
-      const V pv = update(S::load_partial(p + i, c), S::load_partial(g + i, c), mv, vv);
-      S::store_partial(m + i, mv, c);
-      S::store_partial(v + i, vv, c);
-      S::store_partial(p + i, pv, c);
-    }
+    if (i < n) partial(i, n - i);
   }
 
   static constexpr optim::Kernels<T> kernels() { return {&adam}; }
