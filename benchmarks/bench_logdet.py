@@ -102,8 +102,9 @@ def main() -> None:
                     x = np.random.default_rng(1).normal(size=(batch, width)).astype(dtype)
                     y, log_det = net.forward_log_det(x)  # also caches factors and log|det W|
                     functions = {
-                        "revcore": lambda x=x: net.forward_log_det(x),
-                        "old": lambda x=x: net._backend.forward_log_det_layers(layers, x),
+                        "revcore": lambda x=x, net=net: net.forward_log_det(x),
+                        "old": lambda x=x, net=net, layers=layers:
+                            net._backend.forward_log_det_layers(layers, x),
                     }
                     rtol = 1e-3 if dtype == np.float32 else 1e-9
                     np.testing.assert_allclose(functions["old"]()[1], log_det, rtol=rtol,
