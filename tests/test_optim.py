@@ -59,16 +59,25 @@ def test_a_quadratic_converges_identically(dtype):
 
 
 def test_large_arrays_on_threads_equal_the_reference():
-    rng = np.random.default_rng(2)
-    p = rng.normal(size=300_001).astype(np.float32)
-    g = rng.normal(size=p.size).astype(np.float32)
-    expected = [p.copy(), np.zeros_like(p), np.zeros_like(p)]
-    adam_update(expected[0], g, expected[1], expected[2], 0.9, 0.999, 0.01, 0.001, 1e-8)
-    optimizer = Adam([p])
-    with revcore.num_threads(2):
-        optimizer.step([p], [g], rate=0.001)
-    np.testing.assert_array_equal(p, expected[0])
-    np.testing.assert_array_equal(optimizer.v[0], expected[2])
+    # Just above the size at which the kernel splits the pass over threads (2^24 elements);
+    # the reference runs on slices at both ends (a step is element-wise), the threaded pass
+    # against the serial one on everything.
+    n = (1 << 24) + 17
+    g = np.tile(np.random.default_rng(2).normal(size=4099).astype(np.float32), n // 4099 + 1)[:n]
+    results = []
+    for threads in (1, 2):
+        p = -g
+        optimizer = Adam([p])
+        with revcore.num_threads(threads):
+            optimizer.step([p], [g], rate=0.001)
+        results.append((p, optimizer.v[0]))
+    assert np.array_equal(results[0][0], results[1][0])
+    assert np.array_equal(results[0][1], results[1][1])
+    for part in (slice(0, 5000), slice(n - 5000, n)):
+        p, m, v = -g[part], np.zeros(5000, np.float32), np.zeros(5000, np.float32)
+        adam_update(p, g[part], m, v, 0.9, 0.999, 0.01, 0.001, 1e-8)
+        np.testing.assert_array_equal(results[1][0][part], p)
+        np.testing.assert_array_equal(results[1][1][part], v)
 
 
 def test_arrays_the_kernel_does_not_take_fall_back_to_numpy():

@@ -20,11 +20,13 @@ const Table& chosen() {
   return table;
 }
 
-// Elements below which a step stays on the calling thread: the pass is bound by memory
-// traffic (7 loads and stores per element), and waking a worker costs 10-50 us, about the
-// time of 2^17 elements on one thread. Measure again with
-// python benchmarks/bench_optim.py --threads 2.
-constexpr index_t kParallelMinElements = index_t(1) << 17;
+// Elements below which a step stays on the calling thread. The pass is bound by memory
+// traffic (7 loads and stores per element), and on these machines one core already draws
+// the memory bandwidth: measured with 2 threads against 1 on single arrays of 2^12 to 2^23
+// elements and on 9M (the classifier's flat buffer), 2 threads took 0.2-0.6x below 2^16
+// elements (waking a worker costs about 5 us) and 0.5-1.3x, median below 1, above. So only
+// arrays larger than any measured (16M elements and up) are split.
+constexpr index_t kParallelMinElements = index_t(1) << 24;
 
 // Slices of whole cache lines, so that threads never share one.
 constexpr index_t kGrain = 64;
