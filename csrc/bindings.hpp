@@ -108,5 +108,6 @@ void register_activation(py::module_& m);
 void register_lu(py::module_& m);
 void register_network(py::module_& m);
 void register_spline(py::module_& m);
+void register_optim(py::module_& m);
 
 }  // namespace revcore::bind

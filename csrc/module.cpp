@@ -15,4 +15,5 @@ PYBIND11_MODULE(_core, m) {
   revcore::bind::register_lu(m);
   revcore::bind::register_network(m);
   revcore::bind::register_spline(m);
+  revcore::bind::register_optim(m);
 }

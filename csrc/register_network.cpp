@@ -1,6 +1,7 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <string>
 #include <vector>
 
 #include "bindings.hpp"
@@ -81,6 +82,51 @@ py::array forward(const py::list& weights, const py::list& biases, const std::ve
   });
 }
 
+// Returns (y, log_det): the forward pass and, per row, log|det J| (see network_forward).
+// log_abs_dets holds each layer's log|det W|, which the caller keeps with its LU factors.
+py::tuple forward_log_det(const py::list& weights, const py::list& biases,
+                          const std::vector<int>& acts, const std::vector<double>& slopes,
+                          const std::vector<double>& log_abs_dets, const py::array& x) {
+  return dispatch(x, [&](auto tag) -> py::tuple {
+    using T = decltype(tag);
+    auto layers = layers_of<T>(weights, biases, acts, slopes, nullptr, nullptr);
+    if (layers.empty()) throw py::value_error("network: no layers");
+    if (log_abs_dets.size() != layers.size())
+      throw py::value_error("network: expected one log|det W| per layer, got " +
+                            std::to_string(log_abs_dets.size()) + " for " +
+                            std::to_string(layers.size()) + " layers");
+    for (std::size_t l = 0; l < layers.size(); ++l) {
+      DenseLayer<T>& L = layers[l];
+      if (L.n_out != L.n_in)
+        throw py::value_error("network: the Jacobian determinant needs square layers; layer " +
+                              std::to_string(l) + " is " + std::to_string(L.n_out) + "x" +
+                              std::to_string(L.n_in));
+      if (L.act == Activation::relu)
+        throw py::value_error(
+            "network: the Jacobian determinant needs bijective activations; "
+            "layer " +
+            std::to_string(l) + " is relu");
+      L.log_abs_det = static_cast<T>(log_abs_dets[l]);
+    }
+    const T* in = flat<T>(x, "x");
+    const index_t n = layers.front().n_in;
+    if (x.ndim() != 2 || x.shape(1) != n)
+      throw py::value_error("network: x must have shape (batch, " + std::to_string(n) + ")");
+    const index_t batch = x.shape(0);
+    py::array_t<T> y({static_cast<py::ssize_t>(batch), static_cast<py::ssize_t>(n)});
+    py::array_t<T> log_det(static_cast<py::ssize_t>(batch));
+    T* out = y.mutable_data();
+    T* det = log_det.mutable_data();
+    run_interruptible([&] {
+      for_blocks(batch, row_flops(layers), [&](index_t r0, index_t r1) {
+        network_forward<T>(layers.data(), static_cast<index_t>(layers.size()), r1 - r0, in + r0 * n,
+                           out + r0 * n, det + r0);
+      });
+    });
+    return py::make_tuple(std::move(y), std::move(log_det));
+  });
+}
+
 // Returns (x, failure, layer, count, first); see InverseStatus.
 py::tuple inverse(const py::list& weights, const py::list& biases, const std::vector<int>& acts,
                   const std::vector<double>& slopes, const py::list& lus, const py::list& pivs,
@@ -144,6 +190,7 @@ py::tuple backward(const py::array& x, const py::array& w, const py::array& z, c
 void register_network(py::module_& m) {
   m.def("dense_backward", &backward);
   m.def("network_forward", &forward);
+  m.def("network_forward_log_det", &forward_log_det);
   m.def("network_inverse", &inverse);
 }
 

@@ -40,6 +40,8 @@ class Backend:
     rq_spline_backward = staticmethod(native.rq_spline_backward)
 
     _forward_cache: tuple | None = None
+    _log_det_cache: tuple | None = None
+    _log_dets: dict = {}  # noqa: RUF012  (replaced, never mutated)
 
     @staticmethod
     def _lists(layers: Sequence[Any], dtype: np.dtype) -> tuple[list, list, list, list]:
@@ -60,6 +62,50 @@ class Backend:
             return self.forward_layers(layers, x)
         weights, biases, codes, slopes = lists
         return _core.network_forward(weights, biases, codes, slopes, x)
+
+    def forward_log_det(self, layers: Sequence[Any],
+                        x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The outputs and ``log |det J|`` per row, for square layers with bijective
+        activations: one native call when every layer is dense, else layer by layer."""
+        prepared = self._log_det_lists(layers, x.dtype)
+        if prepared is None:
+            return self.forward_log_det_layers(layers, x)
+        weights, biases, codes, slopes, log_dets = prepared
+        return _core.network_forward_log_det(weights, biases, codes, slopes, log_dets, x)
+
+    def forward_log_det_layers(self, layers: Sequence[Any],
+                               x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The outputs and ``log |det J|`` layer by layer."""
+        total = np.zeros(x.shape[0], dtype=x.dtype)
+        for layer in layers:
+            x = layer.forward_log_det(x, total, self)
+        return x, total
+
+    def _log_det_lists(self, layers: Sequence[Any], dtype: np.dtype) -> tuple | None:
+        # The fused call's arguments per snapshot of layers and dtype, as _forward_lists,
+        # plus each layer's log|det W| from its cached LU factors (the log of U's absolute
+        # diagonal, summed in float64). Those sums are kept by layer version, so a snapshot
+        # that replaced one layer recomputes only that layer's.
+        cached = self._log_det_cache
+        if cached is not None and cached[0] is layers and cached[1] == dtype:
+            return cached[2]
+        if not self._dense_only(layers):
+            self._log_det_cache = (layers, dtype, None)
+            return None
+        known = self._log_dets
+        log_dets: dict[tuple[int, np.dtype], float] = {}
+        for layer in layers:
+            key = (layer.version, dtype)
+            value = known.get(key)
+            if value is None:
+                diagonal = np.abs(np.diag(layer.factors(self, dtype).lu)).astype(np.float64)
+                value = float(np.log(diagonal).sum())
+            log_dets[key] = value
+        self._log_dets = log_dets
+        prepared = (*self._lists(layers, dtype), [log_dets[(layer.version, dtype)]
+                                                  for layer in layers])
+        self._log_det_cache = (layers, dtype, prepared)
+        return prepared
 
     def forward_layers(self, layers: Sequence[Any], x: np.ndarray) -> np.ndarray:
         """The forward pass layer by layer."""

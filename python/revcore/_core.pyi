@@ -29,6 +29,15 @@ def network_forward(
     weights: list[np.ndarray], biases: list[np.ndarray | None], activations: list[int],
     slopes: list[float], x: np.ndarray, /,
 ) -> np.ndarray: ...
+def network_forward_log_det(
+    weights: list[np.ndarray], biases: list[np.ndarray | None], activations: list[int],
+    slopes: list[float], log_abs_dets: list[float], x: np.ndarray, /,
+) -> tuple[np.ndarray, np.ndarray]: ...
+def adam_step(
+    params: list[np.ndarray], grads: list[np.ndarray], first_moments: list[np.ndarray],
+    second_moments: list[np.ndarray], beta1: float, beta2: float, step_size: float,
+    correction2: float, eps: float, /,
+) -> None: ...
 def network_inverse(
     weights: list[np.ndarray], biases: list[np.ndarray | None], activations: list[int],
     slopes: list[float], lus: list[np.ndarray], pivs: list[np.ndarray], y: np.ndarray, /,

@@ -448,10 +448,8 @@ class Network:
                     "bijective activations", layer=index,
                 )
         x2, single = self._input(x, layers[0].shape[1], "x")
-        total = np.zeros(x2.shape[0], dtype=x2.dtype)
-        for layer in layers:
-            x2 = layer.forward_log_det(x2, total, self._backend)
-        return (x2[0], total[0]) if single else (x2, total)
+        y, total = self._backend.forward_log_det(layers, x2)
+        return (y[0], total[0]) if single else (y, total)
 
     def check(self, y: Any = None) -> InvertibilityReport:
         """Report, layer by layer, whether the network can be inverted and why not.

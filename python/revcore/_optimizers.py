@@ -13,13 +13,54 @@ array([0.5, 2.5])
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
-__all__ = ["SGD", "Adam", "make_optimizer"]
+from . import _core
+
+__all__ = ["SGD", "Adam", "adam_update", "make_optimizer"]
+
+
+def adam_update(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, beta1: float,
+                beta2: float, step_size: float, correction2: float, eps: float) -> None:
+    """One Adam step on one array in numpy, in place: the reference of the native kernel.
+
+    ``step_size`` is the rate over ``1 - beta1**t`` and ``correction2`` is ``1 - beta2**t``.
+    Python floats meet the arrays as numpy rounds them (to the arrays' dtype), and the
+    native kernel rounds every operation the same way in the same order.
+    """
+    m *= beta1
+    m += (1 - beta1) * g
+    v *= beta2
+    v += (1 - beta2) * g * g
+    p -= step_size * m / (np.sqrt(v / correction2) + eps)
+
+
+def _native_ready(arrays: tuple[np.ndarray, ...]) -> bool:
+    """Whether the native step takes these arrays: C-contiguous numpy arrays of one dtype,
+    float32 or float64, of one size, the written ones writeable."""
+    p = arrays[0]
+    if type(p) is not np.ndarray or p.dtype not in (np.float32, np.float64):
+        return False
+    for index, a in enumerate(arrays):
+        if (type(a) is not np.ndarray or a.dtype != p.dtype or a.size != p.size
+                or not a.flags.c_contiguous or (index != 1 and not a.flags.writeable)):
+            return False
+    return not any(np.may_share_memory(a, b) for i, a in enumerate(arrays)
+                   for b in arrays[i + 1:])
 
 
 class Adam:
-    """Adam (Kingma and Ba, 2015) with bias-corrected moment estimates."""
+    """Adam (Kingma and Ba, 2015) with bias-corrected moment estimates.
+
+    Each step updates every parameter, its moments included, in one native pass
+    (:func:`adam_update` is its numpy reference, used for arrays the kernel does not take:
+    not C-contiguous, or of mixed dtypes).
+    """
+
+    #: Whether steps run the native kernel (the numpy reference subclasses set it False).
+    native: ClassVar[bool] = True
 
     def __init__(self, params: list[np.ndarray], beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-8) -> None:
@@ -31,12 +72,16 @@ class Adam:
         """Move every parameter against its gradient with step size ``rate``."""
         self.t += 1
         c1, c2 = 1 - self.beta1**self.t, 1 - self.beta2**self.t
-        for p, g, m, v in zip(params, grads, self.m, self.v):
-            m *= self.beta1
-            m += (1 - self.beta1) * g
-            v *= self.beta2
-            v += (1 - self.beta2) * g * g
-            p -= (rate / c1) * m / (np.sqrt(v / c2) + self.eps)
+        scalars = (self.beta1, self.beta2, rate / c1, c2, self.eps)
+        native: tuple[list, list, list, list] = ([], [], [], [])
+        for arrays in zip(params, grads, self.m, self.v):
+            if self.native and _native_ready(arrays):
+                for into, a in zip(native, arrays):
+                    into.append(a)
+            else:
+                adam_update(*arrays, *scalars)
+        if native[0]:
+            _core.adam_step(*native, *scalars)
 
 
 class SGD:

@@ -33,6 +33,7 @@ from ._backend import Backend, Failure
 from ._classifier import InvertibleClassifier, load_file
 from ._errors import LinAlgWarning
 from ._network import Network as _NativeNetwork
+from ._optimizers import Adam as _NativeAdam
 from ._validation import (
     as_float_array,
     check_spline_knots,
@@ -430,6 +431,9 @@ class _ReferenceBackend(Backend):
     def forward(self, layers: Any, x: np.ndarray) -> np.ndarray:
         return self.forward_layers(layers, x)
 
+    def forward_log_det(self, layers: Any, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.forward_log_det_layers(layers, x)
+
     def prepare_inverse(self, layers: Any, factors: Any, dtype: Any) -> Any:
         return factors
 
@@ -441,6 +445,13 @@ class _ReferenceBackend(Backend):
 class Network(_NativeNetwork):
     __doc__ = _NativeNetwork.__doc__
     _backend = _ReferenceBackend()
+
+
+class Adam(_NativeAdam):
+    """Adam with every step in numpy (:func:`revcore._optimizers.adam_update`): the oracle
+    of the native step."""
+
+    native = False
 
 
 def load(path: Any) -> Network | InvertibleClassifier:

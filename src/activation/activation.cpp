@@ -46,12 +46,20 @@ void activation_gate(index_t rows, index_t cols, const T* z, const T* g, T* gz, 
   ops<T>().gate(rows, cols, z, g, gz, grad_b, act, slope);
 }
 
+template <typename T>
+void activation_forward_log_det(index_t rows, index_t cols, const T* z, T* y, T* log_det,
+                                Activation act, T slope) noexcept {
+  ops<T>().forward_log_det(rows, cols, z, y, log_det, act, slope);
+}
+
 #define REVCORE_INSTANTIATE(T)                                                                     \
   template void activation_forward<T>(index_t, const T*, T*, Activation, T) noexcept;              \
   template index_t activation_inverse<T>(index_t, const T*, T*, Activation, T, index_t*) noexcept; \
   template void activation_derivative<T>(index_t, const T*, T*, Activation, T) noexcept;           \
   template void activation_gate<T>(index_t, index_t, const T*, const T*, T*, T*, Activation,       \
-                                   T) noexcept;
+                                   T) noexcept;                                                    \
+  template void activation_forward_log_det<T>(index_t, index_t, const T*, T*, T*, Activation,      \
+                                              T) noexcept;
 REVCORE_INSTANTIATE(float)
 REVCORE_INSTANTIATE(double)
 #undef REVCORE_INSTANTIATE

@@ -27,4 +27,11 @@ template <typename T>
 void activation_gate(index_t rows, index_t cols, const T* z, const T* g, T* gz, T* grad_b,
                      Activation act, T negative_slope) noexcept;
 
+// The forward pass of a rows x cols row-major block of pre-activations with its log-Jacobian:
+// y = f(z) (y may alias z) and log_det[r] += sum_j log|f'(z[r, j])|, in closed forms that stay
+// finite for large |z| (f must be a bijection: identity, leaky_relu, tanh, sigmoid).
+template <typename T>
+void activation_forward_log_det(index_t rows, index_t cols, const T* z, T* y, T* log_det,
+                                Activation act, T negative_slope) noexcept;
+
 }  // namespace revcore

@@ -6,6 +6,7 @@
 #error "include the ISA's simd/<isa>.hpp before this header"
 #endif
 
+#include <cmath>
 #include <limits>
 
 #include "activation/kernels.hpp"
@@ -102,6 +103,84 @@ struct ActivationImpl {
     });
   }
 
+  // y = f(z) (y may alias z) and log_det[r] += sum_j log|f'(z[r, j])| for a rows x cols
+  // row-major block: one pass while z is in cache. f(v, d) returns f(v) and sets d to
+  // log|f'(v)|. Lanes accumulate separately and are added once per row.
+  template <class F>
+  static void rows_log_det(index_t rows, index_t cols, const T* z, T* y, T* log_det, F f) {
+    const index_t full = cols / VL * VL;
+    for (index_t r = 0; r < rows; ++r) {
+      const T* zr = z + r * cols;
+      T* yr = y + r * cols;
+      V sum = S::zero(), d;
+      for (index_t j = 0; j < full; j += VL) {
+        S::store(yr + j, f(S::load(zr + j), d));
+        sum = S::add(sum, d);
+      }
+      T total = S::reduce_add(sum);
+      if (full < cols) {
+        const index_t c = cols - full;
+        S::store_partial(yr + full, f(S::load_partial(zr + full, c), d), c);
+        T tail[VL];
+        S::store_partial(tail, d, c);
+        for (index_t l = 0; l < c; ++l) total += tail[l];
+      }
+      log_det[r] += total;
+    }
+  }
+
+  // log|f'(z)| in closed forms that neither overflow nor take log(0) for large |z|, a = |z|:
+  // leaky ReLU log(slope) for z <= 0, else 0; identity 0; tanh log(1 - tanh^2 z) =
+  // 2 (log 2 - a - log1p(e^-2a)) = 2 (log 2 - a - log(2 + expm1(-2a))), sharing expm1 with
+  // tanh itself (2 + expm1 lies in [1, 2], so its log loses nothing); sigmoid
+  // -softplus(z) - softplus(-z) = -a - 2 log1p(e^-a), sharing e^-a with sigmoid. The values
+  // of f are those of forward() bit for bit. relu is not a bijection and never reaches here.
+  static void forward_log_det(index_t rows, index_t cols, const T* z, T* y, T* log_det,
+                              Activation act, T slope) {
+    const V zero = S::zero();
+    switch (act) {
+      case Activation::identity:
+      case Activation::relu:
+        return rows_log_det(rows, cols, z, y, log_det, [&](V v, V& d) {
+          d = zero;
+          return act == Activation::identity ? v : M::relu(v);
+        });
+      case Activation::leaky_relu: {
+        const V s = S::set1(slope);
+        const V log_slope = S::set1(static_cast<T>(std::log(slope)));
+        const bool steep = slope > T(1);
+        return rows_log_det(rows, cols, z, y, log_det, [&](V v, V& d) {
+          d = S::select_gt(v, zero, zero, log_slope);
+          return M::leaky_relu(v, s, steep);
+        });
+      }
+      case Activation::tanh: {
+        const V two = S::set1(T(2)), minus_two = S::set1(T(-2)), floor = S::set1(T(-80));
+        const V ln2 = S::set1(T(0.693147180559945309417232121458176568L));
+        return rows_log_det(rows, cols, z, y, log_det, [&](V v, V& d) {
+          // As VecMath::tanh: |z| >= 40 is 1 in both precisions; the clamp keeps 2^n normal.
+          const V a = S::abs(v);
+          const V e = M::expm1_negative(S::max(floor, S::mul(a, minus_two)));
+          const V w = S::add(two, e);
+          const V inner = S::sub(S::sub(ln2, a), M::log(w));
+          d = S::add(inner, inner);
+          return S::copysign(S::mul(S::sub(zero, e), S::recip(w)), v);
+        });
+      }
+      case Activation::sigmoid: {
+        const V one = S::set1(T(1));
+        return rows_log_det(rows, cols, z, y, log_det, [&](V v, V& d) {
+          const V a = S::abs(v);
+          const V e = M::exp(S::sub(zero, a));
+          const V l = M::log1p(e);
+          d = S::sub(S::sub(zero, a), S::add(l, l));
+          const V r = S::recip(S::add(one, e));
+          return S::blend_on_sign(v, r, S::mul(e, r));
+        });
+      }
+    }
+  }
+
   // Range check and inverse in one pass: a vector compare per block gives a lane mask; its
   // popcount adds to the count and, for the first failing block only, its lowest set bit
   // gives the first index. Out-of-range lanes get whatever f computes (unspecified).
@@ -173,7 +252,7 @@ struct ActivationImpl {
   }
 
   static constexpr activation::Kernels<T> kernels() {
-    return {&forward, &inverse, &derivative, &gate};
+    return {&forward, &inverse, &derivative, &gate, &forward_log_det};
   }
 };
 

@@ -16,6 +16,10 @@ struct Kernels {
   // grad_b[j] += sum over rows of gz[., j].
   void (*gate)(index_t rows, index_t cols, const T* z, const T* g, T* gz, T* grad_b, Activation act,
                T slope);
+  // y = f(z) (y may alias z) and log_det[r] += sum_j log|f'(z[r, j])| for a rows x cols
+  // row-major block.
+  void (*forward_log_det)(index_t rows, index_t cols, const T* z, T* y, T* log_det, Activation act,
+                          T slope);
 };
 
 using Table = KernelTable<Kernels>;

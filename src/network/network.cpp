@@ -15,8 +15,59 @@
 
 namespace revcore {
 
+namespace {
+
+// Rows [r0, r1) through every layer with the log-determinant: each layer's product leaves
+// the pre-activations z (bias added) in the output buffer, and one pass over them, while they
+// are in cache, applies f and adds sum_j log|f'(z_j)| to the rows' log_det.
 template <typename T>
-void network_forward(const DenseLayer<T>* layers, index_t depth, index_t batch, const T* x, T* y) {
+void forward_log_det_rows(const DenseLayer<T>* layers, index_t depth, index_t r0, index_t r1,
+                          index_t chunk, const T* x, T* y, T* log_det) {
+  const index_t n = layers[0].n_in;
+  T constant = T(0);
+  for (index_t l = 0; l < depth; ++l) constant += layers[l].log_abs_det;
+  std::vector<T> ping(static_cast<std::size_t>(std::min(chunk, r1 - r0) * n));
+  std::vector<T> pong(ping.size());
+  for (index_t c0 = r0; c0 < r1; c0 += chunk) {
+    const index_t rows = std::min(chunk, r1 - c0);
+    T* acc = log_det + c0;
+    std::fill(acc, acc + rows, constant);
+    const T* in = x + c0 * n;
+    for (index_t l = 0; l < depth; ++l) {
+      const DenseLayer<T>& L = layers[l];
+      T* out = l + 1 == depth ? y + c0 * n : (l % 2 ? pong.data() : ping.data());
+      gemm_bias_act<T>(rows, n, n, in, n, 1, L.weight, 1, n, out, n, 1, L.bias,
+                       Activation::identity, T(0));
+      activation_forward_log_det<T>(rows, n, out, out, acc, L.act, L.negative_slope);
+      in = out;
+    }
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void network_forward(const DenseLayer<T>* layers, index_t depth, index_t batch, const T* x, T* y,
+                     T* log_det) {
+  if (log_det) {
+    if (depth == 0 || batch == 0) return;
+    // Small weights are read in place by the GEMM (no packing per call), so rows can go in
+    // chunks whose pre-activations stay in L2 (256 KiB) for the pass after the product; the
+    // chunks are independent and split over threads when the whole is worth it. Wider
+    // layers take the block whole: the product then dwarfs a second pass over memory.
+    const index_t n = layers[0].n_in;
+    const bool small = n * n * static_cast<index_t>(sizeof(T)) <= (index_t(256) << 10);
+    const index_t chunk =
+        small ? std::max<index_t>(16, (index_t(256) << 10) / (n * static_cast<index_t>(sizeof(T))))
+              : batch;
+    const index_t chunks = (batch + chunk - 1) / chunk;
+    const double flops = network_row_flops(layers, depth) * double(batch);
+    detail::parallel_ranges(chunks, small && flops >= 16e6, [&](index_t c0, index_t c1, index_t) {
+      forward_log_det_rows(layers, depth, c0 * chunk, std::min(batch, c1 * chunk), chunk, x, y,
+                           log_det);
+    });
+    return;
+  }
   index_t widest = 0;
   for (index_t l = 0; l < depth; ++l) widest = std::max(widest, layers[l].n_out);
   std::vector<T> ping(static_cast<std::size_t>(batch * widest));
@@ -291,7 +342,7 @@ void dense_backward(index_t batch, index_t n_out, index_t n_in, const T* x, cons
 }
 
 #define REVCORE_INSTANTIATE(T)                                                                     \
-  template void network_forward<T>(const DenseLayer<T>*, index_t, index_t, const T*, T*);          \
+  template void network_forward<T>(const DenseLayer<T>*, index_t, index_t, const T*, T*, T*);      \
   template InverseStatus network_inverse<T>(const DenseLayer<T>*, index_t, index_t, const T*, T*); \
   template InverseStatus network_inverse_blocked<T>(const DenseLayer<T>*, index_t, index_t,        \
                                                     const T*, T*);                                 \

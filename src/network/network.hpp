@@ -17,12 +17,17 @@ struct DenseLayer {
   T negative_slope = T(0.01);
   const T* lu = nullptr;  // factors of a square weight from lu_factor (row-major), inverse only
   const std::int32_t* piv = nullptr;
+  T log_abs_det = T(0);  // log|det W| of a square weight, for the log-determinant pass
 };
 
 // y = layer[depth-1](... layer[0](x)) for a batch of row vectors; x is batch x layers[0].n_in
 // and y is batch x layers[depth-1].n_out, both row-major and contiguous.
+// With log_det (batch elements, overwritten) the layers must be square with bijective
+// activations, and log_det[r] receives log|det J(x_r)| = sum over layers of log_abs_det and
+// sum_j log|f'(z_j)| at the row's pre-activations z.
 template <typename T>
-void network_forward(const DenseLayer<T>* layers, index_t depth, index_t batch, const T* x, T* y);
+void network_forward(const DenseLayer<T>* layers, index_t depth, index_t batch, const T* x, T* y,
+                     T* log_det = nullptr);
 
 enum class InverseFailure : int { none = 0, out_of_range = 1, not_finite = 2 };
 

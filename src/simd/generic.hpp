@@ -159,6 +159,9 @@ struct Simd {
   static V abs(const V& a) {
     return map(a, a, [](T x, T) { return std::fabs(x); });
   }
+  static V sqrt(const V& a) {
+    return map(a, a, [](T x, T) { return std::sqrt(x); });
+  }
 
  private:
   template <class F>

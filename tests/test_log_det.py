@@ -1,0 +1,186 @@
+"""The log-determinant of a network's Jacobian in the fused native forward pass: against
+the numpy reference's layer loop on many shapes, every bijective activation and both dtypes,
+against slogdet of finite-difference Jacobians, and its argument checks."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+import revcore
+from revcore import _core, reference
+from revcore._activations import ACTIVATIONS
+from revcore._layers import Coupling
+from support import DTYPES, INVERTIBLE, eps
+
+WIDTHS = [1, 7, 16, 33, 257]
+BATCHES = [0, 1, 7, 16, 33, 257]
+
+
+@functools.cache
+def networks(width, activation, dtype):
+    """A native network and its reference twin, built once per case (the reference's factors
+    cost most of the time); slope 0.3 keeps leaky ReLU's log(slope) well away from 0."""
+    depth = 2 if width > 64 else 3
+    args = {"width": width, "depth": depth, "activation": activation, "dtype": dtype,
+            "seed": width, "condition": 4.0, "negative_slope": 0.3}
+    return revcore.Network.random(**args), reference.Network.random(**args)
+
+
+def reference_log_det(net, x):
+    """The layer loop in float64 with exact pre-activations' closed forms (numpy)."""
+    total = np.zeros(len(x))
+    h = x.astype(np.float64)
+    for layer in net.layers:
+        weight = layer.weight.astype(np.float64)
+        total += np.linalg.slogdet(weight)[1]
+        z = h @ weight.T + layer.bias
+        total += ACTIVATIONS[layer.activation].log_abs_derivative(
+            z, layer.negative_slope).sum(axis=1)
+        h = ACTIVATIONS[layer.activation].forward(z, layer.negative_slope)
+    return total
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", INVERTIBLE)
+@pytest.mark.parametrize("width", WIDTHS)
+def test_matches_reference(width, activation, dtype):
+    native, oracle = networks(width, activation, dtype)
+    rng = np.random.default_rng(width)
+    for batch in BATCHES:
+        x = rng.normal(0.0, 1.5, (batch, width)).astype(dtype)
+        x_before = x.copy()
+        y, log_det = native.forward_log_det(x)
+        y_ref, log_det_ref = oracle.forward_log_det(x)
+        np.testing.assert_array_equal(x, x_before)
+        assert y.dtype == dtype and log_det.dtype == dtype
+        assert y.shape == (batch, width) and log_det.shape == (batch,)
+        # Both sum depth * width terms log|f'(z)| and log|u_ii| of size O(1) (|z| is O(1)
+        # here), each from pre-activations that are width-term dot products rounded in a
+        # different order: 16 * depth * width * eps bounds the difference with room for
+        # unlucky float32 sums (observed: below depth * width * eps).
+        bound = 16 * native.depth * width * eps(dtype) * (1 + np.abs(log_det_ref))
+        assert np.all(np.abs(log_det.astype(np.float64) - log_det_ref) <= bound)
+        np.testing.assert_allclose(y, y_ref, rtol=16 * width * eps(dtype),
+                                   atol=16 * width * eps(dtype))
+        # and the outputs are the plain forward pass's
+        np.testing.assert_allclose(y, native.forward(x), rtol=4 * eps(dtype),
+                                   atol=4 * eps(dtype))
+
+
+@pytest.mark.parametrize("activation", INVERTIBLE)
+def test_float64_against_an_independent_oracle(activation):
+    native, _ = networks(33, activation, np.float64)
+    x = np.random.default_rng(5).normal(0.0, 2.0, (40, 33))
+    # float64 throughout; slogdet and the closed forms differ from the kernel's only by
+    # rounding of 3 layers x 33 terms (1e-12 is ~100x that).
+    np.testing.assert_allclose(native.log_abs_det_jacobian(x), reference_log_det(native, x),
+                               rtol=1e-12, atol=1e-12)
+
+
+def finite_difference_jacobian(f, x, h=1e-6):
+    columns = []
+    for j in range(len(x)):
+        e = np.zeros_like(x)
+        e[j] = h
+        columns.append((f(x + e) - f(x - e)) / (2 * h))
+    return np.stack(columns, axis=1)
+
+
+@pytest.mark.parametrize("activation", INVERTIBLE)
+@pytest.mark.parametrize("width", [1, 5, 17])
+def test_against_slogdet_of_finite_differences(activation, width):
+    net = revcore.Network.random(width, 4, activation, seed=width, condition=3.0,
+                                 negative_slope=2.5 if width == 5 else 0.2)
+    rng = np.random.default_rng(width)
+    x = rng.normal(0.0, 0.8, (3, width))
+    log_det = net.log_abs_det_jacobian(x)
+    for row, value in zip(x, log_det):
+        jacobian = finite_difference_jacobian(net.forward, row)
+        # Central differences (h = 1e-6) are accurate to about 1e-9 relative per entry;
+        # a kink of leaky ReLU within h of a sample would break that, and has probability
+        # below 1e-5 here.
+        np.testing.assert_allclose(value, np.linalg.slogdet(jacobian)[1], atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
+def test_large_pre_activations_stay_finite(activation, dtype):
+    native, oracle = networks(16, activation, dtype)
+    x = np.full((2, 16), 1e3, dtype=dtype)
+    x[1] = -x[1]
+    log_det = native.log_abs_det_jacobian(x)
+    assert np.isfinite(log_det).all() and (log_det < -100).all()
+    # The closed forms lose nothing for large |z|: the terms are -2|z| or -|z| plus O(1).
+    np.testing.assert_allclose(log_det, oracle.log_abs_det_jacobian(x), rtol=1e-4)
+
+
+def test_single_sample_and_promotion():
+    native, _ = networks(7, "tanh", np.float32)
+    x = np.linspace(-1, 1, 7)
+    y, log_det = native.forward_log_det(x)  # float64 input: computed in float64
+    assert y.shape == (7,) and log_det.shape == () and log_det.dtype == np.float64
+    y32, log_det32 = native.forward_log_det(x.astype(np.float32))
+    assert y32.dtype == np.float32 and log_det32.dtype == np.float32
+    np.testing.assert_allclose(log_det32, log_det, rtol=1e-5)
+
+
+def test_replacing_a_layer_updates_its_log_det():
+    net = revcore.Network.random(8, 3, "leaky_relu", seed=1)
+    x = np.random.default_rng(0).normal(size=(4, 8))
+    before = net.log_abs_det_jacobian(x)
+    # Doubling the last layer's weight and bias doubles z, so f'(z) is unchanged and only
+    # log|det W| grows, by 8 log 2.
+    last = net.layers[-1]
+    net.set_layer(2, weight=2 * last.weight, bias=2 * last.bias)
+    np.testing.assert_allclose(net.log_abs_det_jacobian(x) - before, 8 * np.log(2.0),
+                               rtol=1e-12)
+
+
+def test_threads_give_the_serial_result():
+    net = revcore.Network.random(64, 3, "sigmoid", seed=2)
+    x = np.random.default_rng(1).normal(size=(3000, 64))
+    with revcore.num_threads(1):
+        serial = net.forward_log_det(x)
+    with revcore.num_threads(2):
+        threaded = net.forward_log_det(x)
+    np.testing.assert_array_equal(serial[0], threaded[0])
+    np.testing.assert_array_equal(serial[1], threaded[1])
+
+
+def test_mixed_networks_keep_the_layer_loop():
+    rng = np.random.default_rng(3)
+    dense = revcore.Network.random(4, 1, "tanh", seed=3).layers[0]
+    coupling = Coupling.random(4, (6,), rng, scale=0.5, dtype=np.float64)
+    native = revcore.Network([dense, coupling])
+    oracle = reference.Network([dense, coupling])
+    x = rng.normal(size=(5, 4))
+    np.testing.assert_allclose(native.log_abs_det_jacobian(x),
+                               oracle.log_abs_det_jacobian(x), rtol=1e-12)
+
+
+def test_refuses_what_has_no_determinant():
+    relu = revcore.Network.from_weights([np.eye(3)], None, "relu")
+    with pytest.raises(revcore.NotInvertibleError, match="bijective"):
+        relu.log_abs_det_jacobian(np.ones(3))
+    wide = revcore.Network.from_weights([np.ones((2, 3))], None, "tanh")
+    with pytest.raises(revcore.NotInvertibleError, match="square"):
+        wide.log_abs_det_jacobian(np.ones(3))
+
+
+def test_kernel_arguments_are_checked():
+    w, x = np.eye(3), np.ones((2, 3))
+    with pytest.raises(ValueError, match="relu"):
+        _core.network_forward_log_det([w], [None], [1], [0.01], [0.0], x)
+    with pytest.raises(ValueError, match="one log"):
+        _core.network_forward_log_det([w], [None], [3], [0.01], [], x)
+    with pytest.raises(ValueError, match="square"):
+        _core.network_forward_log_det([np.ones((2, 3))], [None], [3], [0.01], [0.0], x)
+    with pytest.raises(ValueError, match="shape"):
+        _core.network_forward_log_det([w], [None], [3], [0.01], [0.0], np.ones((2, 4)))
+    y, log_det = _core.network_forward_log_det([w], [None], [3], [0.01], [0.5], x)
+    # tanh of 1 with W = I: log(1 - tanh(1)^2) per element, plus the given log|det W|
+    np.testing.assert_allclose(y, np.tanh(x), rtol=1e-15)
+    np.testing.assert_allclose(log_det, 0.5 + 3 * np.log(1 - np.tanh(1.0) ** 2), rtol=1e-14)
