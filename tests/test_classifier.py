@@ -226,8 +226,18 @@ def test_constant_and_near_constant_features_pass_through():
     clf = revcore.InvertibleClassifier(random_state=0, **FAST).fit(X, y)
     assert clf.active_.tolist() == [True] * 6 + [False, False]
     assert clf.network_.n_inputs == 6
-    generated = clf.generate([0, 1], random_state=0)
-    np.testing.assert_allclose(generated[:, 6:], [[5.0, 1 / 120]] * 2)
+    # integer-valued, so their levels are modelled on their own and drawn (dequantised)
+    assert clf.discrete_[6:].all()
+    generated = clf.generate([0, 1] * 50, random_state=0)
+    assert np.all((generated[:, 6] >= 5.0) & (generated[:, 6] < 6.0))
+    assert np.all((generated[:, 7] >= 0.0) & (generated[:, 7] < 2.0))
+    assert np.mean(generated[:, 7] < 1.0) > 0.9
+    rounded = clf.generate([0, 1], random_state=0, discrete=True)
+    assert set(rounded[:, 6]) == {5.0} and set(rounded[:, 7]) <= {0.0, 1.0}
+    # without dequantisation they are generated at their training mean
+    plain = revcore.InvertibleClassifier(random_state=0, dequantize=False, **FAST).fit(X, y)
+    np.testing.assert_allclose(plain.generate([0, 1], random_state=0)[:, 6:],
+                               [[5.0, 1 / 120]] * 2)
     odd = X[:4].copy()
     odd[:, 6] = rng.normal(size=4)
     assert relative_error(clf.decode(clf.encode(odd)), odd).max() <= 1e-12

@@ -137,3 +137,39 @@ def test_dequantize_parameter_is_validated():
         revcore.InvertibleClassifier(dequantize="yes").fit(X, y)
     with pytest.raises(ValueError, match="logit must be 'auto', True or False"):
         revcore.InvertibleClassifier(logit=None).fit(X, y)
+
+
+def test_discrete_features_left_out_of_the_flow_have_their_level_density():
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 400)
+    rare = np.where(rng.random(400) < 0.03, 2.0, 0.0)  # near-constant: 0 in ~97% of rows
+    X = np.column_stack([rng.normal(y, 1.0, 400), rng.normal(-y, 1.0, 400), rare])
+    clf = revcore.InvertibleClassifier(n_blocks=1, max_iter=5, random_state=0).fit(X, y)
+    assert not clf.active_[2] and clf.discrete_[2]
+    np.testing.assert_array_equal(clf.level_feature_, [2, 2, 2])
+    np.testing.assert_array_equal(clf.level_value_, [0.0, 1.0, 2.0])
+    counts = np.array([(rare == v).sum() for v in (0, 1, 2)]) + 0.5
+    np.testing.assert_allclose(clf.level_log_prob_, np.log(counts / counts.sum()))
+    # score_samples adds the level's log-probability; predictions ignore it
+    a, b = X[:5].copy(), X[:5].copy()
+    a[:, 2], b[:, 2] = 0.0, 2.0
+    np.testing.assert_allclose(clf.score_samples(a) - clf.score_samples(b),
+                               np.log(counts[0] / counts[2]))
+    np.testing.assert_array_equal(clf.predict_proba(a), clf.predict_proba(b))
+    b[0, 2] = 7.0  # a level never seen in training, beyond the range
+    assert clf.score_samples(b)[0] == -np.inf
+    buffer = io.BytesIO()
+    clf.save(buffer)
+    buffer.seek(0)
+    contents = dict(np.load(buffer))
+    loaded = revcore.load(io.BytesIO(_npz(contents)))
+    np.testing.assert_array_equal(loaded.score_samples(a), clf.score_samples(a))
+    contents["level_feature_"] = np.array([0, 0, 0])
+    with pytest.raises(ValueError, match="level_feature_ must name discrete_ features"):
+        revcore.load(io.BytesIO(_npz(contents)))
+
+
+def _npz(contents: dict) -> bytes:
+    out = io.BytesIO()
+    np.savez(out, **contents)
+    return out.getvalue()

@@ -54,6 +54,7 @@ _PARAMS_PREFIX = "params/"
 _FITTED_ARRAYS = {
     "mean_": "f", "scale_": "f", "active_": "b", "discrete_": "b", "boxed_": "b",
     "lower_": "f", "upper_": "f", "lambdas_": "f", "power_mean_": "f",
+    "level_feature_": "iu", "level_value_": "f", "level_log_prob_": "f",
     "power_scale_": "f", "class_means_": "f",
     "latent_scale_": "f", "class_log_prior_": "f", "loss_curve_": "f",
     "validation_scores_": "f",
@@ -151,7 +152,12 @@ class InvertibleClassifier:
     network_ : Network
         The fitted flow, on the standardised non-constant features.
     discrete_ : ndarray of bool, shape (n_features,)
-        The dequantised features (see ``dequantize``).
+        The dequantised features (see ``dequantize``). Those left out of the flow (not
+        ``active_``) have a density of their own, independent of the rest and of the
+        class: their integer levels' frequencies (plus one half each) spread over each
+        level's cell; :meth:`score_samples` counts it and :meth:`generate` draws from it.
+    level_feature_, level_value_, level_log_prob_ : ndarray, shape (n_levels,)
+        That density: feature index, level and log-probability, one row per level.
     boxed_ : ndarray of bool, shape (n_features,)
         The features mapped through the logit of their box ``[lower_, upper_)`` (see
         ``logit``): ``w = logit(s + (1 - 2 s) (X - lower_) / (upper_ - lower_))`` with
@@ -166,9 +172,10 @@ class InvertibleClassifier:
         feature left as it is has ``lambdas_ = 1`` (psi the identity), ``power_mean_ = 0``
         and ``power_scale_ = 1``.
     active_ : ndarray of bool, shape (n_features,)
-        The features the density models. Constant and near-constant features (one value in
+        The features the flow models. Constant and near-constant features (one value in
         at least 95% of the training rows) are left out: generation gives them their
-        training mean, :meth:`encode` passes their offset from it through unchanged.
+        training mean (or, for discrete ones, draws their levels: see ``discrete_``),
+        :meth:`encode` passes their offset from it through unchanged.
     class_means_ : ndarray, shape (n_classes, n_active)
     latent_scale_ : ndarray, shape (n_classes, n_active)
         sigma_y, the base's standard deviations per class.
@@ -475,19 +482,21 @@ class InvertibleClassifier:
         """Fit every map before the flow (dequantisation, box logit, standardisation, power
         transform) on the training inputs X."""
         n = X.shape[1]
+        integer = np.all(X == np.round(X), axis=0)
         if self.dequantize == "auto":
-            self.discrete_ = self.active_ & np.all(X == np.round(X), axis=0)
+            self.discrete_ = integer.copy()
         else:
-            self.discrete_ = self.active_ & bool(self.dequantize)
+            self.discrete_ = (self.active_ | integer) & bool(self.dequantize)
+        self._fit_levels(X)
         if self.logit == "auto":
             # a bounded scale: few levels, and rows piled up on an edge (as pixels at 0)
             levels = X.max(axis=0) - X.min(axis=0) + 1
             piled = np.maximum((X == X.min(axis=0)).sum(axis=0),
                                (X == X.max(axis=0)).sum(axis=0))
-            self.boxed_ = self.discrete_ & (levels <= _BOX_LEVELS) & (
+            self.boxed_ = self.discrete_ & self.active_ & (levels <= _BOX_LEVELS) & (
                 piled >= max(_BOX_PILE * len(X), _BOX_PILE_ROWS))
         else:
-            self.boxed_ = self.discrete_ & bool(self.logit)
+            self.boxed_ = self.discrete_ & self.active_ & bool(self.logit)
         self.lower_ = np.where(self.boxed_, X.min(axis=0), 0.0)
         self.upper_ = np.where(self.boxed_, X.max(axis=0) + 1.0, 1.0)
         self.lambdas_, self.power_mean_, self.power_scale_ = np.ones(n), np.zeros(n), np.ones(n)
@@ -496,6 +505,46 @@ class InvertibleClassifier:
         self.mean_ = w.mean(axis=0)
         self.scale_ = np.where(self.active_, w.std(axis=0), 1.0)
         self._fit_power_transform((w - self.mean_) / self.scale_)
+
+    def _fit_levels(self, X: np.ndarray) -> None:
+        """The frequencies of the integer levels of the discrete features left out of the
+        flow (``level_*``): every integer from the training minimum to the maximum, counts
+        plus one half."""
+        features, values, log_probs = [], [], []
+        for j in np.flatnonzero(self.discrete_ & ~self.active_):
+            low = X[:, j].min()
+            counts = np.bincount((X[:, j] - low).astype(np.intp)) + 0.5
+            features.append(np.full(len(counts), j))
+            values.append(low + np.arange(len(counts), dtype=np.float64))
+            log_probs.append(np.log(counts / counts.sum()))
+        self.level_feature_ = np.concatenate(features or [np.zeros(0, np.int64)]).astype(
+            np.int64)
+        self.level_value_ = np.concatenate(values or [np.zeros(0)])
+        self.level_log_prob_ = np.concatenate(log_probs or [np.zeros(0)])
+
+    def _level_log_prob(self, X: np.ndarray) -> np.ndarray:
+        """Per row: the log-probability of the levels of the discrete features left out of
+        the flow (each level's cell [v, v + 1) has density equal to its probability);
+        -inf for a level never possible."""
+        total = np.zeros(len(X))
+        for j in np.unique(self.level_feature_):
+            mine = self.level_feature_ == j
+            values, log_probs = self.level_value_[mine], self.level_log_prob_[mine]
+            position = np.floor(X[:, j]) - values[0]
+            inside = (position >= 0) & (position < len(values))
+            found = np.where(inside, log_probs[np.clip(position, 0, len(values) - 1)
+                                               .astype(np.intp)], -np.inf)
+            total += found
+        return total
+
+    def _draw_levels(self, out: np.ndarray, rng: np.random.Generator, discrete: bool) -> None:
+        """Fill the discrete features left out of the flow with draws of their levels (plus
+        the dequantisation noise unless ``discrete``)."""
+        for j in np.unique(self.level_feature_):
+            mine = self.level_feature_ == j
+            p = np.exp(self.level_log_prob_[mine])
+            draws = rng.choice(self.level_value_[mine], size=len(out), p=p / p.sum())
+            out[:, j] = draws if discrete else draws + rng.random(len(out))
 
     def _fit_power_transform(self, u: np.ndarray) -> None:
         """Set ``lambdas_``, ``power_mean_`` and ``power_scale_`` from the standardised
@@ -631,6 +680,9 @@ class InvertibleClassifier:
         # Files written before these arrays existed: the maps they describe are unused.
         for name, value in _OPTIONAL_ARRAYS.items():
             contents.setdefault(name, np.full(n_features, value))
+        for name in ("level_feature_", "level_value_", "level_log_prob_"):
+            contents.setdefault(name, np.zeros(0, np.int64 if name == "level_feature_"
+                                               else np.float64))
         two_d = ("class_means_", "latent_scale_")
         if "latent_scale_" in contents and contents["latent_scale_"].ndim == 1:
             # files from before the scales were per class: one row shared by every class
@@ -665,10 +717,20 @@ class InvertibleClassifier:
                              f"positive")
         if np.any(fitted["upper_"] <= fitted["lower_"]):
             raise ValueError(f"{where}: upper_ must exceed lower_")
-        if np.any(fitted["boxed_"] & ~fitted["discrete_"]) or np.any(
-                fitted["discrete_"] & ~fitted["active_"]):
-            raise ValueError(f"{where}: boxed_ features must be discrete_ and discrete_ "
-                             f"ones active_")
+        if np.any(fitted["boxed_"] & ~(fitted["discrete_"] & fitted["active_"])):
+            raise ValueError(f"{where}: boxed_ features must be discrete_ and active_")
+        levels = fitted["level_feature_"]
+        if not (len(levels) == len(fitted["level_value_"]) == len(fitted["level_log_prob_"])):
+            raise ValueError(f"{where}: level_feature_, level_value_ and level_log_prob_ "
+                             f"must have one length")
+        if len(levels) and (levels.min() < 0 or levels.max() >= n_features or np.any(
+                fitted["active_"][levels] | ~fitted["discrete_"][levels])):
+            raise ValueError(f"{where}: level_feature_ must name discrete_ features that "
+                             f"are not active_")
+        if not (np.all(np.isfinite(fitted["level_value_"]))
+                and np.all(fitted["level_log_prob_"] <= 0)):
+            raise ValueError(f"{where}: level_value_ must be finite and level_log_prob_ "
+                             f"<= 0")
         if np.any((fitted["lambdas_"] < -1) | (fitted["lambdas_"] > 3)):
             raise ValueError(f"{where}: lambdas_ must lie in [-1, 3]")
         if np.any(fitted["class_log_prior_"] > 0):
@@ -703,6 +765,9 @@ class InvertibleClassifier:
         self.boxed_ = fitted["boxed_"]
         self.lower_ = fitted["lower_"]
         self.upper_ = fitted["upper_"]
+        self.level_feature_ = fitted["level_feature_"].astype(np.int64)
+        self.level_value_ = fitted["level_value_"]
+        self.level_log_prob_ = fitted["level_log_prob_"]
         self.power_mean_ = fitted["power_mean_"]
         self.power_scale_ = fitted["power_scale_"]
         self.active_ = active
@@ -857,7 +922,10 @@ class InvertibleClassifier:
         top = joint.max(axis=1, keepdims=True)
         with np.errstate(invalid="ignore"):  # -inf - -inf for rows outside the box
             log_p = (top + np.log(np.exp(joint - top).sum(axis=1, keepdims=True)))[:, 0]
-        return np.where(np.isneginf(top[:, 0]), -np.inf, log_p)
+        log_p = np.where(np.isneginf(top[:, 0]), -np.inf, log_p)
+        if len(self.level_feature_):
+            log_p = log_p + self._level_log_prob(self._check_X(X))
+        return log_p
 
     def check(self) -> Any:
         """The network's invertibility report (see :meth:`Network.check`)."""
@@ -931,6 +999,7 @@ class InvertibleClassifier:
         rng = np.random.default_rng(random_state)
         noise = rng.standard_normal((len(classes), self.class_means_.shape[1]))
         generated = self.decode(self._codes(classes, t * self.latent_scale_[classes] * noise))
+        self._draw_levels(generated, rng, discrete)
         if discrete:
             generated[:, self.discrete_] = np.floor(generated[:, self.discrete_])
             boxed = self.boxed_  # the box's edges belong to its first and last integers
