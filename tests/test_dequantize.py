@@ -149,15 +149,22 @@ def test_discrete_features_left_out_of_the_flow_have_their_level_density():
     np.testing.assert_array_equal(clf.level_feature_, [2, 2, 2])
     np.testing.assert_array_equal(clf.level_value_, [0.0, 1.0, 2.0])
     counts = np.array([(rare == v).sum() for v in (0, 1, 2)]) + 0.5
-    np.testing.assert_allclose(clf.level_log_prob_, np.log(counts / counts.sum()))
+    z = counts.sum() + 1.0  # the two tails beyond the range weigh one half each
+    np.testing.assert_allclose(clf.level_log_prob_, np.log(counts / z))
     # score_samples adds the level's log-probability; predictions ignore it
     a, b = X[:5].copy(), X[:5].copy()
     a[:, 2], b[:, 2] = 0.0, 2.0
     np.testing.assert_allclose(clf.score_samples(a) - clf.score_samples(b),
                                np.log(counts[0] / counts[2]))
     np.testing.assert_array_equal(clf.predict_proba(a), clf.predict_proba(b))
-    b[0, 2] = 7.0  # a level never seen in training, beyond the range
-    assert clf.score_samples(b)[0] == -np.inf
+    b[0, 2] = 7.0  # five levels beyond the range: 0.5 * 2^-5 / z
+    np.testing.assert_allclose(clf.score_samples(b)[0] - clf.score_samples(a)[0],
+                               np.log(0.5 * 2.0**-5 / counts[0]))
+    draws = clf.generate(np.zeros(20000, dtype=int), random_state=1, discrete=True)[:, 2]
+    expected = np.r_[counts, 0.5] / z  # 0, 1, 2 and the upper tail's mass
+    observed = [np.mean(draws == v) for v in (0, 1, 2)] + [np.mean(draws > 2)]
+    np.testing.assert_allclose(observed, expected, atol=0.005)
+    assert np.mean(draws < 0) == pytest.approx(0.5 / z, abs=0.005)
     buffer = io.BytesIO()
     clf.save(buffer)
     buffer.seek(0)

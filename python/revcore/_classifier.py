@@ -154,10 +154,12 @@ class InvertibleClassifier:
     discrete_ : ndarray of bool, shape (n_features,)
         The dequantised features (see ``dequantize``). Those left out of the flow (not
         ``active_``) have a density of their own, independent of the rest and of the
-        class: their integer levels' frequencies (plus one half each) spread over each
-        level's cell; :meth:`score_samples` counts it and :meth:`generate` draws from it.
+        class: their integer levels' frequencies (plus one half each, and geometric tails
+        beyond the training range) spread over each level's cell; :meth:`score_samples` counts it and :meth:`generate` draws from it.
     level_feature_, level_value_, level_log_prob_ : ndarray, shape (n_levels,)
-        That density: feature index, level and log-probability, one row per level.
+        That density: feature index, level and log-probability, one row per level from
+        the training minimum to the maximum; beyond, each tail holds the probability left
+        over, halving with every level.
     boxed_ : ndarray of bool, shape (n_features,)
         The features mapped through the logit of their box ``[lower_, upper_)`` (see
         ``logit``): ``w = logit(s + (1 - 2 s) (X - lower_) / (upper_ - lower_))`` with
@@ -508,15 +510,16 @@ class InvertibleClassifier:
 
     def _fit_levels(self, X: np.ndarray) -> None:
         """The frequencies of the integer levels of the discrete features left out of the
-        flow (``level_*``): every integer from the training minimum to the maximum, counts
-        plus one half."""
+        flow (``level_*``): every integer from the training minimum to the maximum weighs
+        its count plus one half; beyond, a level d steps out weighs ``0.5 * 2^-d`` (so each
+        tail weighs one half in all and no integer has probability 0)."""
         features, values, log_probs = [], [], []
         for j in np.flatnonzero(self.discrete_ & ~self.active_):
             low = X[:, j].min()
             counts = np.bincount((X[:, j] - low).astype(np.intp)) + 0.5
             features.append(np.full(len(counts), j))
             values.append(low + np.arange(len(counts), dtype=np.float64))
-            log_probs.append(np.log(counts / counts.sum()))
+            log_probs.append(np.log(counts / (counts.sum() + 1.0)))
         self.level_feature_ = np.concatenate(features or [np.zeros(0, np.int64)]).astype(
             np.int64)
         self.level_value_ = np.concatenate(values or [np.zeros(0)])
@@ -524,16 +527,19 @@ class InvertibleClassifier:
 
     def _level_log_prob(self, X: np.ndarray) -> np.ndarray:
         """Per row: the log-probability of the levels of the discrete features left out of
-        the flow (each level's cell [v, v + 1) has density equal to its probability);
-        -inf for a level never possible."""
+        the flow (each level's cell [v, v + 1) has density equal to its probability)."""
         total = np.zeros(len(X))
         for j in np.unique(self.level_feature_):
             mine = self.level_feature_ == j
             values, log_probs = self.level_value_[mine], self.level_log_prob_[mine]
             position = np.floor(X[:, j]) - values[0]
             inside = (position >= 0) & (position < len(values))
+            # beyond the range: 0.5 * 2^-d / Z, with 1 / Z the two tails' share
+            log_tail = np.log(0.5 * max(1.0 - np.exp(log_probs).sum(), 1e-300))
+            steps = np.where(position < 0, -position, position - len(values) + 1)
             found = np.where(inside, log_probs[np.clip(position, 0, len(values) - 1)
-                                               .astype(np.intp)], -np.inf)
+                                               .astype(np.intp)],
+                             log_tail - steps * np.log(2.0))
             total += found
         return total
 
@@ -542,8 +548,14 @@ class InvertibleClassifier:
         the dequantisation noise unless ``discrete``)."""
         for j in np.unique(self.level_feature_):
             mine = self.level_feature_ == j
+            values = self.level_value_[mine]
             p = np.exp(self.level_log_prob_[mine])
-            draws = rng.choice(self.level_value_[mine], size=len(out), p=p / p.sum())
+            tail = max(1.0 - p.sum(), 0.0) / 2
+            pick = rng.choice(len(p) + 2, size=len(out), p=np.r_[p, tail, tail] / (
+                p.sum() + 2 * tail))
+            steps = rng.geometric(0.5, size=len(out))  # P(d) = 2^-d, d >= 1
+            draws = np.where(pick < len(p), values[np.minimum(pick, len(p) - 1)],
+                             np.where(pick == len(p), values[0] - steps, values[-1] + steps))
             out[:, j] = draws if discrete else draws + rng.random(len(out))
 
     def _fit_power_transform(self, u: np.ndarray) -> None:
