@@ -94,9 +94,8 @@ def test_digits_accuracy_bar(fitted, digits):
 def test_generated_digits_bars(fitted, digits):
     X_train, _, y_train, _ = digits
     labels = np.repeat(np.arange(10), 20)
-    # The bars hold at temperature 0.7; at the default 0.8 the samples are read as
-    # requested as often (>= 0.99 over seeds 0-2) but 94.6-96.2% of their pixels fall in
-    # range, so that figure is only checked loosely there.
+    # The bars hold at temperature 0.7 and at the default 0.8; pixels stay in range by
+    # construction (the logit of their box), but for the 1e-3 squeeze at its edges.
     generated = fitted.generate(labels, temperature=0.7, random_state=SEED)
     assert generated.shape == (200, 64)
     assert np.mean(fitted.predict(generated) == labels) >= 0.95
@@ -105,7 +104,7 @@ def test_generated_digits_bars(fitted, digits):
     assert figures["in_range"] >= 0.95
     default = quality_figures(fitted.generate(labels, random_state=SEED), labels, X_train,
                               y_train)
-    assert default["independent_agreement"] >= 0.95 and default["in_range"] >= 0.93
+    assert default["independent_agreement"] >= 0.95 and default["in_range"] >= 0.99
 
 
 def test_moons_accuracy_bar(moons):
