@@ -141,7 +141,7 @@ def map_rows(method: Any, X: Any, **kwargs: Any) -> Any:
         Of a fitted :class:`~revcore.InvertibleClassifier`: ``predict``, ``predict_proba``,
         ``predict_log_proba``, ``decision_function``, ``score_samples``, ``encode`` or
         ``decode``; or of a :class:`~revcore.Network`: ``forward``, ``inverse`` (not with
-        ``return_info``) or ``log_abs_det_jacobian``.
+        ``return_info``) or ``log_abs_det_jacobian``. A network stands for its ``forward``.
     X : dask array (or array_like), shape (n_samples, n_columns)
         Chunked along the rows as wanted; its columns are brought into one chunk, and row
         chunks of fewer than :data:`MIN_BLOCK_ROWS` rows are merged with their neighbours.
@@ -165,13 +165,15 @@ def map_rows(method: Any, X: Any, **kwargs: Any) -> Any:
     """
     import dask.array as da
 
+    if isinstance(method, Network):
+        method = method.forward
     owner = getattr(method, "__self__", None)
     name = getattr(method, "__name__", None)
     known = (_CLASSIFIER_METHODS if isinstance(owner, InvertibleClassifier)
              else _NETWORK_METHODS if isinstance(owner, Network) else ())
     if name == "__call__" and isinstance(owner, Network):
         name = "forward"
-    if name not in known:
+    if not isinstance(name, str) or name not in known:
         raise TypeError(
             f"map_rows takes a bound method of an InvertibleClassifier "
             f"({', '.join(_CLASSIFIER_METHODS)}) or of a Network "
