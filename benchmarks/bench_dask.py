@@ -5,10 +5,11 @@
 Times ``score_samples`` (revcore.dask.map_rows) and seeded generation (revcore.dask.generate)
 on ``--rows`` rows (``--quick``: 100 000) against the same work in this process
 (``clf.score_samples(X)``, ``revcore.dask.generate_rows``), all at one kernel thread per
-process (``REVCORE_NUM_THREADS=1`` for the workers, ``revcore.set_num_threads(1)`` here).
+process (``REVCORE_NUM_THREADS=1`` for the workers, through Dask's
+``distributed.nanny.pre-spawn-environ``, ``revcore.set_num_threads(1)`` here).
 On the cluster, X is persisted on the workers before timing, and results are persisted
 there (not gathered), as a pipeline writing its results from the workers would; each row
-of the table is the median of ``--repeats`` runs, and the cluster's results are checked
+of the table is the median of ``--repeats`` runs (the cluster's on fresh task keys), and the cluster's results are checked
 against the single process's before timing. The classifier: 16 features, 2 classes,
 ``n_blocks=4, hidden_width=32``, a few epochs on synthetic data (throughput does not depend
 on how well it is trained).
@@ -39,13 +40,25 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="100 000 rows")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--keep-trim", action="store_true",
+                        help="keep Dask's MALLOC_TRIM_THRESHOLD_ for the workers")
     parser.add_argument("--chunk", type=int, default=8 * 4096, help="rows per block")
     args = parser.parse_args()
     rows = 100_000 if args.quick else args.rows
 
-    os.environ["REVCORE_NUM_THREADS"] = "1"  # inherited by the worker processes
+    import dask
     import dask.array as da
     import distributed
+    from dask.graph_manipulation import clone
+
+    # The workers' environment: one kernel thread, and without Dask's default
+    # MALLOC_TRIM_THRESHOLD_=65536, which makes every large temporary a fresh mmap (2-4x
+    # slower blocks here; --keep-trim measures that).
+    environment = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1,
+                   "REVCORE_NUM_THREADS": 1}
+    if args.keep_trim:
+        environment["MALLOC_TRIM_THRESHOLD_"] = 65536
+    dask.config.set({"distributed.nanny.pre-spawn-environ": environment})
 
     import revcore
     import revcore.dask as rd
@@ -80,7 +93,9 @@ def main() -> None:
 
             def persisted(lazy):
                 def run():
-                    done = client.persist(lazy)
+                    # new keys each time (the data's kept), or the cluster would hand back
+                    # the results of the previous run still in its memory
+                    done = client.persist(clone(lazy, omit=lazy_X))
                     distributed.wait(done)
                     del done
                 return run
