@@ -91,11 +91,11 @@ def main() -> None:
             assert np.array_equal(client.compute(scores).result(), expected_scores)
             assert np.array_equal(client.compute(generated).result(), expected_rows)
 
-            def persisted(lazy):
+            def persisted(lazy, kept=lazy_X):
                 def run():
                     # new keys each time (the data's kept), or the cluster would hand back
                     # the results of the previous run still in its memory
-                    done = client.persist(clone(lazy, omit=lazy_X))
+                    done = client.persist(clone(lazy, omit=kept))
                     distributed.wait(done)
                     del done
                 return run
