@@ -387,11 +387,14 @@ class InvertibleClassifier:
 
         The first call (on an unfitted classifier) needs ``classes``, every label the
         stream will hold, and fixes from its rows what the flow models (``active_``,
-        ``discrete_`` and the boxes, the power transform) and the network's start (the
-        whitening of its within-class covariance); the standardisation (``mean_``,
-        ``scale_``) and the class frequencies accumulate over every row seen. Later calls
-        (or calls after :meth:`fit`) continue the optimiser. There is no early stopping:
-        each call is one pass over its rows; loop over the data as many times as needed.
+        ``discrete_``, the power transform; ``logit="auto"`` boxes nothing, since one chunk
+        cannot tell where a scale is bounded) and the network's start (the whitening of its
+        within-class covariance, shrunk towards the identity by ``n_features /
+        n_samples``); the standardisation (``mean_``, ``scale_``) and the class
+        frequencies accumulate over every row seen. Later calls (or calls after
+        :meth:`fit`) continue the optimiser. There is no early stopping: each call is one
+        pass over its rows; loop over the data as many times as needed, watching a
+        held-out score (too many passes overfit small data).
 
         Parameters
         ----------
@@ -411,7 +414,11 @@ class InvertibleClassifier:
                                               input_name="classes")
             labels = self._stream_labels(y, len(X), all_classes)
             rng = np.random.default_rng(self.random_state)
-            self._start(X, all_classes, rng)
+            self._streaming = True
+            try:
+                self._start(X, all_classes, rng)
+            finally:
+                del self._streaming
             inputs = self._standardise(X + self._noise(len(X), rng))[0].astype(self.dtype)
             model = FlowModel.build(inputs.shape[1], len(all_classes), self.n_blocks,
                                     (self.hidden_width,) * self.hidden_layers, rng,
@@ -490,7 +497,10 @@ class InvertibleClassifier:
         else:
             self.discrete_ = (self.active_ | integer) & bool(self.dequantize)
         self._fit_levels(X)
-        if self.logit == "auto":
+        if self.logit == "auto" and getattr(self, "_streaming", False):
+            # one chunk of a stream cannot tell where a scale is bounded
+            self.boxed_ = np.zeros(n, dtype=bool)
+        elif self.logit == "auto":
             # a bounded scale: few levels, and rows piled up on an edge (as pixels at 0)
             levels = X.max(axis=0) - X.min(axis=0) + 1
             piled = np.maximum((X == X.min(axis=0)).sum(axis=0),

@@ -287,7 +287,10 @@ def initialise(model: FlowModel, xt: np.ndarray, yt: np.ndarray, xv: np.ndarray,
     codes, and the scales per class or shared (see below)."""
     if whitening:
         means, covariance = within_class_statistics(xt, yt)
-        eps = choose_shrinkage(means, covariance, np.unique(yt), xv, yv)
+        if len(xv):
+            eps = choose_shrinkage(means, covariance, np.unique(yt), xv, yv)
+        else:  # nothing held out: shrink harder the fewer rows per feature there are
+            eps = min(1.0, max(1e-2, xt.shape[1] / max(len(xt), 1)))
         whiten(model, covariance + eps * np.eye(len(covariance)), xt.astype(np.float64).mean(0))
     z, _, _ = flow_forward(model, xt, backend, keep=False)
     z = z.astype(np.float64)
