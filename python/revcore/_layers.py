@@ -489,6 +489,35 @@ class _TrainableKind(LayerKind):
         return {k: v if k in self.INTEGER_ARRAYS else v.astype(dtype)
                 for k, v in arrays.items()}
 
+    def __reduce__(self) -> tuple:
+        return (_restore_kind, (self.kind, self.to_arrays()[0], {}))
+
+    def gradients(self, x: np.ndarray, grad_output: np.ndarray,
+                  backend: LayerBackend) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        p = self.params(x.dtype)
+        _, _, cache = self.train_forward(p, x, backend)  # type: ignore[attr-defined]
+        return self.train_backward(  # type: ignore[attr-defined]
+            p, cache, grad_output, np.zeros(len(x), x.dtype), backend)
+
+    def replace(self, index: int, dtype: np.dtype, **arrays: Any) -> LayerKind:
+        """The same layer with some arrays replaced (same shapes), in ``dtype``."""
+        takes_bias = "bias" in self.ARRAYS
+        if arrays.get("weight") is not None or (arrays.get("bias") is not None
+                                                and not takes_bias):
+            names = ", ".join(self.to_arrays()[0])
+            refused = "weight" if takes_bias else "weight or bias"
+            raise ValueError(f"layer {index} is a {self.kind} layer: set {names}, "
+                             f"not {refused}")
+        current, settings = self.to_arrays()
+        for k, v in arrays.items():
+            if v is not None:
+                if k not in current:
+                    raise ValueError(f"layer {index} ({self.kind}) has no array {k!r}")
+                if np.shape(v) != current[k].shape:
+                    raise ValueError(f"layer {index}: {k} must have shape {current[k].shape}")
+                current[k] = v
+        return self.from_arrays(current, settings, index, dtype)
+
 
 @register_layer_kind
 @dataclass(frozen=True, eq=False)
@@ -536,9 +565,6 @@ class LUDense(_TrainableKind):
         return cls.from_arrays({"lower": zeros, "upper": zeros, "log_scale": np.zeros(width),
                                 "sign": np.ones(width), "permutation": perm,
                                 "bias": np.zeros(width)}, {}, dtype=np.dtype(dtype))
-
-    def __reduce__(self) -> tuple:
-        return (_restore_kind, (self.kind, self.to_arrays()[0], {}))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -720,17 +746,6 @@ class LUDense(_TrainableKind):
                    _frozen_copy(log_scale, dtype), _frozen_copy(sign, dtype),
                    _frozen_copy(permutation, np.int64), _frozen_copy(bias, dtype))
 
-    def replace(self, index: int, dtype: np.dtype, **arrays: Any) -> LUDense:
-        """The same layer with some arrays replaced (same shapes), in ``dtype``."""
-        if arrays.get("weight") is not None:
-            raise ValueError(f"layer {index} is an lu_dense layer: set lower, upper, "
-                             "log_scale or bias, not weight")
-        current, settings = self.to_arrays()
-        current.update({k: v for k, v in arrays.items() if v is not None})
-        new = self.from_arrays(current, settings, index, dtype)
-        if new.shape != self.shape:
-            raise ValueError(f"layer {index} has shape {self.shape}; got {new.shape}")
-        return new
 
 
 _S_BOUND = 2.0  # s = 2 tanh(s_raw / 2): each log-scale lies in (-2, 2)
@@ -789,9 +804,6 @@ class Coupling(_TrainableKind):
             arrays[f"bias{i}"] = (rng.standard_normal(sizes[i + 1]) * scale if last
                                   else np.zeros(sizes[i + 1]))
         return cls.from_arrays(arrays, {}, dtype=np.dtype(dtype))
-
-    def __reduce__(self) -> tuple:
-        return (_restore_kind, (self.kind, self.to_arrays()[0], {}))
 
     @property
     def split(self) -> tuple[int, int]:
@@ -905,12 +917,6 @@ class Coupling(_TrainableKind):
         y, log_det, _ = self.train_forward(self.params(x.dtype), x, backend, keep=False)
         total += log_det
         return y
-
-    def gradients(self, x: np.ndarray, grad_output: np.ndarray,
-                  backend: LayerBackend) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        p = self.params(x.dtype)
-        _, _, cache = self.train_forward(p, x, backend)
-        return self.train_backward(p, cache, grad_output, np.zeros(len(x), x.dtype), backend)
 
     def factors(self, backend: LayerBackend, dtype: np.dtype) -> Any:
         return None  # nothing to factorise: the inverse is elementwise
@@ -1051,20 +1057,6 @@ class Coupling(_TrainableKind):
             weights.append(w)
             biases.append(b)
         return weights, biases
-
-    def replace(self, index: int, dtype: np.dtype, **arrays: Any) -> Coupling:
-        """The same block with some conditioner arrays replaced (same shapes)."""
-        if arrays.get("weight") is not None or arrays.get("bias") is not None:
-            raise ValueError(f"layer {index} is a coupling block: set weight0, bias0, ...")
-        current, settings = self.to_arrays()
-        for k, v in arrays.items():
-            if v is not None:
-                if k not in current:
-                    raise ValueError(f"layer {index} (coupling) has no array {k!r}")
-                if np.shape(v) != current[k].shape:
-                    raise ValueError(f"layer {index}: {k} must have shape {current[k].shape}")
-                current[k] = v
-        return self.from_arrays(current, settings, index, dtype)
 
 
 def _restore_kind(kind: str, arrays: dict[str, Any], settings: dict[str, Any]) -> LayerKind:

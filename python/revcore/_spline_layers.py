@@ -36,7 +36,6 @@ from ._layers import (
     LayerBackend,
     _float_array,
     _frozen_copy,
-    _restore_kind,
     _TrainableKind,
     register_layer_kind,
 )
@@ -166,9 +165,6 @@ class ElementwiseSpline(_TrainableKind):
                                 "derivatives": np.zeros((width, bins - 1)),
                                 "bound": np.array(bound)}, {}, dtype=np.dtype(dtype))
 
-    def __reduce__(self) -> tuple:
-        return (_restore_kind, (self.kind, self.to_arrays()[0], {}))
-
     @property
     def shape(self) -> tuple[int, int]:
         return (len(self.widths), len(self.widths))
@@ -215,12 +211,6 @@ class ElementwiseSpline(_TrainableKind):
         y, log_slope = backend.rq_spline(x, *self._knots(x.dtype))
         total += log_slope.sum(axis=1)
         return y
-
-    def gradients(self, x: np.ndarray, grad_output: np.ndarray,
-                  backend: LayerBackend) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        p = self.params(x.dtype)
-        _, _, cache = self.train_forward(p, x, backend)
-        return self.train_backward(p, cache, grad_output, np.zeros(len(x), x.dtype), backend)
 
     def factors(self, backend: LayerBackend, dtype: np.dtype) -> Any:
         return None  # nothing to factorise: the inverse is elementwise
@@ -274,15 +264,6 @@ class ElementwiseSpline(_TrainableKind):
         dtype = dtype or np.result_type(widths, heights, derivatives)
         return cls(_frozen_copy(widths, dtype), _frozen_copy(heights, dtype),
                    _frozen_copy(derivatives, dtype), _frozen_copy(bound, dtype))
-
-    def replace(self, index: int, dtype: np.dtype, **arrays: Any) -> ElementwiseSpline:
-        current, _ = self.to_arrays()
-        for k, v in arrays.items():
-            if v is not None:
-                if k not in current:
-                    raise ValueError(f"layer {index} (spline) has no array {k!r}")
-                current[k] = v
-        return self.from_arrays(current, {}, index, dtype)
 
 
 def _check_bound(arrays: dict[str, Any], index: int, kind: str) -> np.ndarray:
@@ -468,12 +449,3 @@ class SplineCoupling(Coupling):
         return cls(weights=tuple(_frozen_copy(w, dtype) for w in weights),
                    biases=tuple(_frozen_copy(b, dtype) for b in biases),
                    bound=_frozen_copy(bound, dtype))
-
-    def replace(self, index: int, dtype: np.dtype, **arrays: Any) -> SplineCoupling:
-        current, _ = self.to_arrays()
-        for k, v in arrays.items():
-            if v is not None:
-                if k not in current:
-                    raise ValueError(f"layer {index} (spline_coupling) has no array {k!r}")
-                current[k] = v
-        return self.from_arrays(current, {}, index, dtype)
