@@ -95,10 +95,10 @@ def test_density_is_over_the_dequantised_values_and_zero_outside_the_box():
 
 
 def test_encode_decode_exact_for_integers_and_dequantised_values(fitted):
-    clf, X, _ = fitted
+    clf, X, y = fitted
     rng = np.random.default_rng(2)
     for inputs in (X, X + rng.random(X.shape) * clf.discrete_):
-        back = clf.decode(clf.encode(inputs))
+        back = clf.decode(clf.encode(inputs, y), y)
         error = np.abs(back - inputs).max(axis=1) / np.abs(inputs).max(axis=1)
         assert error.max() <= 1e-12
 

@@ -51,7 +51,7 @@ def test_partial_fit_over_chunks_comes_close_to_fit(wine):
     np.testing.assert_allclose(clf.mean_[~continuous], X_train.mean(axis=0)[~continuous] + 0.5,
                                atol=0.05)
     assert clf.check().ok
-    back = clf.decode(clf.encode(X_test))
+    back = clf.decode(clf.encode(X_test, y_test), y_test)
     assert (np.abs(back - X_test).max(axis=1) / np.abs(X_test).max(axis=1)).max() <= 1e-12
 
 

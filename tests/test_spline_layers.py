@@ -227,7 +227,7 @@ def test_classifier_with_spline_couplings_fits_moons_and_round_trips(tmp_path):
                                        max_iter=60, random_state=0).fit(X, y)
     assert clf.score(X, y) >= 0.97
     assert clf.check().ok
-    back = clf.decode(clf.encode(X))
+    back = clf.decode(clf.encode(X, y), y)
     assert (np.abs(back - X).max(axis=1) / np.abs(X).max(axis=1)).max() <= 1e-12
     clf.save(tmp_path / "clf.npz")
     loaded = revcore.load(tmp_path / "clf.npz")

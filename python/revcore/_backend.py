@@ -73,12 +73,13 @@ class Backend:
         weights, biases, codes, slopes, log_dets = prepared
         return _core.network_forward_log_det(weights, biases, codes, slopes, log_dets, x)
 
-    def forward_log_det_layers(self, layers: Sequence[Any],
-                               x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def forward_log_det_layers(self, layers: Sequence[Any], x: np.ndarray,
+                               context: np.ndarray | None = None
+                               ) -> tuple[np.ndarray, np.ndarray]:
         """The outputs and ``log |det J|`` layer by layer."""
         total = np.zeros(x.shape[0], dtype=x.dtype)
         for layer in layers:
-            x = layer.forward_log_det(x, total, self)
+            x = layer.forward_log_det(x, total, self, context)
         return x, total
 
     def _log_det_lists(self, layers: Sequence[Any], dtype: np.dtype) -> tuple | None:
@@ -107,21 +108,23 @@ class Backend:
         self._log_det_cache = (layers, dtype, prepared)
         return prepared
 
-    def forward_layers(self, layers: Sequence[Any], x: np.ndarray) -> np.ndarray:
+    def forward_layers(self, layers: Sequence[Any], x: np.ndarray,
+                       context: np.ndarray | None = None) -> np.ndarray:
         """The forward pass layer by layer."""
         for layer in layers:
-            x = layer.forward(x, self)
+            x = layer.forward(x, self, context)
         return x
 
     def inverse_layers(self, layers: Sequence[Any], factors: Sequence[Any],
-                       y: np.ndarray) -> tuple[np.ndarray, Failure | None]:
+                       y: np.ndarray, context: np.ndarray | None = None
+                       ) -> tuple[np.ndarray, Failure | None]:
         """The reverse pass layer by layer, stopping at the first failing layer."""
         x = y
         for index in reversed(range(len(layers))):
             layer = layers[index]
             if layer.out_of_range(x).any():
                 return x, ("out_of_range", index)
-            x = layer.inverse(x, factors[index], self)
+            x = layer.inverse(x, factors[index], self, context)
             if not np.isfinite(x).all():
                 return x, ("not_finite", index)
         return x, None

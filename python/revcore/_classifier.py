@@ -24,7 +24,7 @@ from ._io import (
 )
 from ._network import Network
 from ._power import fit_yeo_johnson, yeo_johnson, yeo_johnson_inverse
-from ._training import LOG_2PI, FlowModel, Stepper, initialise, train
+from ._training import LOG_2PI, FlowModel, Stepper, initialise, one_hot, train
 from ._validation import as_float_array, check_finite_array
 
 __all__ = ["InvertibleClassifier", "load_file"]
@@ -35,6 +35,8 @@ _NEAR_CONSTANT_SHARE = 0.95
 # A feature is power-transformed (see lambdas_) only with at least this many distinct
 # training values and a profile-likelihood gain of at least this many nats: fewer values
 # cannot pin a shape down, and a small gain is within what fitting lam alone buys.
+# class_context="auto" feeds the class to the conditioners with at most this many classes.
+_CONTEXT_CLASSES = 5
 _POWER_MIN_VALUES = 20
 _POWER_MIN_GAIN = 3.0
 # The logit of the box maps [lower, upper) into [_SQUEEZE, 1 - _SQUEEZE) first, so that
@@ -116,6 +118,13 @@ class InvertibleClassifier:
     classification_weight : float, default 3.0
         beta >= 0, the weight of ``-log p(y | x)`` added to the per-dimension negative joint
         log-likelihood (0: pure maximum likelihood).
+    class_context : {"auto", True, False}, default "auto"
+        Feed each coupling conditioner the class's one-hot besides its half of the
+        features, so that each class's density has its own shape, not only its own mean
+        and scales. Prediction then runs the flow once per class, :meth:`encode` and
+        :meth:`decode` take the rows' labels, and training costs up to one pass per class.
+        "auto": with at most 5 classes (beyond, the cost grows with the classes while
+        each class has fewer rows to shape its own density).
     dequantize : {"auto", True, False}, default "auto"
         Treat integer-valued features as discrete, as image pixels or counts are: train on
         ``x + u``, u uniform on [0, 1), so that the model is a density over the dequantised
@@ -225,6 +234,7 @@ class InvertibleClassifier:
         n_iter_no_change: int = 30,
         tol: float = 1e-4,
         classification_weight: float = 3.0,
+        class_context: Any = "auto",
         dequantize: Any = "auto",
         logit: Any = "auto",
         power_transform: bool = True,
@@ -246,6 +256,7 @@ class InvertibleClassifier:
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.classification_weight = classification_weight
+        self.class_context = class_context
         self.dequantize = dequantize
         self.logit = logit
         self.power_transform = power_transform
@@ -336,6 +347,10 @@ class InvertibleClassifier:
                              f"{self.dequantize!r}")
         if not (isinstance(self.logit, (bool, np.bool_)) or self.logit == "auto"):
             raise ValueError(f"logit must be 'auto', True or False, got {self.logit!r}")
+        if not (isinstance(self.class_context, (bool, np.bool_))
+                or self.class_context == "auto"):
+            raise ValueError(f"class_context must be 'auto', True or False, got "
+                             f"{self.class_context!r}")
         for name in ("early_stopping", "power_transform"):
             value = getattr(self, name)
             if not isinstance(value, (bool, np.bool_)):
@@ -362,7 +377,8 @@ class InvertibleClassifier:
         width = inputs.shape[1]
         model = FlowModel.build(width, len(classes), self.n_blocks,
                                 (self.hidden_width,) * self.hidden_layers, rng, dtype,
-                                coupling=self.coupling, bins=int(self.n_bins))
+                                coupling=self.coupling, bins=int(self.n_bins),
+                                class_context=self._uses_context(len(classes)))
         model.log_prior = np.log(np.bincount(labels, minlength=len(classes)) / len(labels))
         result = train(
             model, inputs, labels, beta=float(self.classification_weight),
@@ -423,7 +439,8 @@ class InvertibleClassifier:
             model = FlowModel.build(inputs.shape[1], len(all_classes), self.n_blocks,
                                     (self.hidden_width,) * self.hidden_layers, rng,
                                     np.dtype(self.dtype), coupling=self.coupling,
-                                    bins=int(self.n_bins))
+                                    bins=int(self.n_bins),
+                                    class_context=self._uses_context(len(all_classes)))
             initialise(model, inputs, labels, inputs[:0], labels[:0],
                        float(self.classification_weight), Backend())
             stream = self._stream = _Stream.start(self, X, labels, rng, model)
@@ -447,6 +464,11 @@ class InvertibleClassifier:
         self.n_iter_ += 1
         self._publish(stepper.model, stream.log_prior())
         return self
+
+    def _uses_context(self, n_classes: int) -> bool:
+        if self.class_context == "auto":
+            return n_classes <= _CONTEXT_CLASSES
+        return bool(self.class_context)
 
     def _stream_labels(self, y: Any, n: int, classes: np.ndarray) -> np.ndarray:
         """y's labels as indices into ``classes`` (a ValueError for any other label)."""
@@ -894,15 +916,26 @@ class InvertibleClassifier:
         inputs, log_jacobian, beyond = self._standardise(X)
         if outside:
             log_jacobian[beyond] = -np.inf
-        z, log_det = self.network_.forward_log_det(inputs.astype(self.network_.dtype))
-        z = z.astype(np.float64)
-        u = z[:, None, :] - self.class_means_[None, :, :]
-        u /= self.latent_scale_[None, :, :]
-        d = z.shape[1]
-        log_base = (-0.5 * (u * u).sum(axis=2) - np.log(self.latent_scale_).sum(axis=1)
-                    - 0.5 * d * LOG_2PI)
-        jacobian = log_det.astype(np.float64) + log_jacobian
-        return log_base + jacobian[:, None] + self.class_log_prior_[None, :]
+        inputs = inputs.astype(self.network_.dtype)
+        k = len(self.classes_)
+        if self.network_.context_width:  # one pass per class, its one-hot as context
+            passes = [self.network_.forward_log_det(
+                inputs, context=self._context(np.full(len(inputs), c))) for c in range(k)]
+        else:
+            passes = [self.network_.forward_log_det(inputs)] * k
+        joint = np.empty((len(inputs), k))
+        for c, (z, log_det) in enumerate(passes):
+            u = (z.astype(np.float64) - self.class_means_[c]) / self.latent_scale_[c]
+            joint[:, c] = (-0.5 * (u * u).sum(axis=1) - np.log(self.latent_scale_[c]).sum()
+                           - 0.5 * u.shape[1] * LOG_2PI + log_det.astype(np.float64))
+        return joint + log_jacobian[:, None] + self.class_log_prior_[None, :]
+
+    def _context(self, classes: np.ndarray) -> np.ndarray | None:
+        """The classes' one-hot rows, for a flow whose conditioners take the class (else
+        None)."""
+        if not self.network_.context_width:
+            return None
+        return one_hot(classes, len(self.classes_), self.network_.dtype)
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """``log p(y | x)`` by Bayes' rule, shape (n_samples, n_classes)."""
@@ -956,30 +989,59 @@ class InvertibleClassifier:
 
     # -- running backwards ----------------------------------------------------------------
 
-    def encode(self, X: Any) -> np.ndarray:
+    def encode(self, X: Any, y: Any = None) -> np.ndarray:
         """The codes of X, shape (n_samples, n_features): ``z = f(x)`` in the columns of the
         features that vary in the training data (``active_``), and the difference to the
         training value in the others (0 for training-like inputs), so that
-        :meth:`decode` recovers any input."""
+        :meth:`decode` recovers any input. With ``class_context``, the flow depends on
+        the class: ``y`` gives each row's label (default: the predicted one), and decoding
+        needs the same labels."""
         X = self._check_X(X)
+        classes = self._rows_classes(y, len(X), lambda: np.argmax(self._joint_log_proba(X),
+                                                                  axis=1))
         Z = X - self.mean_
-        codes = self.network_.forward(self._standardise(X)[0].astype(self.network_.dtype))
+        codes = self.network_.forward(self._standardise(X)[0].astype(self.network_.dtype),
+                                      context=None if classes is None
+                                      else self._context(classes))
         Z[:, self.active_] = codes
         return Z
 
-    def decode(self, Z: Any) -> np.ndarray:
+    def decode(self, Z: Any, y: Any = None) -> np.ndarray:
         """The inputs, in the units of X, whose codes (see :meth:`encode`) are ``Z``:
-        ``decode(encode(X))`` is X to rounding."""
+        ``decode(encode(X, y), y)`` is X to rounding. With ``class_context``, ``y`` gives
+        each row's label (default: the class whose base density is highest at z)."""
         self._check_fitted()
         Z = as_float_array(Z, "Z")
         if Z.ndim != 2 or Z.shape[1] != self.n_features_in_:
             raise ValueError(f"Z must have shape (n, {self.n_features_in_}), got {Z.shape}")
         check_finite_array(Z, "Z")
+        classes = self._rows_classes(y, len(Z), lambda: self._nearest_classes(
+            Z[:, self.active_]))
+        return self._decode(Z, classes)
+
+    def _decode(self, Z: np.ndarray, classes: np.ndarray | None) -> np.ndarray:
         inputs = self.network_.inverse(
-            np.ascontiguousarray(Z[:, self.active_], dtype=self.network_.dtype))
+            np.ascontiguousarray(Z[:, self.active_], dtype=self.network_.dtype),
+            context=None if classes is None else self._context(classes))
         X = self._unstandardise(inputs.astype(np.float64))
         X[:, ~self.active_] += Z[:, ~self.active_]
         return X
+
+    def _rows_classes(self, y: Any, n: int, default: Any) -> np.ndarray | None:
+        """Each row's class index for a flow that takes the class (None for one that does
+        not): from the labels ``y`` (one per row, or one for all), else ``default()``."""
+        if not self.network_.context_width:
+            return None
+        if y is None:
+            return np.asarray(default(), dtype=np.intp)
+        return self._class_indices(np.broadcast_to(np.asarray(y), (n,)))
+
+    def _nearest_classes(self, z: np.ndarray) -> np.ndarray:
+        """The class whose base density (times its prior) is highest at each code z."""
+        u = (z[:, None, :] - self.class_means_[None]) / self.latent_scale_[None]
+        score = (-0.5 * (u * u).sum(axis=2) - np.log(self.latent_scale_).sum(axis=1)
+                 + self.class_log_prior_)
+        return np.argmax(score, axis=1)
 
     def _codes(self, classes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         """Full-width codes: ``class_means_[classes] + offsets`` in the active columns, 0
@@ -1020,7 +1082,8 @@ class InvertibleClassifier:
             raise ValueError(f"temperature must be a finite number >= 0, got {t!r}")
         rng = np.random.default_rng(random_state)
         noise = rng.standard_normal((len(classes), self.class_means_.shape[1]))
-        generated = self.decode(self._codes(classes, t * self.latent_scale_[classes] * noise))
+        generated = self._decode(self._codes(classes, t * self.latent_scale_[classes] * noise),
+                                 classes)
         self._draw_levels(generated, rng, discrete)
         if discrete:
             generated[:, self.discrete_] = np.floor(generated[:, self.discrete_])
@@ -1060,11 +1123,11 @@ class InvertibleClassifier:
         """
         X = self._check_X(X)
         X = X + 0.5 * (self.discrete_ & (X == np.round(X)))
-        Z = self.encode(X)
         source = np.argmax(self._joint_log_proba(X), axis=1)
         target = self._class_indices(np.broadcast_to(labels, (len(X),)))
+        Z = self.encode(X, self.classes_[source])
         Z[:, self.active_] += self.class_means_[target] - self.class_means_[source]
-        return self.decode(Z)
+        return self._decode(Z, target)
 
 
 def load_file(path: Any, network_class: type[_N]) -> _N | InvertibleClassifier:

@@ -15,12 +15,16 @@ revcore reads them). A network holding other kinds is written as format version 
 
     format_version             int64 scalar, 2
     depth                      int64 scalar, number of layers L
-    kinds                      (L,) unicode strings: "dense", "lu_dense", "coupling"
+    kinds                      (L,) unicode strings: "dense", "lu_dense", "coupling",
+                               "spline", "spline_coupling"
     condition_threshold        float64 scalar, NaN for the dtype's default
     <array>_<i>                layer i's arrays by the names its kind gives them
                                (dense: weight, bias; lu_dense: lower, upper, log_scale,
                                sign, permutation (int64), bias; coupling: weight0, bias0,
-                               weight1, bias1, ...)
+                               weight1, bias1, ... and, when the conditioner takes a
+                               context, context_width (int64); spline: widths, heights,
+                               derivatives, bound; spline_coupling: bound and those of
+                               coupling)
     <setting>_<i>              layer i's settings as 0-d arrays (dense: activation,
                                negative_slope)
 

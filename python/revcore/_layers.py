@@ -143,11 +143,18 @@ class LayerKind:
         the layer can be inverted)."""
         raise NotImplementedError
 
-    def forward(self, x: np.ndarray, backend: LayerBackend) -> np.ndarray:
+    @property
+    def context_width(self) -> int:
+        """Width of the context the layer takes (a class's one-hot, say); 0: none."""
+        return 0
+
+    def forward(self, x: np.ndarray, backend: LayerBackend,
+                context: np.ndarray | None = None) -> np.ndarray:
         raise NotImplementedError
 
     def forward_log_det(self, x: np.ndarray, total: np.ndarray,
-                        backend: LayerBackend) -> np.ndarray:
+                        backend: LayerBackend, context: np.ndarray | None = None
+                        ) -> np.ndarray:
         raise NotImplementedError
 
     def gradients(self, x: np.ndarray, grad_output: np.ndarray,
@@ -167,12 +174,13 @@ class LayerKind:
     def range(self) -> tuple[float, float]:
         raise NotImplementedError
 
-    def inverse(self, t: np.ndarray, factors: Factors, backend: LayerBackend) -> np.ndarray:
+    def inverse(self, t: np.ndarray, factors: Factors, backend: LayerBackend,
+                context: np.ndarray | None = None) -> np.ndarray:
         raise NotImplementedError
 
     def inverse_step(self, t: np.ndarray, error: np.ndarray, factors: Factors,
-                     precision: Precision, backend: LayerBackend
-                     ) -> tuple[np.ndarray, np.ndarray]:
+                     precision: Precision, backend: LayerBackend,
+                     context: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
     def to_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -269,12 +277,14 @@ class Layer(LayerKind):
 
     # -- forwards ---------------------------------------------------------------------
 
-    def forward(self, x: np.ndarray, backend: LayerBackend) -> np.ndarray:
+    def forward(self, x: np.ndarray, backend: LayerBackend,
+                context: np.ndarray | None = None) -> np.ndarray:
         return backend.dense(x, self.weight.astype(x.dtype), self.bias.astype(x.dtype),
                              self.activation, self.negative_slope)
 
     def forward_log_det(self, x: np.ndarray, total: np.ndarray,
-                        backend: LayerBackend) -> np.ndarray:
+                        backend: LayerBackend, context: np.ndarray | None = None
+                        ) -> np.ndarray:
         """The output; adds to ``total`` ``log |det W|`` (from the cached LU factors: the log
         of U's absolute diagonal) and ``log |f'(z)|`` at the pre-activations z."""
         factors = self.factors(backend, x.dtype)
@@ -342,15 +352,16 @@ class Layer(LayerKind):
     def out_of_range(self, t: np.ndarray) -> np.ndarray:
         return out_of_range_mask(t, self.activation)
 
-    def inverse(self, t: np.ndarray, factors: Factors, backend: LayerBackend) -> np.ndarray:
+    def inverse(self, t: np.ndarray, factors: Factors, backend: LayerBackend,
+                context: np.ndarray | None = None) -> np.ndarray:
         """x with ``forward(x) = t`` row by row, for targets inside the activation's range."""
         z = backend.activate_inverse(t, self.activation, self.negative_slope)
         z = z - self.bias.astype(z.dtype)
         return backend.lu_solve(factors[:2], z.T, check_finite=False).T
 
     def inverse_step(self, t: np.ndarray, error: np.ndarray, factors: Factors,
-                     precision: Precision, backend: LayerBackend
-                     ) -> tuple[np.ndarray, np.ndarray]:
+                     precision: Precision, backend: LayerBackend,
+                     context: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         inverse_slope = self._activation.inverse_slope
         assert inverse_slope is not None  # callers diagnose the layer first
         bias = self.bias.astype(precision.working)
@@ -597,7 +608,8 @@ class LUDense(_TrainableKind):
 
     @classmethod
     def train_forward(cls, p: dict[str, np.ndarray], x: np.ndarray, backend: LayerBackend,
-                      weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, Any]:
+                      weight: np.ndarray | None = None, context: np.ndarray | None = None
+                      ) -> tuple[np.ndarray, np.ndarray, Any]:
         """``(y, log|det J| per sample, cache)`` for parameters p; the cache feeds
         :meth:`train_backward`."""
         if weight is None:
@@ -645,11 +657,13 @@ class LUDense(_TrainableKind):
         return self._get(("weight", type(backend), dtype),
                          lambda: self.weight_of(self.params(dtype), backend))
 
-    def forward(self, x: np.ndarray, backend: LayerBackend) -> np.ndarray:
+    def forward(self, x: np.ndarray, backend: LayerBackend,
+                context: np.ndarray | None = None) -> np.ndarray:
         return backend.dense(x, self.weight(backend, x.dtype), self.bias.astype(x.dtype))
 
     def forward_log_det(self, x: np.ndarray, total: np.ndarray,
-                        backend: LayerBackend) -> np.ndarray:
+                        backend: LayerBackend, context: np.ndarray | None = None
+                        ) -> np.ndarray:
         total += self.log_scale.sum()
         return self.forward(x, backend)
 
@@ -692,14 +706,15 @@ class LUDense(_TrainableKind):
     def note(self) -> str:
         return f"W = P L U, log|det| = {float(self.log_scale.sum()):.4g}"
 
-    def inverse(self, t: np.ndarray, factors: Factors, backend: LayerBackend) -> np.ndarray:
+    def inverse(self, t: np.ndarray, factors: Factors, backend: LayerBackend,
+                context: np.ndarray | None = None) -> np.ndarray:
         z = t - self.bias.astype(t.dtype)
         return np.ascontiguousarray(
             backend.lu_solve(factors[:2], z.T, check_finite=False).T)
 
     def inverse_step(self, t: np.ndarray, error: np.ndarray, factors: Factors,
-                     precision: Precision, backend: LayerBackend
-                     ) -> tuple[np.ndarray, np.ndarray]:
+                     precision: Precision, backend: LayerBackend,
+                     context: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The solve and its error model: a dense identity layer's (:mod:`revcore._refine`),
         the residual of refinement computed with W formed in the residual's precision."""
         residual = np.dtype(precision.residual)
@@ -786,17 +801,22 @@ class Coupling(_TrainableKind):
     weights: tuple[np.ndarray, ...]
     biases: tuple[np.ndarray, ...]
     version: int = field(default_factory=lambda: next(_versions))
+    #: Width of the context (a class's one-hot, say) the conditioner takes after x1.
+    context: int = 0
+
+    INTEGER_ARRAYS: ClassVar[tuple[str, ...]] = ("context_width",)
 
     @classmethod
     def random(cls, width: int, hidden: Sequence[int] = (64, 64),
                rng: np.random.Generator | None = None, scale: float = 0.0,
-               dtype: Any = np.float64) -> Coupling:
+               dtype: Any = np.float64, context: int = 0) -> Coupling:
         """He-initialised hidden layers; the last layer's weights are ``scale`` times
-        standard normals (0, the default, makes the block the identity)."""
+        standard normals (0, the default, makes the block the identity); the conditioner
+        takes ``context`` more inputs."""
         rng = np.random.default_rng(rng)
         d1, d2 = width // 2, width - width // 2
-        sizes = [d1, *hidden, cls.PER_FEATURE * d2]
-        arrays = {}
+        sizes = [d1 + context, *hidden, cls.PER_FEATURE * d2]
+        arrays: dict[str, Any] = {"context_width": np.array(context)} if context else {}
         for i in range(len(sizes) - 1):
             last = i == len(sizes) - 2
             std = scale if last else np.sqrt(2.0 / max(sizes[i], 1))
@@ -808,7 +828,17 @@ class Coupling(_TrainableKind):
     @property
     def split(self) -> tuple[int, int]:
         """``(d1, d2)``: the features passed through and the features transformed."""
-        return self.weights[0].shape[1], self.weights[-1].shape[0] // self.PER_FEATURE
+        return (self.weights[0].shape[1] - self.context,
+                self.weights[-1].shape[0] // self.PER_FEATURE)
+
+    @property
+    def context_width(self) -> int:
+        return self.context
+
+    @staticmethod
+    def _d1(p: dict[str, np.ndarray]) -> int:
+        """The features passed through, from parameters p."""
+        return int(p["weight0"].shape[1]) - int(p.get("context_width", 0))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -824,24 +854,35 @@ class Coupling(_TrainableKind):
 
     @staticmethod
     def _depth(p: dict[str, np.ndarray]) -> int:
-        return len(p) // 2
+        return sum(1 for key in p if key.startswith("weight"))
 
     @classmethod
     def conditioner(cls, p: dict[str, np.ndarray], x1: np.ndarray, backend: LayerBackend,
-                    keep: bool = False) -> tuple[np.ndarray, np.ndarray, list, list]:
+                    keep: bool = False, context: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, list, list]:
         """``(s, tanh(s_raw / 2), t)`` inputs: returns ``(s_raw, t, inputs, preactivations)``
         (the last two only with ``keep``)."""
-        a, inputs, pre = cls.mlp(p, x1, backend, keep)
+        a, inputs, pre = cls.mlp(p, x1, backend, keep, context)
         d2 = a.shape[1] // 2
         return a[:, :d2], a[:, d2:], inputs, pre
 
     @classmethod
     def mlp(cls, p: dict[str, np.ndarray], x1: np.ndarray, backend: LayerBackend,
-            keep: bool = False) -> tuple[np.ndarray, list, list]:
-        """The conditioner's outputs at x1, with each layer's inputs and pre-activations
-        (only with ``keep``: what :meth:`mlp_backward` needs)."""
+            keep: bool = False, context: np.ndarray | None = None
+            ) -> tuple[np.ndarray, list, list]:
+        """The conditioner's outputs at x1 (and the context after it, for a block that
+        takes one), with each layer's inputs and pre-activations (only with ``keep``:
+        what :meth:`mlp_backward` needs)."""
         depth = cls._depth(p)
-        a = x1
+        width = int(p.get("context_width", 0))
+        if width:
+            if context is None or context.shape != (len(x1), width):
+                raise ValueError(f"this coupling block's conditioner takes a context of "
+                                 f"shape ({len(x1)}, {width}); got "
+                                 f"{None if context is None else context.shape}")
+            a = np.ascontiguousarray(np.concatenate([x1, context.astype(x1.dtype)], axis=1))
+        else:
+            a = x1
         inputs, pre = [], []
         for i in range(depth):
             w, b = p[f"weight{i}"], p[f"bias{i}"]
@@ -882,11 +923,12 @@ class Coupling(_TrainableKind):
 
     @classmethod
     def train_forward(cls, p: dict[str, np.ndarray], x: np.ndarray, backend: LayerBackend,
-                      keep: bool = True) -> tuple[np.ndarray, np.ndarray, Any]:
+                      keep: bool = True, context: np.ndarray | None = None
+                      ) -> tuple[np.ndarray, np.ndarray, Any]:
         """``(y, log|det J| per sample, cache)`` for parameters p."""
-        d1 = p["weight0"].shape[1]
+        d1 = cls._d1(p)
         x1, x2 = x[:, :d1], x[:, d1:]
-        s_raw, t, inputs, pre = cls.conditioner(p, x1, backend, keep)
+        s_raw, t, inputs, pre = cls.conditioner(p, x1, backend, keep, context)
         half = np.tanh(0.5 * s_raw)
         s = _S_BOUND * half
         e = np.exp(s)
@@ -899,22 +941,24 @@ class Coupling(_TrainableKind):
                        ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """``dL/dx`` and ``dL/d(array)`` given ``dL/dy`` and ``dL/d(log|det J|)``."""
         inputs, pre, x2, e, half = cache
-        d1 = p["weight0"].shape[1]
+        d1 = cls._d1(p)
         gy1, gy2 = grad_y[:, :d1], grad_y[:, d1:]
         grad_s = gy2 * x2 * e + grad_log_det[:, None]
         g = np.ascontiguousarray(np.concatenate(
             [grad_s * (0.5 * _S_BOUND) * (1.0 - half * half), gy2], axis=1))
         g, grads = cls.mlp_backward(p, inputs, pre, g, backend)
-        return np.concatenate([gy1 + g, gy2 * e], axis=1), grads
+        return np.concatenate([gy1 + g[:, :d1], gy2 * e], axis=1), grads
 
     # -- the layer interface ----------------------------------------------------------------
 
-    def forward(self, x: np.ndarray, backend: LayerBackend) -> np.ndarray:
-        return self.train_forward(self.params(x.dtype), x, backend, keep=False)[0]
+    def forward(self, x: np.ndarray, backend: LayerBackend,
+                context: np.ndarray | None = None) -> np.ndarray:
+        return self.train_forward(self.params(x.dtype), x, backend, False, context)[0]
 
     def forward_log_det(self, x: np.ndarray, total: np.ndarray,
-                        backend: LayerBackend) -> np.ndarray:
-        y, log_det, _ = self.train_forward(self.params(x.dtype), x, backend, keep=False)
+                        backend: LayerBackend, context: np.ndarray | None = None
+                        ) -> np.ndarray:
+        y, log_det, _ = self.train_forward(self.params(x.dtype), x, backend, False, context)
         total += log_det
         return y
 
@@ -932,15 +976,18 @@ class Coupling(_TrainableKind):
                           [self.weights[0].shape[1]] + [w.shape[0] for w in self.weights])
         return f"conditioner {sizes} (relu), never inverted; |s| < {_S_BOUND:g}"
 
-    def inverse(self, t: np.ndarray, factors: Any, backend: LayerBackend) -> np.ndarray:
+    def inverse(self, t: np.ndarray, factors: Any, backend: LayerBackend,
+                context: np.ndarray | None = None) -> np.ndarray:
         p = self.params(t.dtype)
         d1 = self.split[0]
         t1, t2 = t[:, :d1], t[:, d1:]
-        s_raw, shift, _, _ = self.conditioner(p, np.ascontiguousarray(t1), backend)
+        s_raw, shift, _, _ = self.conditioner(p, np.ascontiguousarray(t1), backend,
+                                              context=context)
         s = _S_BOUND * np.tanh(0.5 * s_raw)
         return np.concatenate([t1, (t2 - shift) * np.exp(-s)], axis=1)
 
     def _local_slopes(self, p: dict[str, np.ndarray], x1: np.ndarray,
+                      context: np.ndarray | None = None,
                       rows: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per row: the inf-norms of the conditioner's Jacobians ``d s_raw / d x1`` and
         ``d t / d x1`` at x1 (ReLU's pattern frozen: a first-order model), and the rounding
@@ -950,9 +997,13 @@ class Coupling(_TrainableKind):
         depth = self._depth(p)
         d2 = p[f"weight{depth - 1}"].shape[0] // 2
         slope_s, slope_t, rounding = (np.empty(len(x1)) for _ in range(3))
+        d1 = x1.shape[1]
+        if self.context:  # the context is exact: derivatives with respect to x1 only
+            x1 = np.concatenate([x1, np.asarray(context, dtype=np.float64)], axis=1)
+        seed = np.eye(x1.shape[1], d1)
         for begin in range(0, len(x1), rows):
             a = x1[begin:begin + rows]
-            jacobian = np.broadcast_to(np.eye(a.shape[1]), (len(a), a.shape[1], a.shape[1]))
+            jacobian = np.broadcast_to(seed, (len(a), *seed.shape))
             error = np.zeros((len(a), 1))
             for i in range(depth):
                 w, b = p[f"weight{i}"], p[f"bias{i}"]
@@ -972,8 +1023,8 @@ class Coupling(_TrainableKind):
         return slope_s, slope_t, rounding
 
     def inverse_step(self, t: np.ndarray, error: np.ndarray, factors: Any,
-                     precision: Precision, backend: LayerBackend
-                     ) -> tuple[np.ndarray, np.ndarray]:
+                     precision: Precision, backend: LayerBackend,
+                     context: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The inverse and a first-order a-priori bound of each row's relative error.
 
         With incoming absolute error ``delta = error * ||t||_inf`` per row: ``x1 = t1``
@@ -984,18 +1035,19 @@ class Coupling(_TrainableKind):
         the row's largest ``exp(-s)`` and ``|x2|``). Refinement is not needed (the
         inverse is explicit) and not taken.
         """
-        x = self.inverse(t, factors, backend)
+        x = self.inverse(t, factors, backend, context)
         u = precision.u_work
         p = self.params(np.float64)
         d1 = self.split[0]
         t64, x64 = t.astype(np.float64), x.astype(np.float64)
         delta = error * np.abs(t64).max(axis=1, initial=0.0)
         if d1:
-            slope_s, slope_t, rounding = self._local_slopes(p, t64[:, :d1])
+            slope_s, slope_t, rounding = self._local_slopes(p, t64[:, :d1], context)
         else:
             slope_s = slope_t = np.zeros(len(t))
             rounding = np.full(len(t), 2.0 * len(p))
-        s_raw, _, _, _ = self.conditioner(p, np.ascontiguousarray(t64[:, :d1]), backend)
+        s_raw, _, _, _ = self.conditioner(p, np.ascontiguousarray(t64[:, :d1]), backend,
+                                          context=context)
         growth = np.exp(-_S_BOUND * np.tanh(0.5 * s_raw)).max(axis=1, initial=1.0)
         x2 = np.abs(x64[:, d1:]).max(axis=1, initial=0.0)
         moved_s = slope_s * delta + rounding * u
@@ -1007,7 +1059,9 @@ class Coupling(_TrainableKind):
     # -- storage ------------------------------------------------------------------------------
 
     def to_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        arrays = {}
+        arrays: dict[str, np.ndarray] = {}
+        if self.context:
+            arrays["context_width"] = np.array(self.context, dtype=np.int64)
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             arrays[f"weight{i}"] = w
             arrays[f"bias{i}"] = b
@@ -1018,8 +1072,9 @@ class Coupling(_TrainableKind):
                     dtype: np.dtype | None = None) -> Coupling:
         """From the conditioner's ``weight0, bias0, weight1, bias1, ...`` (at least one
         layer; ``weight{i}`` (n_out, n_in), the last one's n_out even); copied."""
-        weights, biases = cls._mlp_arrays(arrays, index)
-        d1, n_out = weights[0].shape[1], weights[-1].shape[0]
+        weights, biases = cls._mlp_arrays(arrays, index, extra=("context_width",))
+        context = _context_width(arrays, index, cls.kind, weights[0].shape[1])
+        d1, n_out = weights[0].shape[1] - context, weights[-1].shape[0]
         if n_out % 2 or n_out == 0 or n_out // 2 < d1 or n_out // 2 > d1 + 1:
             raise ValueError(
                 f"layer {index} (coupling): the conditioner maps {d1} features to {n_out} "
@@ -1027,7 +1082,7 @@ class Coupling(_TrainableKind):
                 f"2 * (d - d // 2) outputs")
         dtype = dtype or np.result_type(*weights, *biases)
         return cls(tuple(_frozen_copy(w, dtype) for w in weights),
-                   tuple(_frozen_copy(b, dtype) for b in biases))
+                   tuple(_frozen_copy(b, dtype) for b in biases), context=context)
 
     @classmethod
     def _mlp_arrays(cls, arrays: dict[str, Any], index: int, extra: tuple[str, ...] = ()
@@ -1040,7 +1095,8 @@ class Coupling(_TrainableKind):
         expected = {f"{name}{i}" for i in range(depth) for name in ("weight", "bias")}
         unknown = set(arrays) - expected - set(extra)
         if depth == 0 or unknown:
-            names = ", ".join(extra + ("weight0", "bias0", "weight1", "..."))
+            names = "weight0, bias0, weight1, ..." + (
+                f" (and {', '.join(extra)})" if extra else "")
             raise ValueError(
                 f"layer {index} ({cls.kind}) needs arrays {names}; got "
                 f"{', '.join(sorted(arrays)) or 'none'}")
@@ -1057,6 +1113,18 @@ class Coupling(_TrainableKind):
             weights.append(w)
             biases.append(b)
         return weights, biases
+
+
+def _context_width(arrays: dict[str, Any], index: int, kind: str, inputs: int) -> int:
+    """The optional ``context_width`` of a coupling block: an integer in [0, inputs]."""
+    value = arrays.get("context_width")
+    if value is None:
+        return 0
+    width = np.asarray(value)
+    if width.shape != () or width.dtype.kind not in "iu" or not 0 <= int(width) <= inputs:
+        raise ValueError(f"context_width[{index}] ({kind}) must be an integer scalar in "
+                         f"[0, {inputs}], got {value!r}")
+    return int(width)
 
 
 def _restore_kind(kind: str, arrays: dict[str, Any], settings: dict[str, Any]) -> LayerKind:

@@ -23,7 +23,7 @@ from ._layers import restore_layer as _restore_layer  # noqa: F401  (pickles of 
 from ._refine import Precision
 from ._report import InvertibilityReport, LayerReport, target_error
 from ._torch import module_to_data, network_to_module
-from ._validation import as_float_array, check_memory, contiguous_ready
+from ._validation import as_float_array, check_finite_array, check_memory, contiguous_ready
 
 if TYPE_CHECKING:  # Self is in typing from Python 3.11
     from typing_extensions import Self
@@ -291,11 +291,43 @@ class Network:
         check_memory(3 * rows * self._widest, dtype, lambda: f"{name} of shape {x.shape}")
         return contiguous_ready(x.reshape(rows, n), dtype), single
 
-    def forward(self, x: Any) -> np.ndarray:
-        """Run the network: x of shape (n_inputs,) or (batch, n_inputs)."""
+    @property
+    def context_width(self) -> int:
+        """Width of the context the network's layers take (0: none); coupling blocks whose
+        conditioner takes the class's one-hot, say, need ``context`` in every pass."""
+        return max(layer.context_width for layer in self._layers)
+
+    def _context(self, context: Any, rows: int, single: bool, dtype: np.dtype
+                 ) -> np.ndarray | None:
+        """``context`` checked against the network's context width, as a (rows, width)
+        array of ``dtype`` (None for a network that takes none)."""
+        width = self.context_width
+        if width == 0:
+            if context is not None:
+                raise ValueError("this network takes no context (its layers' conditioners "
+                                 "take only their inputs); got one")
+            return None
+        if context is None:
+            raise ValueError(f"this network's coupling blocks take a context of width "
+                             f"{width}: pass context= with shape ({width},) or "
+                             f"(batch, {width})")
+        c = as_float_array(context, "context")
+        if single and c.ndim == 1:
+            c = c[None, :]
+        if c.shape != (rows, width):
+            raise ValueError(f"context must have shape ({rows}, {width}) (a row per input "
+                             f"row), got {np.shape(context)}")
+        check_finite_array(c, "context")
+        return np.ascontiguousarray(c, dtype=dtype)
+
+    def forward(self, x: Any, context: Any = None) -> np.ndarray:
+        """Run the network: x of shape (n_inputs,) or (batch, n_inputs); ``context``, one
+        row per input row, for networks whose blocks take one (see ``context_width``)."""
         layers = self._layers
         x2, single = self._input(x, layers[0].shape[1], "x")
-        y = self._backend.forward(layers, x2)
+        c = self._context(context, len(x2), single, x2.dtype)
+        y = self._backend.forward(layers, x2) if c is None else \
+            self._backend.forward_layers(layers, x2, c)
         return y[0] if single else y
 
     __call__ = forward
@@ -323,7 +355,8 @@ class Network:
             factors.append(f)
         return factors
 
-    def inverse(self, y: Any, refine: int = 0, return_info: bool = False) -> Any:
+    def inverse(self, y: Any, refine: int = 0, return_info: bool = False,
+                context: Any = None) -> Any:
         """Run the network backwards: the x with ``forward(x) == y`` (to rounding).
 
         Parameters
@@ -341,6 +374,9 @@ class Network:
             ``cond(W) * n * eps32`` is well below 1 (mixed-precision refinement); each step
             gains about ``-log10(cond(W) * n * eps_factors)`` digits. ``refine=0`` (the
             default) is the single native call.
+        context : array_like, optional
+            One row per target row, for networks whose blocks take one (see
+            ``context_width``).
         return_info : bool, optional
             Also return a dict with, per sample, ``residual``: the measured
             ``||f(x) - y||_inf / ||y||_inf`` (forward pass in float64), and ``bound``: the
@@ -360,17 +396,24 @@ class Network:
             raise ValueError(f"refine must be a non-negative integer, got {refine!r}")
         layers = self._layers
         y2, single = self._input(y, layers[-1].shape[0], "y")
+        c = self._context(context, len(y2), single, y2.dtype)
         if refine == 0 and not return_info:
             prepared = self._prepared(layers, y2.dtype)
-            x, failure = self._backend.inverse(layers, prepared, y2)
+            if c is None:
+                x, failure = self._backend.inverse(layers, prepared, y2)
+            else:
+                x, failure = self._backend.inverse_layers(layers, self._checked_factors(
+                    layers, y2.dtype), y2, c)
             if failure is not None:
                 raise target_error(layers, failure, x, single)
             return x[0] if single else x
-        x, bound, conditions = self._inverse_refined(layers, y2, int(refine), single)
+        x, bound, conditions = self._inverse_refined(layers, y2, int(refine), single, c)
         if not return_info:
             return x[0] if single else x
         y64 = y2.astype(np.float64)
-        fx = self._backend.forward(layers, np.ascontiguousarray(x, dtype=np.float64))
+        x64 = np.ascontiguousarray(x, dtype=np.float64)
+        fx = self._backend.forward(layers, x64) if c is None else \
+            self._backend.forward_layers(layers, x64, c.astype(np.float64))
         scale = np.abs(y64).max(axis=1)
         residual = np.abs(fx - y64).max(axis=1) / np.where(scale > 0, scale, 1.0)
         info = {"residual": residual[0] if single else residual,
@@ -380,7 +423,8 @@ class Network:
 
 
     def _inverse_refined(self, layers: tuple[Any, ...], y: np.ndarray, refine: int,
-                         single: bool) -> tuple[np.ndarray, np.ndarray, list[float]]:
+                         single: bool, context: np.ndarray | None = None
+                         ) -> tuple[np.ndarray, np.ndarray, list[float]]:
         """The layer-by-layer reverse pass with refinement, and the per-sample bound."""
         precision = Precision.choose(y.dtype, self.dtype, refine)
         factors = self._checked_factors(layers, precision.factor)
@@ -390,7 +434,8 @@ class Network:
             layer = layers[index]
             if layer.out_of_range(x).any():
                 raise target_error(layers, ("out_of_range", index), x, single)
-            x, error = layer.inverse_step(x, error, factors[index], precision, self._backend)
+            x, error = layer.inverse_step(x, error, factors[index], precision, self._backend,
+                                          context)
             if not np.isfinite(x).all():
                 raise target_error(layers, ("not_finite", index), x, single)
         conditions = [None if f is None else f.condition_estimate for f in factors]
@@ -410,7 +455,7 @@ class Network:
         self._inverse_cache = (layers, dtype, threshold, prepared)
         return prepared
 
-    def log_abs_det_jacobian(self, x: Any) -> np.ndarray:
+    def log_abs_det_jacobian(self, x: Any, context: Any = None) -> np.ndarray:
         """``log |det J(x)|`` of the network at each input, J the Jacobian dy/dx.
 
         The sum over layers of their log-determinants: for a dense layer ``log |det W|``
@@ -426,9 +471,9 @@ class Network:
         -------
         ndarray, shape () or (batch,)
         """
-        return self.forward_log_det(x)[1]
+        return self.forward_log_det(x, context)[1]
 
-    def forward_log_det(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
+    def forward_log_det(self, x: Any, context: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """The outputs and ``log |det J(x)|`` in one pass (see
         :meth:`log_abs_det_jacobian`).
 
@@ -448,7 +493,9 @@ class Network:
                     "bijective activations", layer=index,
                 )
         x2, single = self._input(x, layers[0].shape[1], "x")
-        y, total = self._backend.forward_log_det(layers, x2)
+        c = self._context(context, len(x2), single, x2.dtype)
+        y, total = self._backend.forward_log_det(layers, x2) if c is None else \
+            self._backend.forward_log_det_layers(layers, x2, c)
         return (y[0], total[0]) if single else (y, total)
 
     def check(self, y: Any = None) -> InvertibilityReport:

@@ -34,6 +34,7 @@ from ._layers import (
     Coupling,
     Factors,
     LayerBackend,
+    _context_width,
     _float_array,
     _frozen_copy,
     _TrainableKind,
@@ -177,7 +178,8 @@ class ElementwiseSpline(_TrainableKind):
 
     @classmethod
     def train_forward(cls, p: dict[str, np.ndarray], x: np.ndarray, backend: LayerBackend,
-                      keep: bool = True) -> tuple[np.ndarray, np.ndarray, Any]:
+                      keep: bool = True, context: np.ndarray | None = None
+                      ) -> tuple[np.ndarray, np.ndarray, Any]:
         """``(y, log|det J| per sample, cache)`` for parameters p."""
         bound = _bound_of(p)
         x_knots, y_knots, slopes, knot_cache = spline_knots(
@@ -203,11 +205,13 @@ class ElementwiseSpline(_TrainableKind):
 
     # -- the layer interface ----------------------------------------------------------------
 
-    def forward(self, x: np.ndarray, backend: LayerBackend) -> np.ndarray:
+    def forward(self, x: np.ndarray, backend: LayerBackend,
+                context: np.ndarray | None = None) -> np.ndarray:
         return backend.rq_spline(x, *self._knots(x.dtype))[0]
 
     def forward_log_det(self, x: np.ndarray, total: np.ndarray,
-                        backend: LayerBackend) -> np.ndarray:
+                        backend: LayerBackend, context: np.ndarray | None = None
+                        ) -> np.ndarray:
         y, log_slope = backend.rq_spline(x, *self._knots(x.dtype))
         total += log_slope.sum(axis=1)
         return y
@@ -227,12 +231,13 @@ class ElementwiseSpline(_TrainableKind):
         return (f"{self.widths.shape[1]} bins on [-{float(self.bound):g}, "
                 f"{float(self.bound):g}], knot slopes {slopes.min():.3g}..{slopes.max():.3g}")
 
-    def inverse(self, t: np.ndarray, factors: Any, backend: LayerBackend) -> np.ndarray:
+    def inverse(self, t: np.ndarray, factors: Any, backend: LayerBackend,
+                context: np.ndarray | None = None) -> np.ndarray:
         return backend.rq_spline(t, *self._knots(t.dtype), inverse=True)[0]
 
     def inverse_step(self, t: np.ndarray, error: np.ndarray, factors: Any,
-                     precision: Precision, backend: LayerBackend
-                     ) -> tuple[np.ndarray, np.ndarray]:
+                     precision: Precision, backend: LayerBackend,
+                     context: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The inverse and a first-order bound of each row's relative error (see
         :func:`_inverse_error`)."""
         x, log_slope = backend.rq_spline(t, *self._knots(t.dtype), inverse=True)
@@ -296,14 +301,17 @@ class SplineCoupling(Coupling):
 
     @classmethod
     def random(cls, width: int, hidden: Any = (64, 64), rng: np.random.Generator | None = None,
-               scale: float = 0.0, dtype: Any = np.float64, bins: int = 8,
+               scale: float = 0.0, dtype: Any = np.float64, context: int = 0, bins: int = 8,
                bound: float = DEFAULT_BOUND) -> SplineCoupling:
         """He-initialised hidden layers; the last layer's weights are ``scale`` times
-        standard normals (0, the default, makes the block the identity)."""
+        standard normals (0, the default, makes the block the identity); the conditioner
+        takes ``context`` more inputs."""
         rng = np.random.default_rng(rng)
         d1, d2 = width // 2, width - width // 2
-        sizes = [d1, *hidden, (3 * bins - 1) * d2]
+        sizes = [d1 + context, *hidden, (3 * bins - 1) * d2]
         arrays: dict[str, Any] = {"bound": np.array(bound)}
+        if context:
+            arrays["context_width"] = np.array(context)
         for i in range(len(sizes) - 1):
             last = i == len(sizes) - 2
             std = scale if last else np.sqrt(2.0 / max(sizes[i], 1))
@@ -323,28 +331,24 @@ class SplineCoupling(Coupling):
 
     @property
     def split(self) -> tuple[int, int]:
-        d1 = self.weights[0].shape[1]
+        d1 = self.weights[0].shape[1] - self.context
         found = self._bins(d1, self.weights[-1].shape[0])
         assert found is not None  # checked by from_arrays
         return d1, found[0]
 
     @property
     def bins(self) -> int:
-        found = self._bins(self.weights[0].shape[1], self.weights[-1].shape[0])
+        found = self._bins(self.split[0], self.weights[-1].shape[0])
         assert found is not None
         return found[1]
 
-    @staticmethod
-    def _depth(p: dict[str, np.ndarray]) -> int:
-        return (len(p) - 1) // 2  # the conditioner's arrays and the bound
-
     @classmethod
     def knots(cls, p: dict[str, np.ndarray], x1: np.ndarray, d2: int, backend: LayerBackend,
-              keep: bool = False
+              keep: bool = False, context: np.ndarray | None = None
               ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], tuple, list, list]:
         """The per-row knots ``(x_knots, y_knots, slopes)`` (n, d2, K + 1) at x1, the knot
         cache, and the conditioner's inputs and pre-activations (with ``keep``)."""
-        a, inputs, pre = cls.mlp(p, x1, backend, keep)
+        a, inputs, pre = cls.mlp(p, x1, backend, keep, context)
         raw = a.reshape(len(a), d2, -1)
         bins = (raw.shape[2] + 1) // 3
         x_knots, y_knots, slopes, cache = spline_knots(
@@ -353,19 +357,20 @@ class SplineCoupling(Coupling):
 
     @classmethod
     def _d2(cls, p: dict[str, np.ndarray]) -> tuple[int, int]:
-        d1 = p["weight0"].shape[1]
+        d1 = cls._d1(p)
         found = cls._bins(d1, p[f"weight{cls._depth(p) - 1}"].shape[0])
         assert found is not None
         return d1, found[0]
 
     @classmethod
     def train_forward(cls, p: dict[str, np.ndarray], x: np.ndarray, backend: LayerBackend,
-                      keep: bool = True) -> tuple[np.ndarray, np.ndarray, Any]:
+                      keep: bool = True, context: np.ndarray | None = None
+                      ) -> tuple[np.ndarray, np.ndarray, Any]:
         """``(y, log|det J| per sample, cache)`` for parameters p."""
         d1, d2 = cls._d2(p)
         x1, x2 = x[:, :d1], np.ascontiguousarray(x[:, d1:])
         knots, knot_cache, inputs, pre = cls.knots(p, np.ascontiguousarray(x1), d2, backend,
-                                                   keep)
+                                                   keep, context)
         y2, log_slope = backend.rq_spline(x2, *knots)
         y = np.concatenate([x1, y2], axis=1)
         return y, log_slope.sum(axis=1), (inputs, pre, x2, knots, knot_cache)
@@ -376,7 +381,7 @@ class SplineCoupling(Coupling):
                        ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """``dL/dx`` and ``dL/d(array)`` given ``dL/dy`` and ``dL/d(log|det J|)``."""
         inputs, pre, x2, knots, knot_cache = cache
-        d1 = p["weight0"].shape[1]
+        d1 = cls._d1(p)
         gy1, gy2 = grad_y[:, :d1], np.ascontiguousarray(grad_y[:, d1:])
         grad_log = np.broadcast_to(grad_log_det[:, None], x2.shape)
         x_knots, y_knots, slopes = knots
@@ -385,7 +390,7 @@ class SplineCoupling(Coupling):
         gw, gh, gd = spline_knots_backward(gx, gy, gs, knot_cache, _bound_of(p))
         g = np.ascontiguousarray(np.concatenate([gw, gh, gd], axis=2).reshape(len(x2), -1))
         g1, grads = cls.mlp_backward(p, inputs, pre, g, backend)
-        return np.concatenate([gy1 + g1, grad_x2], axis=1), grads
+        return np.concatenate([gy1 + g1[:, :d1], grad_x2], axis=1), grads
 
     # -- the layer interface ----------------------------------------------------------------
 
@@ -395,27 +400,29 @@ class SplineCoupling(Coupling):
         return (f"conditioner {sizes} (relu), never inverted; {self.bins} bins on "
                 f"[-{float(self.bound):g}, {float(self.bound):g}]")
 
-    def inverse(self, t: np.ndarray, factors: Any, backend: LayerBackend) -> np.ndarray:
-        return self._inverse(t, backend)[0]
+    def inverse(self, t: np.ndarray, factors: Any, backend: LayerBackend,
+                context: np.ndarray | None = None) -> np.ndarray:
+        return self._inverse(t, backend, context)[0]
 
-    def _inverse(self, t: np.ndarray, backend: LayerBackend) -> tuple[np.ndarray, np.ndarray]:
+    def _inverse(self, t: np.ndarray, backend: LayerBackend,
+                 context: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         p = self.params(t.dtype)
         d1, d2 = self.split
         t1 = np.ascontiguousarray(t[:, :d1])
-        knots, _, _, _ = self.knots(p, t1, d2, backend)
+        knots, _, _, _ = self.knots(p, t1, d2, backend, context=context)
         x2, log_slope = backend.rq_spline(np.ascontiguousarray(t[:, d1:]), *knots,
                                           inverse=True)
         return np.concatenate([t1, x2], axis=1), log_slope
 
     def inverse_step(self, t: np.ndarray, error: np.ndarray, factors: Any,
-                     precision: Precision, backend: LayerBackend
-                     ) -> tuple[np.ndarray, np.ndarray]:
+                     precision: Precision, backend: LayerBackend,
+                     context: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The inverse and each row's relative error bound: the elementwise spline's
         (see :func:`_inverse_error`) with the knots taken as exact when the incoming error
         is 0; with an incoming error, the knots move with x1 and no first-order bound is
         derived here (the bound is then infinite; the measured residual of
         ``inverse(..., return_info=True)`` still tells)."""
-        x, log_slope = self._inverse(t, backend)
+        x, log_slope = self._inverse(t, backend, context)
         d1 = self.split[0]
         own = _inverse_error(x[:, d1:], t[:, d1:], log_slope, np.zeros(len(t)),
                              float(self.bound), precision.u_work)
@@ -437,9 +444,10 @@ class SplineCoupling(Coupling):
         """From the scalar ``bound`` > 0 and the conditioner's ``weight0, bias0, weight1,
         bias1, ...`` (``weight{i}`` (n_out, n_in); the last gives ``3 K - 1`` outputs per
         transformed feature); copied."""
-        weights, biases = cls._mlp_arrays(arrays, index, extra=("bound",))
+        weights, biases = cls._mlp_arrays(arrays, index, extra=("bound", "context_width"))
         bound = _check_bound(arrays, index, cls.kind)
-        d1, n_out = weights[0].shape[1], weights[-1].shape[0]
+        context = _context_width(arrays, index, cls.kind, weights[0].shape[1])
+        d1, n_out = weights[0].shape[1] - context, weights[-1].shape[0]
         if cls._bins(d1, n_out) is None:
             raise ValueError(
                 f"layer {index} (spline_coupling): the conditioner maps {d1} features to "
@@ -448,4 +456,4 @@ class SplineCoupling(Coupling):
         dtype = dtype or np.result_type(*weights, *biases)
         return cls(weights=tuple(_frozen_copy(w, dtype) for w in weights),
                    biases=tuple(_frozen_copy(b, dtype) for b in biases),
-                   bound=_frozen_copy(bound, dtype))
+                   bound=_frozen_copy(bound, dtype), context=context)

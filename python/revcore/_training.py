@@ -46,7 +46,7 @@ __all__ = ["FlowModel", "Stepper", "TrainingResult", "initialise", "objective",
 
 LOG_2PI = math.log(2 * math.pi)
 # Arrays of a layer that training never changes.
-_FIXED = ("sign", "permutation", "bound")
+_FIXED = ("sign", "permutation", "bound", "context_width")
 _PRIOR_ROWS = 10.0
 
 
@@ -71,12 +71,14 @@ class FlowModel:
     def build(cls, width: int, n_classes: int, n_blocks: int, hidden: tuple[int, ...],
               rng: np.random.Generator, dtype: Any = np.float64, coupling: str = "affine",
               bins: int = 8, bound: float = DEFAULT_BOUND,
-              elementwise: bool = False) -> FlowModel:
+              elementwise: bool = False, class_context: bool = False) -> FlowModel:
         """``n_blocks`` of [lu_dense, coupling] then a closing lu_dense: each mixing layer
         the identity on a random permutation, each coupling block (``coupling``: "affine"
         or "spline", with ``bins`` bins on [-bound, bound]) the identity (its conditioner's
         last layer zero); with ``elementwise``, first a learned spline per feature (the
-        identity at the start)."""
+        identity at the start); with ``class_context``, the conditioners also take the
+        class's one-hot."""
+        context = n_classes if class_context else 0
         kinds: list[str] = []
         layers: list[dict[str, np.ndarray]] = []
         if elementwise:
@@ -86,9 +88,10 @@ class FlowModel:
             kinds += ["lu_dense", "coupling" if coupling == "affine" else "spline_coupling"]
             layers.append(LUDense.identity(width, rng.permutation(width), dtype).params())
             if coupling == "affine":
-                layers.append(Coupling.random(width, hidden, rng, 0.0, dtype).params())
+                layers.append(Coupling.random(width, hidden, rng, 0.0, dtype,
+                                              context).params())
             else:
-                layers.append(SplineCoupling.random(width, hidden, rng, 0.0, dtype, bins,
+                layers.append(SplineCoupling.random(width, hidden, rng, 0.0, dtype, context, bins,
                                                     bound).params())
         kinds.append("lu_dense")
         layers.append(LUDense.identity(width, rng.permutation(width), dtype).params())
@@ -128,6 +131,11 @@ class FlowModel:
         self.means, self.log_sigma = views[k], views[k + 1]
         return groups
 
+    @property
+    def context(self) -> int:
+        """Width of the context the conditioners take (the number of classes, or 0)."""
+        return max((int(p.get("context_width", 0)) for p in self.layers), default=0)
+
     def copy(self) -> FlowModel:
         return FlowModel(list(self.kinds), [{k: v.copy() for k, v in p.items()}
                                             for p in self.layers],
@@ -140,14 +148,15 @@ class FlowModel:
                 in enumerate(zip(self.kinds, self.layers))]
 
 
-def flow_forward(model: FlowModel, x: np.ndarray, backend: Any,
-                 keep: bool = True) -> tuple[np.ndarray, np.ndarray, list]:
-    """``(z, log|det J| per sample, caches)`` of the model's layers."""
+def flow_forward(model: FlowModel, x: np.ndarray, backend: Any, keep: bool = True,
+                 context: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, list]:
+    """``(z, log|det J| per sample, caches)`` of the model's layers (``context``: one row
+    per input row, for conditioners that take one)."""
     log_det = np.zeros(len(x), dtype=x.dtype)
     caches = []
     for kind, p in zip(model.kinds, model.layers):
         x, layer_log_det, cache = LAYER_KINDS[kind].train_forward(  # type: ignore[attr-defined]
-            p, x, backend)
+            p, x, backend, context=context)
         log_det += layer_log_det
         caches.append(cache if keep else None)
     return x, log_det, caches
@@ -177,13 +186,39 @@ def joint_log_prob(model: FlowModel, z: np.ndarray, log_det: np.ndarray) -> np.n
             + log_det.astype(np.float64)[:, None] + model.log_prior[None, :])
 
 
+def one_hot(classes: np.ndarray, k: int, dtype: Any) -> np.ndarray:
+    """(n, k): row i is 1 in column ``classes[i]``."""
+    out = np.zeros((len(classes), k), dtype=dtype)
+    out[np.arange(len(classes)), classes] = 1
+    return out
+
+
+def class_passes(model: FlowModel, x: np.ndarray, backend: Any, keep: bool = False
+                 ) -> tuple[np.ndarray, np.ndarray, list]:
+    """``z`` (K, n, d), ``log|det J|`` (K, n) and the caches of every class's pass: one pass
+    when the conditioners take no context (the same for every class)."""
+    k = len(model.means)
+    if not model.context:
+        z, log_det, caches = flow_forward(model, x, backend, keep)
+        return z[None], log_det[None], [caches]
+    passes = [flow_forward(model, x, backend, keep,
+                           one_hot(np.full(len(x), c), k, x.dtype)) for c in range(k)]
+    return (np.stack([p[0] for p in passes]), np.stack([p[1] for p in passes]),
+            [p[2] for p in passes])
+
+
 def objective(model: FlowModel, x: np.ndarray, y: np.ndarray, beta: float, backend: Any,
               gradients: bool = False) -> tuple[float, list[np.ndarray]]:
     """The loss on a batch (see the module) and, with ``gradients``, its gradient for every
-    array of ``model.trainable()`` (same order)."""
+    array of ``model.trainable()`` (same order). With a class context, each class's
+    ``p(x, k)`` comes from its own pass of the flow."""
     n, d = x.shape
-    z, log_det, caches = flow_forward(model, x, backend, keep=gradients)
-    a = joint_log_prob(model, z, log_det)
+    zs, log_dets, caches = class_passes(model, x, backend, keep=gradients)
+    if len(zs) == 1:
+        a = joint_log_prob(model, zs[0], log_dets[0])
+    else:
+        a = np.stack([joint_log_prob(model, zs[c], log_dets[c])[:, c]
+                      for c in range(len(zs))], axis=1)
     rows = np.arange(n)
     top = a.max(axis=1, keepdims=True)
     lse = top[:, 0] + np.log(np.exp(a - top).sum(axis=1))
@@ -195,18 +230,40 @@ def objective(model: FlowModel, x: np.ndarray, y: np.ndarray, beta: float, backe
     G = (beta / n) * np.exp(a - lse[:, None])
     G[rows, y] -= beta / n + 1.0 / (n * d)
     inverse_var = np.exp(-2 * model.log_sigma)                  # (K, d)
-    z64 = z.astype(np.float64)
-    row_sum, column_sum = G.sum(axis=1), G.sum(axis=0)
-    Gz = G.T @ z64                                              # (K, d)
-    # a_k = -|z - mu_k|^2_{1/sigma_k^2} / 2 - sum log sigma_k + log|det J| + const
-    grad_z = -(z64 * (G @ inverse_var) - G @ (model.means * inverse_var))
+    column_sum = G.sum(axis=0)
+    # a_k = -|z_k - mu_k|^2_{1/sigma_k^2} / 2 - sum log sigma_k + log|det J_k| + const,
+    # z_k the code of the class's pass (the same z for every class without a context)
+    if len(zs) == 1:
+        z64 = zs[0].astype(np.float64)
+        Gz = G.T @ z64                                          # (K, d)
+        second = G.T @ (z64 * z64)
+        grad_zs = [-(z64 * (G @ inverse_var) - G @ (model.means * inverse_var))]
+        grad_log_dets = [G.sum(axis=1)]
+    else:
+        z64s = zs.astype(np.float64)                            # (K, n, d)
+        Gz = np.einsum("nk,knd->kd", G, z64s)
+        second = np.einsum("nk,knd->kd", G, z64s * z64s)
+        grad_zs = [-G[:, c, None] * (z64s[c] - model.means[c]) * inverse_var[c]
+                   for c in range(len(zs))]
+        grad_log_dets = [G[:, c] for c in range(len(zs))]
     grad_means = inverse_var * (Gz - column_sum[:, None] * model.means)
-    second = G.T @ (z64 * z64) - 2 * Gz * model.means + column_sum[:, None] * model.means**2
+    second = second - 2 * Gz * model.means + column_sum[:, None] * model.means**2
     grad_log_sigma = inverse_var * second - column_sum[:, None]
     if model.shared_scale:  # one row of scales for every class: the gradients add up
         grad_log_sigma[...] = grad_log_sigma.sum(axis=0)
-    layer_grads = flow_backward(model, caches, grad_z.astype(x.dtype),
-                                row_sum.astype(x.dtype), backend)
+    layer_grads: list[dict[str, np.ndarray]] | None = None
+    for c, (grad_z, grad_log_det) in enumerate(zip(grad_zs, grad_log_dets)):
+        if len(zs) > 1 and not np.any(grad_log_det):
+            continue  # a class no row's loss depends on (pure maximum likelihood)
+        grads = flow_backward(model, caches[c], grad_z.astype(x.dtype),
+                              grad_log_det.astype(x.dtype), backend)
+        if layer_grads is None:
+            layer_grads = grads
+        else:
+            for total, more in zip(layer_grads, grads):
+                for key in total:
+                    total[key] = total[key] + more[key]
+    assert layer_grads is not None
     flat = [g[k] for p, g in zip(model.layers, layer_grads) for k in p if k not in _FIXED]
     return loss, flat + [grad_means, grad_log_sigma]
 
@@ -292,7 +349,8 @@ def initialise(model: FlowModel, xt: np.ndarray, yt: np.ndarray, xv: np.ndarray,
         else:  # nothing held out: shrink harder the fewer rows per feature there are
             eps = min(1.0, max(1e-2, xt.shape[1] / max(len(xt), 1)))
         whiten(model, covariance + eps * np.eye(len(covariance)), xt.astype(np.float64).mean(0))
-    z, _, _ = flow_forward(model, xt, backend, keep=False)
+    context = one_hot(yt, len(model.means), xt.dtype) if model.context else None
+    z, _, _ = flow_forward(model, xt, backend, False, context)
     z = z.astype(np.float64)
     pooled = z.var(0) if len(z) > 1 else np.ones(z.shape[1])
     for c in range(len(model.means)):
