@@ -62,7 +62,7 @@ def main() -> None:
             for nrhs in (int(v) for v in args.nrhs.split(",")):
                 b = rng.standard_normal((n, nrhs)).astype(dtype)
 
-                def lane(factors=factors, b=b, nrhs=nrhs):
+                def lane(factors=factors, piv=piv, b=b, nrhs=nrhs):
                     for j in range(0, nrhs, 7 * lanes):
                         revcore.lu_solve((factors, piv), b[:, j:j + 7 * lanes],
                                          check_finite=False)
@@ -73,7 +73,7 @@ def main() -> None:
 
                 calls: dict[str, Callable[[], object]] = {
                     "blocked": blocked,
-                    "lu_solve": lambda factors=factors, b=b: revcore.lu_solve(
+                    "lu_solve": lambda factors=factors, piv=piv, b=b: revcore.lu_solve(
                         (factors, piv), b, check_finite=False),
                 }
                 if nrhs >= 3:
