@@ -245,9 +245,39 @@ const Table& chosen() {
 
 }  // namespace detail::lu
 
-// lu_solve switches to the blocked solves from this order and number of right-hand sides.
-constexpr index_t kBlockedSolveMin = 4096;
-constexpr index_t kBlockedSolveRhs = 1024;
+// Where lu_solve leaves the lane kernels (the whole triangle against panels of RB right-hand
+// sides) for the blocked solves (64-row diagonal blocks on the lane kernels, everything else
+// in GEMM updates). The lane kernels reread the whole triangle once per panel, at 4 (float64)
+// or 16 (float32) flops per byte, so they run from the caches at 85-100 (float64) or 170-200
+// (float32) GFLOP/s while the factors fit in the 32 MiB L3 and slow down once they do not;
+// the GEMM updates stay near 85 (float64) or 160 (float32) GFLOP/s at any order but lose on
+// narrow B, where the packing and the leaves weigh most. Measured lane time / blocked time
+// (1 thread, Zen 5; revcore's row-major factors / scipy's column-major, trans = 0; > 1: the
+// blocked solves win; the lane kernels win at every nrhs for n <= 1024):
+//
+//   float64   nrhs:   1          16         32         64         128        256
+//   n = 1536        0.94/1.71            0.72/0.73  0.80/0.88  0.92/0.95  1.00/0.96
+//   n = 2048        1.32/1.98            0.83/0.78  0.96/0.95  1.06/1.07  1.18/1.21
+//   n = 3072        1.56/1.95  0.67/0.58 0.84/0.76  1.05/0.96  1.22/1.16  1.25/1.24
+//   n = 4096        1.69/1.79  0.79/0.57 1.00/0.74  1.08/0.97  1.19/1.14  1.27/1.11
+//   float32
+//   n = 1024        0.42/1.48            0.57/0.73  0.71/0.81  0.81/0.88  0.85/0.90
+//   n = 2048        0.76/1.59            0.66/0.54  0.72/0.65  0.85/0.83  0.84/0.82
+//   n = 4096        1.32/1.92            0.78/0.48  0.94/0.67  1.11/0.88  1.14/1.06
+//
+// Repeated runs move these by 10-20% (shared machine): at 128 float64 right-hand sides and
+// n = 2048 a second run gave 0.98/0.84, at 256 every run kept the blocked solves ahead.
+// Hence: blocked from rows of 16 KiB (n >= 2048 in float64, 4096 in float32) with at least
+// 256 right-hand sides (the Python layer hands lu_solve at most 256 columns at a time at
+// these orders, and a last, narrower block picks its own path). One right-hand side is a
+// case of its own: the blocked solves then run on GEMV updates, which stream the triangle
+// faster than the single-vector kernels at any order when its columns are contiguous (as the
+// kernels read it: 1.2-1.9x from n = 512 in both types) and from rows of 16 KiB otherwise
+// (two right-hand sides: solved one at a time the same way). Measure again with
+// benchmarks/bench_solve_crossover.py.
+constexpr index_t kBlockedSolveRowBytes = 16384;
+constexpr index_t kBlockedSolveRhs = 256;
+constexpr index_t kBlockedSingleColumnsMin = 512;
 
 template <typename T>
 void lu_solve(index_t n, index_t nrhs, const T* lu, index_t rsl, index_t csl,
@@ -256,6 +286,8 @@ void lu_solve(index_t n, index_t nrhs, const T* lu, index_t rsl, index_t csl,
   const auto& K = detail::lu::kernels<T>();
   // op(A) = P^T L U: X = U^-1 L^-1 P B. op(A) = A^T = U^T L^T P: X = P^T L^-T U^-T B, with
   // U^T lower and L^T upper read through swapped strides.
+  const index_t krs = trans ? csl : rsl, kcs = trans ? rsl : csl;
+  const bool columns_contiguous = krs == 1 && kcs != 1;
   auto solve = [&](T* x, index_t stride, bool packed) {
     auto swap_rows_of = [&](index_t i, index_t p) {
       if (i != p) std::swap_ranges(x + i * stride, x + i * stride + stride, x + p * stride);
@@ -264,8 +296,7 @@ void lu_solve(index_t n, index_t nrhs, const T* lu, index_t rsl, index_t csl,
     auto upper = packed ? K.packed_upper : K.vector_upper;
     // Triangles with contiguous columns (as the kernels see them) take the column-oriented
     // packed kernels: 3-5x faster at n >= 512 than reading across the columns.
-    const index_t krs = trans ? csl : rsl, kcs = trans ? rsl : csl;
-    const bool by_columns = packed && krs == 1 && kcs != 1 && K.packed_lower_cols;
+    const bool by_columns = packed && columns_contiguous && K.packed_lower_cols;
     auto low = [&](bool unit) {
       if (by_columns)
         K.packed_lower_cols(n, unit, lu, kcs, x);
@@ -288,27 +319,22 @@ void lu_solve(index_t n, index_t nrhs, const T* lu, index_t rsl, index_t csl,
       for (index_t i = n - 1; i >= 0; --i) swap_rows_of(i, piv[i]);
     }
   };
-  // Measured (1 thread, float64, scipy's column-major and revcore's row-major factors, both
-  // trans): the lane kernels (row- or column-oriented, whichever reads the triangle along
-  // its contiguous direction) run at 45-50 GFLOP/s up to n = 2048 and beat the blocked
-  // solves (26-43) at every nrhs; from n = 4096 with >= 1024 right-hand sides the packed
-  // panel (n x 16 lanes) no longer sits in L2 and the blocked solves match or pass them.
-  if (n >= kBlockedSolveMin && nrhs >= kBlockedSolveRhs) {
-    // Large: interchanges, then two blocked (GEMM-rich) triangular solves on B in place.
+  // Interchanges, then two blocked (GEMM-rich) triangular solves, on columns of B in place.
+  auto solve_blocked = [&](T* bb, index_t cols) {
     auto permute = [&](bool forward) {
       if (std::abs(csb) <= std::abs(rsb)) {
         auto swap_rows = [&](index_t i, index_t p) {
           if (i != p)
-            for (index_t r = 0; r < nrhs; ++r)
-              std::swap(b[i * rsb + r * csb], b[p * rsb + r * csb]);
+            for (index_t r = 0; r < cols; ++r)
+              std::swap(bb[i * rsb + r * csb], bb[p * rsb + r * csb]);
         };
         if (forward)
           for (index_t i = 0; i < n; ++i) swap_rows(i, piv[i]);
         else
           for (index_t i = n - 1; i >= 0; --i) swap_rows(i, piv[i]);
       } else {
-        for (index_t r = 0; r < nrhs; ++r) {
-          T* col = b + r * csb;
+        for (index_t r = 0; r < cols; ++r) {
+          T* col = bb + r * csb;
           if (forward) {
             for (index_t i = 0; i < n; ++i)
               if (piv[i] != i) std::swap(col[i * rsb], col[piv[i] * rsb]);
@@ -321,21 +347,26 @@ void lu_solve(index_t n, index_t nrhs, const T* lu, index_t rsl, index_t csl,
     };
     if (!trans) {
       permute(true);
-      trsm_blocked(true, n, nrhs, true, lu, rsl, csl, b, rsb, csb);
-      trsm_blocked(false, n, nrhs, false, lu, rsl, csl, b, rsb, csb);
+      trsm_blocked(true, n, cols, true, lu, rsl, csl, bb, rsb, csb);
+      trsm_blocked(false, n, cols, false, lu, rsl, csl, bb, rsb, csb);
     } else {
-      trsm_blocked(true, n, nrhs, false, lu, csl, rsl, b, rsb, csb);
-      trsm_blocked(false, n, nrhs, true, lu, csl, rsl, b, rsb, csb);
+      trsm_blocked(true, n, cols, false, lu, csl, rsl, bb, rsb, csb);
+      trsm_blocked(false, n, cols, true, lu, csl, rsl, bb, rsb, csb);
       permute(false);
     }
-    return;
-  }
+  };
+  const bool long_rows = n * index_t(sizeof(T)) >= kBlockedSolveRowBytes;
+  if (long_rows && nrhs >= kBlockedSolveRhs) return solve_blocked(b, nrhs);
   if (nrhs <= 2) {
-    // Few right-hand sides: dot/axpy solves on each, no lanes wasted.
-    std::vector<T> x(rsb == 1 ? 0 : static_cast<std::size_t>(n));
+    // Few right-hand sides: one at a time (no lanes wasted), by the single-vector kernels or
+    // on GEMV updates (above).
+    const bool blocked = long_rows || (columns_contiguous && n >= kBlockedSingleColumnsMin);
+    std::vector<T> x(rsb == 1 || blocked ? 0 : static_cast<std::size_t>(n));
     for (index_t r = 0; r < nrhs; ++r) {
       T* column = b + r * csb;
-      if (rsb == 1) {
+      if (blocked) {
+        solve_blocked(column, 1);
+      } else if (rsb == 1) {
         solve(column, 1, false);
       } else {
         for (index_t i = 0; i < n; ++i) x[i] = column[i * rsb];

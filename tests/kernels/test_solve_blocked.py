@@ -4,11 +4,16 @@ triangular_solve always runs the blocked solves (recursive halving into multiple
 64-row diagonal blocks on the lane kernels, GEMM updates), so small sizes straddling 64 and
 128 cover its boundaries, in both memory orders of B. lu_solve picks the lane kernels that
 read the triangle along its contiguous direction (row- or column-oriented), which depends on
-the factor's memory order and trans, so both orders of lu are checked; it takes the blocked
-solves only from n = 4096 with >= 1024 right-hand sides (one case, float64, below).
+the factor's memory order and trans, so both orders of lu are checked. lu_solve takes the
+blocked solves from rows of 16 KiB (n >= 2048 float64, 4096 float32) with >= 256 right-hand
+sides, and for one or two right-hand sides from n = 512 when the triangles' columns are
+contiguous (column-major lu with trans=0, row-major with trans=1) or rows are 16 KiB long:
+the crossover tests straddle each of these.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import pytest
@@ -91,16 +96,67 @@ def test_lu_solve_interchanges_every_row(trans):
         assert np.abs(op @ x - b).max() <= 1e-9 * np.abs(b).max() * np.linalg.cond(op)
 
 
-def test_lu_solve_blocked_threshold():
-    # n = 4096 with 1024 right-hand sides: lu_solve's blocked path.
-    n, nrhs = 4096, 1024
-    a = well_conditioned(n, 5)
-    b = np.random.default_rng(6).standard_normal((n, nrhs))
-    lu, piv = revcore.lu_factor(a)
-    for trans in (0, 1):
-        x = revcore.lu_solve((lu, piv), b, trans=trans)
-        op = a.T if trans else a
-        assert np.abs(op @ x - b).max() <= 1e-12 * n * np.abs(b).max()
+@functools.lru_cache(maxsize=2)
+def made_up_factors(n: int, dtype) -> tuple[np.ndarray, ...]:
+    """Factors of order n with no factorization (too slow at n = 4096 for this suite):
+    lu holds L unit lower and U = 3 I + small, piv valid interchanges; with L and U in
+    float64 and the permutation perm such that row perm[i] of A = P^T L U is row i of L U."""
+    rng = np.random.default_rng(n)
+    lu = (0.5 * rng.standard_normal((n, n)) / np.sqrt(n) + 3.0 * np.eye(n)).astype(dtype)
+    piv = np.minimum(np.arange(n) + rng.integers(0, 8, n), n - 1).astype(np.int32)
+    perm = np.arange(n)
+    for i, p in enumerate(piv):
+        perm[[i, p]] = perm[[p, i]]
+    low = np.tril(lu.astype(np.float64), -1) + np.eye(n)
+    return lu, piv, perm, low, np.triu(lu.astype(np.float64))
+
+
+def solve_and_residual(n: int, nrhs: int, dtype, trans: int, lu_order: str) -> None:
+    """lu_solve on made-up factors, checked by the residual of a spread of its columns."""
+    lu, piv, perm, low, up = made_up_factors(n, dtype)
+    b = np.random.default_rng(nrhs).standard_normal((n, nrhs)).astype(dtype)
+    x = revcore.lu_solve((np.asarray(lu, order=lu_order), piv), b, trans=trans)
+    assert x.dtype == dtype and x.shape == (n, nrhs)
+    # Every 16th column and the last: a path or block boundary error spoils whole panels.
+    columns = sorted({*range(0, nrhs, 16), nrhs - 1})
+    x64 = x[:, columns].astype(np.float64)
+    if trans:
+        residual = up.T @ (low.T @ x64[perm]) - b[:, columns]
+        scale = np.abs(up.T) @ (np.abs(low.T) @ np.abs(x64[perm]))
+    else:
+        residual = np.empty_like(x64)
+        residual[perm] = low @ (up @ x64)
+        residual -= b[:, columns]
+        scale = np.abs(low) @ (np.abs(up) @ np.abs(x64))
+    # A backward-stable solve leaves |r| <= ~2 n eps |L| |U| |x| (componentwise); 10 n eps
+    # relative to the largest entry of that bound leaves a wide margin, while a wrong block,
+    # interchange or path mixes O(1) errors in.
+    tol = 10 * n * np.finfo(dtype).eps * scale.max()
+    assert np.abs(residual).max() <= tol
+
+
+@pytest.mark.parametrize("n", [2047, 2048, 2053])
+@pytest.mark.parametrize("nrhs", [1, 255, 256, 257])
+@pytest.mark.parametrize("trans", [0, 1])
+def test_lu_solve_crossover_float64(n, nrhs, trans):
+    # 16 KiB rows from n = 2048; 2053 leaves partial GEMM and leaf blocks.
+    solve_and_residual(n, nrhs, np.float64, trans, "C" if n % 2 else "F")
+
+
+@pytest.mark.parametrize(("n", "nrhs"), [(4095, 256), (4096, 255), (4096, 256), (4096, 2)])
+def test_lu_solve_crossover_float32(n, nrhs):
+    solve_and_residual(n, nrhs, np.float32, nrhs % 2, "C" if n % 2 else "F")
+
+
+@pytest.mark.parametrize("n", [511, 512, 513, 1031])
+@pytest.mark.parametrize("nrhs", [1, 2])
+@pytest.mark.parametrize("dtype", FLOATS, ids=["f32", "f64"])
+@pytest.mark.parametrize("trans", [0, 1])
+@pytest.mark.parametrize("lu_order", ["C", "F"])
+def test_lu_solve_crossover_one_column(n, nrhs, dtype, trans, lu_order):
+    # Contiguous columns as the kernels see them (F with trans=0, C with trans=1): GEMV-based
+    # blocked solves from n = 512; the other two combinations stay on the vector kernels.
+    solve_and_residual(n, nrhs, dtype, trans, lu_order)
 
 
 @pytest.mark.parametrize("dtype", FLOATS, ids=["f32", "f64"])
