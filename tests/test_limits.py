@@ -77,9 +77,13 @@ def test_lu_with_more_rows_than_32_bit_pivots_refused_clearly():
 
 
 def _long(make_call, seconds=4.0, start=256, largest=8000, power=3):
-    """A call of about `seconds`, extrapolated from one of size `start` (cost ~ size**power)."""
+    """A call of about `seconds`, extrapolated from one of size `start` (cost ~ size**power),
+    timed after a warm-up call (a first call's one-off costs, such as starting threads or
+    faulting pages in, would make the extrapolation far too short)."""
+    probe = make_call(start)
+    probe()
     t = time.perf_counter()
-    make_call(start)()
+    probe()
     elapsed = max(time.perf_counter() - t, 1e-4)
     size = int(start * (seconds / elapsed) ** (1 / power))
     return make_call(min(max(size, start), largest))
@@ -110,7 +114,7 @@ def _inverse(batch):
     ids=["matmul", "lu_factor", "network_inverse"])
 def test_keyboard_interrupt_within_a_second(make_call, power, largest):
     with revcore.num_threads(1):
-        call = _long(make_call, start=384 if power == 3 else 4000, largest=largest, power=power)
+        call = _long(make_call, start=768 if power == 3 else 16000, largest=largest, power=power)
         previous = signal.signal(signal.SIGINT, signal.default_int_handler)
         sent = []
         timer = threading.Timer(0.3, lambda: (sent.append(time.perf_counter()),
