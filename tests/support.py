@@ -150,3 +150,22 @@ def check_layer_gradients(cls, params, x, rng, h=1e-6):
             p[key][idx] -= 2 * h
             numeric[idx] = (up - S(p, x)) / (2 * h)
         np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-7, err_msg=key)
+
+
+def check_objective_gradients(model, x, y, beta, rtol=1e-5, atol=1e-8):
+    """The training objective's gradients (native) against central differences of its value
+    (numpy reference), for every trainable array of ``model``."""
+    from revcore._training import objective
+
+    _, grads = objective(model, x, y, beta, Backend(), gradients=True)
+    h = 1e-6
+    for array, grad in zip(model.trainable(), grads):
+        numeric = np.zeros_like(array)
+        for idx in np.ndindex(array.shape):
+            old = array[idx]
+            array[idx] = old + h
+            up = objective(model, x, y, beta, _ReferenceBackend())[0]
+            array[idx] = old - h
+            numeric[idx] = (up - objective(model, x, y, beta, _ReferenceBackend())[0]) / (2 * h)
+            array[idx] = old
+        np.testing.assert_allclose(grad, numeric, rtol=rtol, atol=atol)
