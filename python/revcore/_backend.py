@@ -56,20 +56,21 @@ class Backend:
     def _dense_only(layers: Sequence[Any]) -> bool:
         return all(layer.kind == "dense" for layer in layers)
 
-    def forward(self, layers: Sequence[Any], x: np.ndarray) -> np.ndarray:
+    def forward(self, layers: Sequence[Any], x: np.ndarray,
+                context: np.ndarray | None = None) -> np.ndarray:
         lists = self._forward_lists(layers, x.dtype)
-        if lists is None:
-            return self.forward_layers(layers, x)
+        if lists is None or context is not None:
+            return self.forward_layers(layers, x, context)
         weights, biases, codes, slopes = lists
         return _core.network_forward(weights, biases, codes, slopes, x)
 
-    def forward_log_det(self, layers: Sequence[Any],
-                        x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def forward_log_det(self, layers: Sequence[Any], x: np.ndarray,
+                        context: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The outputs and ``log |det J|`` per row, for square layers with bijective
         activations: one native call when every layer is dense, else layer by layer."""
         prepared = self._log_det_lists(layers, x.dtype)
-        if prepared is None:
-            return self.forward_log_det_layers(layers, x)
+        if prepared is None or context is not None:
+            return self.forward_log_det_layers(layers, x, context)
         weights, biases, codes, slopes, log_dets = prepared
         return _core.network_forward_log_det(weights, biases, codes, slopes, log_dets, x)
 
@@ -148,11 +149,12 @@ class Backend:
             return ("layers", list(factors))
         return (*self._lists(layers, dtype), [f.lu for f in factors], [f.piv for f in factors])
 
-    def inverse(self, layers: Sequence[Any], prepared: Any,
-                y: np.ndarray) -> tuple[np.ndarray, Failure | None]:
-        """x with forward(x) = y, or the failing target and (kind, layer index)."""
+    def inverse(self, layers: Sequence[Any], prepared: Any, y: np.ndarray,
+                context: np.ndarray | None = None) -> tuple[np.ndarray, Failure | None]:
+        """x with forward(x) = y, or the failing target and (kind, layer index); a context
+        only reaches layers that take one, which dense-only networks have none of."""
         if prepared[0] == "layers":
-            return self.inverse_layers(layers, prepared[1], y)
+            return self.inverse_layers(layers, prepared[1], y, context)
         x, failure, layer, _, _ = _core.network_inverse(*prepared, y)  # type: ignore[call-arg]
         if failure == 0:
             return x, None

@@ -326,8 +326,7 @@ class Network:
         layers = self._layers
         x2, single = self._input(x, layers[0].shape[1], "x")
         c = self._context(context, len(x2), single, x2.dtype)
-        y = self._backend.forward(layers, x2) if c is None else \
-            self._backend.forward_layers(layers, x2, c)
+        y = self._backend.forward(layers, x2, c)
         return y[0] if single else y
 
     __call__ = forward
@@ -399,11 +398,7 @@ class Network:
         c = self._context(context, len(y2), single, y2.dtype)
         if refine == 0 and not return_info:
             prepared = self._prepared(layers, y2.dtype)
-            if c is None:
-                x, failure = self._backend.inverse(layers, prepared, y2)
-            else:
-                x, failure = self._backend.inverse_layers(layers, self._checked_factors(
-                    layers, y2.dtype), y2, c)
+            x, failure = self._backend.inverse(layers, prepared, y2, c)
             if failure is not None:
                 raise target_error(layers, failure, x, single)
             return x[0] if single else x
@@ -412,8 +407,7 @@ class Network:
             return x[0] if single else x
         y64 = y2.astype(np.float64)
         x64 = np.ascontiguousarray(x, dtype=np.float64)
-        fx = self._backend.forward(layers, x64) if c is None else \
-            self._backend.forward_layers(layers, x64, c.astype(np.float64))
+        fx = self._backend.forward(layers, x64, None if c is None else c.astype(np.float64))
         scale = np.abs(y64).max(axis=1)
         residual = np.abs(fx - y64).max(axis=1) / np.where(scale > 0, scale, 1.0)
         info = {"residual": residual[0] if single else residual,
@@ -494,8 +488,7 @@ class Network:
                 )
         x2, single = self._input(x, layers[0].shape[1], "x")
         c = self._context(context, len(x2), single, x2.dtype)
-        y, total = self._backend.forward_log_det(layers, x2) if c is None else \
-            self._backend.forward_log_det_layers(layers, x2, c)
+        y, total = self._backend.forward_log_det(layers, x2, c)
         return (y[0], total[0]) if single else (y, total)
 
     def check(self, y: Any = None) -> InvertibilityReport:

@@ -428,18 +428,19 @@ class _ReferenceBackend(Backend):
     rq_spline = staticmethod(rq_spline)
     rq_spline_backward = staticmethod(rq_spline_backward)
 
-    def forward(self, layers: Any, x: np.ndarray) -> np.ndarray:
-        return self.forward_layers(layers, x)
+    def forward(self, layers: Any, x: np.ndarray, context: Any = None) -> np.ndarray:
+        return self.forward_layers(layers, x, context)
 
-    def forward_log_det(self, layers: Any, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self.forward_log_det_layers(layers, x)
+    def forward_log_det(self, layers: Any, x: np.ndarray,
+                        context: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        return self.forward_log_det_layers(layers, x, context)
 
     def prepare_inverse(self, layers: Any, factors: Any, dtype: Any) -> Any:
         return factors
 
-    def inverse(self, layers: Any, factors: Any,
-                y: np.ndarray) -> tuple[np.ndarray, Failure | None]:
-        return self.inverse_layers(layers, factors, y)
+    def inverse(self, layers: Any, factors: Any, y: np.ndarray,
+                context: Any = None) -> tuple[np.ndarray, Failure | None]:
+        return self.inverse_layers(layers, factors, y, context)
 
 
 class Network(_NativeNetwork):
