@@ -374,11 +374,7 @@ class InvertibleClassifier:
 
         def resample(rows: np.ndarray) -> np.ndarray:
             return self._standardise(X[rows] + self._noise(len(rows), rng))[0].astype(dtype)
-        width = inputs.shape[1]
-        model = FlowModel.build(width, len(classes), self.n_blocks,
-                                (self.hidden_width,) * self.hidden_layers, rng, dtype,
-                                coupling=self.coupling, bins=int(self.n_bins),
-                                class_context=self._uses_context(len(classes)))
+        model = self._new_model(inputs.shape[1], len(classes), rng)
         model.log_prior = np.log(np.bincount(labels, minlength=len(classes)) / len(labels))
         result = train(
             model, inputs, labels, beta=float(self.classification_weight),
@@ -394,7 +390,7 @@ class InvertibleClassifier:
         self.validation_scores_ = result.validation_scores
         self.best_validation_score_ = result.best_validation_score
         self.n_iter_ = result.n_iter
-        self._stream = _Stream.start(self, X, labels, rng)
+        self._stream = _Stream.start(self, len(X), labels, rng)
         return self
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None) -> InvertibleClassifier:
@@ -436,14 +432,10 @@ class InvertibleClassifier:
             finally:
                 del self._streaming
             inputs = self._standardise(X + self._noise(len(X), rng))[0].astype(self.dtype)
-            model = FlowModel.build(inputs.shape[1], len(all_classes), self.n_blocks,
-                                    (self.hidden_width,) * self.hidden_layers, rng,
-                                    np.dtype(self.dtype), coupling=self.coupling,
-                                    bins=int(self.n_bins),
-                                    class_context=self._uses_context(len(all_classes)))
+            model = self._new_model(inputs.shape[1], len(all_classes), rng)
             initialise(model, inputs, labels, inputs[:0], labels[:0],
                        float(self.classification_weight), Backend())
-            stream = self._stream = _Stream.start(self, X, labels, rng, model)
+            stream = self._stream = _Stream.start(self, len(X), labels, rng, model)
             self.loss_curve_, self.validation_scores_ = [], []
             self.best_validation_score_, self.n_iter_ = None, 0
         else:
@@ -465,10 +457,16 @@ class InvertibleClassifier:
         self._publish(stepper.model, stream.log_prior())
         return self
 
-    def _uses_context(self, n_classes: int) -> bool:
+    def _new_model(self, width: int, n_classes: int, rng: np.random.Generator) -> FlowModel:
+        """The flow the parameters describe, at its start (identity blocks)."""
         if self.class_context == "auto":
-            return n_classes <= _CONTEXT_CLASSES
-        return bool(self.class_context)
+            context = n_classes <= _CONTEXT_CLASSES
+        else:
+            context = bool(self.class_context)
+        return FlowModel.build(width, n_classes, self.n_blocks,
+                               (self.hidden_width,) * self.hidden_layers, rng,
+                               np.dtype(self.dtype), coupling=self.coupling,
+                               bins=int(self.n_bins), class_context=context)
 
     def _stream_labels(self, y: Any, n: int, classes: np.ndarray) -> np.ndarray:
         """y's labels as indices into ``classes`` (a ValueError for any other label)."""
@@ -1228,11 +1226,13 @@ class _Stream:
         self._model = model
 
     @classmethod
-    def start(cls, clf: InvertibleClassifier, X: np.ndarray, labels: np.ndarray,
+    def start(cls, clf: InvertibleClassifier, n: int, labels: np.ndarray,
               rng: np.random.Generator, model: FlowModel | None = None) -> _Stream:
-        w = clf._boxed(X + clf._noise(len(X), rng))[0]
+        """The stream after the n rows the maps were fitted on: the running sums are those
+        of the standardisation they gave (``mean_``, and ``scale_`` where it is a spread)."""
         counts = np.bincount(labels, minlength=len(clf.classes_)).astype(np.float64)
-        return cls(float(len(X)), w.sum(axis=0), (w * w).sum(axis=0), counts, rng, model)
+        mean, scale = clf.mean_, clf.scale_
+        return cls(float(n), n * mean, n * (scale * scale + mean * mean), counts, rng, model)
 
     def add(self, clf: InvertibleClassifier, X: np.ndarray, labels: np.ndarray) -> None:
         """Count the rows in, and move the standardisation to every row seen so far."""
