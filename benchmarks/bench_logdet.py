@@ -18,23 +18,11 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 
 import numpy as np
+from _alternating import median_times, pin_threads
 
 import revcore
-
-
-def median_times(functions, repeats):
-    for f in functions.values():
-        f()
-    times = {name: [] for name in functions}
-    for _ in range(repeats):
-        for name, f in functions.items():
-            start = time.perf_counter()
-            f()
-            times[name].append(time.perf_counter() - start)
-    return {name: float(np.median(t)) for name, t in times.items()}
 
 
 def torch_pass(torch, weights, biases, activation, slope, cached):
@@ -75,17 +63,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
 
-    try:
-        import torch
-    except ImportError:
-        torch = None
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(args.threads)
-    revcore.set_num_threads(args.threads)
-    if torch is not None:
-        torch.set_num_threads(args.threads)
-        torch.set_num_interop_threads(args.threads)
+    torch = pin_threads(args.threads)
     print(f"threads {args.threads}, depth {args.depth}, medians of {args.repeats}; "
           f"torch {torch.__version__ if torch else 'not installed'}")
     print("| activation | dtype | width | batch | revcore (ms) | old / revcore | "

@@ -17,9 +17,9 @@ against the numpy step first.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
+from _alternating import median_times, pin_threads
 
 from revcore import reference
 from revcore._optimizers import Adam
@@ -37,37 +37,14 @@ def classifier_shapes(d: int, classes: int = 10, blocks: int = 6, hidden: int = 
     return shapes
 
 
-def median_times(functions, repeats):
-    for f in functions.values():
-        f()
-    times = {name: [] for name in functions}
-    for _ in range(repeats):
-        for name, f in functions.items():
-            start = time.perf_counter()
-            f()
-            times[name].append(time.perf_counter() - start)
-    return {name: float(np.median(t)) for name, t in times.items()}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=21)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--features", type=int, default=784)
     args = parser.parse_args()
-    import revcore
 
-    try:
-        import torch
-    except ImportError:
-        torch = None
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(args.threads)
-    revcore.set_num_threads(args.threads)
-    if torch is not None:
-        torch.set_num_threads(args.threads)
-        torch.set_num_interop_threads(args.threads)
+    torch = pin_threads(args.threads)
     shapes = classifier_shapes(args.features)
     total = sum(int(np.prod(s)) for s in shapes)
     cases = {

@@ -18,26 +18,13 @@ Run: ``python benchmarks/bench_solve_crossover.py [--dtype float64] [--n 1024,20
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 
 import numpy as np
+from _alternating import median_times
 
 import revcore
 from revcore import _core
-
-
-def interleaved(calls: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
-    """Median seconds of each call, the calls taking turns in every round."""
-    for f in calls.values():
-        f()
-    samples: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(rounds):
-        for name, f in calls.items():
-            start = time.perf_counter()
-            f()
-            samples[name].append(time.perf_counter() - start)
-    return {name: float(np.median(s)) for name, s in samples.items()}
 
 
 def main() -> None:
@@ -79,7 +66,7 @@ def main() -> None:
                 if nrhs >= 3:
                     calls["lane"] = lane
                 rounds = max(5, min(21, int(4e9 / (2 * n * n * nrhs + 1e6))))
-                t = interleaved(calls, rounds)
+                t = median_times(calls, rounds)
                 lane_ms = f"{t['lane'] * 1e3:9.3f}" if "lane" in t else "        -"
                 ratio = f"{t['lane'] / t['blocked']:12.2f}" if "lane" in t else "           -"
                 print(f"{args.dtype:7s} {order:5s} {n:5d} {nrhs:5d} {lane_ms} "
