@@ -5,9 +5,16 @@ conftest.py holds the fixtures only; test modules import what they need from her
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 import revcore
+from revcore import _core
 from revcore._activations import ACTIVATIONS as _REGISTRY
 from revcore._activations import BIJECTIVE
 from revcore._backend import Backend
@@ -169,3 +176,23 @@ def check_objective_gradients(model, x, y, beta, rtol=1e-5, atol=1e-8):
             numeric[idx] = (up - objective(model, x, y, beta, _ReferenceBackend())[0]) / (2 * h)
             array[idx] = old
         np.testing.assert_allclose(grad, numeric, rtol=rtol, atol=atol)
+
+
+#: The kernel paths, from the most portable to the fastest.
+KERNEL_PATHS = ["generic", "avx2", "avx512"]
+
+
+def run_on_kernel_path(script, path):
+    """Run ``script`` (a test module that checks its kernels when run as a program with the
+    path's name as argument) with ``REVCORE_ARCH=path`` in a fresh interpreter, and fail
+    with its output if it fails; skip paths this CPU cannot run."""
+    best = _core.build_info()["kernel"]
+    if KERNEL_PATHS.index(path) > KERNEL_PATHS.index(best):
+        pytest.skip(f"this CPU runs {best} at best")
+    env = dict(os.environ, REVCORE_ARCH=path)
+    # support.py sits beside the tests, which a script run does not put on sys.path.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parent),
+                                                      env.get("PYTHONPATH")]))
+    result = subprocess.run([sys.executable, str(script), path], env=env,
+                            capture_output=True, text=True, timeout=900, check=False)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]

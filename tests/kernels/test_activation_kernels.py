@@ -8,8 +8,6 @@ Run as a script (``python test_activation_kernels.py``) they print one line per 
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,7 +17,7 @@ import pytest
 import revcore
 from revcore import _core, reference
 from revcore._activations import ACTIVATIONS, activation_code
-from support import DTYPES
+from support import DTYPES, KERNEL_PATHS, run_on_kernel_path
 
 # 0..70 covers every tail length of the 4-, 8- and 16-lane paths plus the 2-vector unrolling;
 # the large ones are not multiples of any vector width.
@@ -308,22 +306,9 @@ def test_best_path(check, dtype):
     assert not failures, "\n".join(failures[:20])
 
 
-PATHS = ["generic", "avx2", "avx512"]
-ORDER = {name: i for i, name in enumerate(PATHS)}
-
-
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", KERNEL_PATHS)
 def test_every_path(path):
-    best = _core.build_info()["kernel"]
-    if ORDER[path] > ORDER[best]:
-        pytest.skip(f"this CPU runs {best} at best")
-    env = dict(os.environ, REVCORE_ARCH=path)
-    # support.py sits one folder up, which a script run does not put on sys.path.
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parents[1]),
-                                                      env.get("PYTHONPATH")]))
-    result = subprocess.run([sys.executable, str(Path(__file__)), path], env=env,
-                            capture_output=True, text=True, timeout=900, check=False)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    run_on_kernel_path(Path(__file__), path)
 
 
 def main() -> int:

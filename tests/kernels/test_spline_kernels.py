@@ -11,9 +11,7 @@ per failure.
 from __future__ import annotations
 
 import itertools
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -22,7 +20,7 @@ import pytest
 
 import revcore
 from revcore import _core, reference
-from support import DTYPES, LAYOUTS, layout
+from support import DTYPES, KERNEL_PATHS, LAYOUTS, layout, run_on_kernel_path
 
 ROWS = [0, 1, 7, 16, 33, 257]
 DIMS = [1, 3, 16, 17]
@@ -169,22 +167,9 @@ def test_extreme_slopes(dtype):
     assert not failures, "\n".join(failures[:20])
 
 
-PATHS = ["generic", "avx2", "avx512"]
-ORDER = {name: i for i, name in enumerate(PATHS)}
-
-
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", KERNEL_PATHS)
 def test_every_path(path):
-    best = _core.build_info()["kernel"]
-    if ORDER[path] > ORDER[best]:
-        pytest.skip(f"this CPU runs {best} at best")
-    env = dict(os.environ, REVCORE_ARCH=path)
-    # support.py sits one folder up, which a script run does not put on sys.path.
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parents[1]),
-                                                      env.get("PYTHONPATH")]))
-    result = subprocess.run([sys.executable, str(Path(__file__)), path], env=env,
-                            capture_output=True, text=True, timeout=900, check=False)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    run_on_kernel_path(Path(__file__), path)
 
 
 # ---- pytest: properties ---------------------------------------------------------------------
