@@ -196,3 +196,12 @@ def run_on_kernel_path(script, path):
     result = subprocess.run([sys.executable, str(script), path], env=env,
                             capture_output=True, text=True, timeout=900, check=False)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+
+
+def assert_log_det_matches_jacobian(log_det, x, forward, atol):
+    """``log_det[i]`` against ``log |det|`` of the central-difference Jacobian of
+    ``forward(v, i)`` (row i's map) at ``x[i]``, for every row."""
+    for i, row in enumerate(x):
+        jacobian = numerical_jacobian(lambda v, i=i: forward(v, i), row)
+        np.testing.assert_allclose(log_det[i], np.linalg.slogdet(jacobian)[1], rtol=0,
+                                   atol=atol)
