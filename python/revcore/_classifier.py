@@ -848,9 +848,13 @@ class InvertibleClassifier:
 
     # -- the model ------------------------------------------------------------------------
 
-    def _transformed(self) -> np.ndarray:
-        """The active features' columns (in the network's inputs) that are power-transformed."""
-        return np.flatnonzero(self.lambdas_[self.active_] != 1.0)
+    def _power_columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The active features' columns (in the network's inputs) that are power-transformed,
+        and their exponents, shifts and spreads."""
+        lam, shift, spread = (a[self.active_] for a in (
+            self.lambdas_, self.power_mean_, self.power_scale_))
+        columns = np.flatnonzero(lam != 1.0)
+        return columns, lam[columns], shift[columns], spread[columns]
 
     def _boxed(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``w`` (see ``boxed_``) for X clipped to the box, the log-Jacobian of the box
@@ -877,10 +881,8 @@ class InvertibleClassifier:
         w, log_jacobian, outside = self._boxed(X)
         u = np.ascontiguousarray(((w - self.mean_) / self.scale_)[:, self.active_])
         log_jacobian -= np.log(self.scale_[self.active_]).sum()
-        columns = self._transformed()
+        columns, lam, shift, spread = self._power_columns()
         if len(columns):
-            lam, shift, spread = (a[self.active_][columns] for a in (
-                self.lambdas_, self.power_mean_, self.power_scale_))
             v, log_slope = yeo_johnson(u[:, columns], lam)
             u[:, columns] = (v - shift) / spread
             log_jacobian += log_slope.sum(axis=1) - np.log(spread).sum()
@@ -888,10 +890,8 @@ class InvertibleClassifier:
 
     def _unstandardise(self, inputs: np.ndarray) -> np.ndarray:
         u = inputs.copy()
-        columns = self._transformed()
+        columns, lam, shift, spread = self._power_columns()
         if len(columns):
-            lam, shift, spread = (a[self.active_][columns] for a in (
-                self.lambdas_, self.power_mean_, self.power_scale_))
             u[:, columns] = yeo_johnson_inverse(u[:, columns] * spread + shift, lam)
         out = np.tile(self.mean_, (len(inputs), 1))
         out[:, self.active_] += u * self.scale_[self.active_]
@@ -902,11 +902,14 @@ class InvertibleClassifier:
             out[:, columns] = lower + (p - _SQUEEZE) / (1 - 2 * _SQUEEZE) * (upper - lower)
         return out
 
-    def _joint_log_proba(self, X: Any, outside: bool = False) -> np.ndarray:
-        """(n, K): ``log p(x, k)`` in the units of X (over the non-constant features); rows
-        outside the box of the boxed features are clipped to it, or with ``outside`` get
-        -inf."""
-        X = self._check_X(X)
+    def _joint_log_proba(self, X: Any) -> np.ndarray:
+        """(n, K): ``log p(x, k)`` of the inputs X (checked here; see :meth:`_joint`)."""
+        return self._joint(self._check_X(X))
+
+    def _joint(self, X: np.ndarray, outside: bool = False) -> np.ndarray:
+        """(n, K): ``log p(x, k)`` in the units of the checked inputs X (over the
+        non-constant features); rows outside the box of the boxed features are clipped to
+        it, or with ``outside`` get -inf."""
         if self.discrete_.any():
             # an integer in a discrete feature stands for its cell [x, x + 1): read at the
             # cell's centre (dequantised, non-integer values are read as they are)
@@ -971,13 +974,14 @@ class InvertibleClassifier:
         on [0, 1), for the usual dequantised log-likelihood), an integer there being read
         at the centre of its cell, ``x + 1/2`` (as every prediction reads it); -inf
         outside the box of the boxed features."""
-        joint = self._joint_log_proba(X, outside=True)
+        X = self._check_X(X)
+        joint = self._joint(X, outside=True)
         top = joint.max(axis=1, keepdims=True)
         with np.errstate(invalid="ignore"):  # -inf - -inf for rows outside the box
             log_p = (top + np.log(np.exp(joint - top).sum(axis=1, keepdims=True)))[:, 0]
         log_p = np.where(np.isneginf(top[:, 0]), -np.inf, log_p)
         if len(self.level_feature_):
-            log_p = log_p + self._level_log_prob(self._check_X(X))
+            log_p = log_p + self._level_log_prob(X)
         return log_p
 
     def check(self) -> Any:
@@ -995,7 +999,7 @@ class InvertibleClassifier:
         the class: ``y`` gives each row's label (default: the predicted one), and decoding
         needs the same labels."""
         X = self._check_X(X)
-        classes = self._rows_classes(y, len(X), lambda: np.argmax(self._joint_log_proba(X),
+        classes = self._rows_classes(y, len(X), lambda: np.argmax(self._joint(X),
                                                                   axis=1))
         Z = X - self.mean_
         codes = self.network_.forward(self._standardise(X)[0].astype(self.network_.dtype),
@@ -1121,7 +1125,7 @@ class InvertibleClassifier:
         """
         X = self._check_X(X)
         X = X + 0.5 * (self.discrete_ & (X == np.round(X)))
-        source = np.argmax(self._joint_log_proba(X), axis=1)
+        source = np.argmax(self._joint(X), axis=1)
         target = self._class_indices(np.broadcast_to(labels, (len(X),)))
         Z = self.encode(X, self.classes_[source])
         Z[:, self.active_] += self.class_means_[target] - self.class_means_[source]
