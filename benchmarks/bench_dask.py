@@ -106,16 +106,18 @@ def main() -> None:
     print(f"{rows} rows, {width} features, blocks of {args.chunk} rows, "
           f"median of {args.repeats}, 1 kernel thread per process, "
           f"os.getloadavg() at the end: {os.getloadavg()[0]:.1f}")
-    print("| operation | where | time (s) | rows/s | speed-up |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| operation | where | time (s) | rows/s | vs 1 process | vs 1 worker |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for name in ("score_samples", "generate"):
         base = single[name]
-        print(f"| {name} | 1 process | {base:.2f} | {rows / base:,.0f} | 1.00x |")
+        print(f"| {name} | 1 process | {base:.2f} | {rows / base:,.0f} | 1.00x | - |")
+        one_worker = {n: s for op, n, s in results if op == name}.get(1)
         for op, n_workers, seconds in results:
             if op == name:
+                versus = "-" if one_worker is None else f"{one_worker / seconds:.2f}x"
                 print(f"| {name} | {n_workers} worker process{'es' if n_workers > 1 else ''} "
-                      f"| {seconds:.2f} | {rows / seconds:,.0f} | {base / seconds:.2f}x |")
-
+                      f"| {seconds:.2f} | {rows / seconds:,.0f} | {base / seconds:.2f}x "
+                      f"| {versus} |")
 
 if __name__ == "__main__":
     main()

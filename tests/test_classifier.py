@@ -469,3 +469,27 @@ def test_verbose_reports_progress(capsys):
 def test_report_fit_times():
     """Not a check: prints the fit times measured by the fixtures above (run with -s)."""
     print({name: round(seconds, 2) for name, seconds in FIT_SECONDS.items()})
+
+
+@pytest.mark.parametrize("context", [False, True])
+def test_inference_over_tiles_equals_one_pass(monkeypatch, context):
+    # Tiles of 7 rows (the remainder joining the last tile) against one pass over all 52
+    # rows: the methods that tile must stack the tiles in order, labels included.
+    X, y = small_blobs(n_per_class=26, n_features=4, n_classes=2, seed=3)
+    clf = revcore.InvertibleClassifier(class_context="auto" if context else False,
+                                       random_state=0, **FAST).fit(X, y)
+    assert bool(clf.network_.context_width) == context
+    codes = clf.encode(X, y)
+    whole = {"proba": clf.predict_proba(X), "score": clf.score_samples(X),
+             "codes": codes, "decoded": clf.decode(codes, y),
+             "generated": clf.generate(y, random_state=1)}
+    assert clf._tile_bounds(len(X)) == [0, len(X)]
+    monkeypatch.setattr(revcore._classifier, "_TILE_VALUES", 1)
+    monkeypatch.setattr(revcore._classifier, "_TILE_MIN_ROWS", 7)
+    bounds = clf._tile_bounds(len(X))
+    assert bounds == [0, 7, 14, 21, 28, 35, 42, 52]
+    tiled = {"proba": clf.predict_proba(X), "score": clf.score_samples(X),
+             "codes": clf.encode(X, y), "decoded": clf.decode(codes, y),
+             "generated": clf.generate(y, random_state=1)}
+    for name in whole:
+        np.testing.assert_array_equal(tiled[name], whole[name], err_msg=name)

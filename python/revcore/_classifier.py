@@ -47,6 +47,12 @@ _SQUEEZE = 1e-3
 _BOX_LEVELS = 256
 _BOX_PILE = 0.02
 _BOX_PILE_ROWS = 10  # and at least this many rows, so that small samples do not qualify
+# Inference runs the flow over tiles of rows whose temporaries hold about this many values
+# each, so that they stay in a core's L2 cache: measured about 2x faster than one pass over
+# 10^5 rows or more. Every tile has at least _TILE_MIN_ROWS (>= 3) rows, and the kernels
+# compute a row alike in any batch of 3 or more, so results do not depend on the tiling.
+_TILE_VALUES = 2**17
+_TILE_MIN_ROWS = 256
 
 _N = TypeVar("_N", bound=Network)
 
@@ -906,10 +912,31 @@ class InvertibleClassifier:
         """(n, K): ``log p(x, k)`` of the inputs X (checked here; see :meth:`_joint`)."""
         return self._joint(self._check_X(X))
 
+    def _tile_bounds(self, n: int) -> list[int]:
+        """Where the tiles of ``n`` rows start and end (see ``_TILE_VALUES``): full tiles,
+        the remainder joining the last one."""
+        rows = max(_TILE_MIN_ROWS, _TILE_VALUES // max(self.n_features_in_, self.hidden_width))
+        bounds = list(range(0, n, rows)) + [n]
+        if len(bounds) > 2 and n - bounds[-2] < rows:
+            del bounds[-2]
+        return bounds
+
+    def _by_tiles(self, fn: Any, *arrays: np.ndarray | None) -> np.ndarray:
+        """``fn(*arrays)`` computed over tiles of their rows and stacked (None passes
+        through as None)."""
+        bounds = self._tile_bounds(len(arrays[0]))
+        if len(bounds) <= 2:
+            return fn(*arrays)
+        return np.concatenate([fn(*(None if a is None else a[start:stop] for a in arrays))
+                               for start, stop in zip(bounds[:-1], bounds[1:])])
+
     def _joint(self, X: np.ndarray, outside: bool = False) -> np.ndarray:
         """(n, K): ``log p(x, k)`` in the units of the checked inputs X (over the
         non-constant features); rows outside the box of the boxed features are clipped to
         it, or with ``outside`` get -inf."""
+        return self._by_tiles(lambda rows: self._joint_tile(rows, outside), X)
+
+    def _joint_tile(self, X: np.ndarray, outside: bool) -> np.ndarray:
         if self.discrete_.any():
             # an integer in a discrete feature stands for its cell [x, x + 1): read at the
             # cell's centre (dequantised, non-integer values are read as they are)
@@ -1002,11 +1029,13 @@ class InvertibleClassifier:
         classes = self._rows_classes(y, len(X), lambda: np.argmax(self._joint(X),
                                                                   axis=1))
         Z = X - self.mean_
-        codes = self.network_.forward(self._standardise(X)[0].astype(self.network_.dtype),
-                                      context=None if classes is None
-                                      else self._context(classes))
-        Z[:, self.active_] = codes
+        Z[:, self.active_] = self._by_tiles(self._codes_of, X, classes)
         return Z
+
+    def _codes_of(self, X: np.ndarray, classes: np.ndarray | None) -> np.ndarray:
+        return self.network_.forward(self._standardise(X)[0].astype(self.network_.dtype),
+                                     context=None if classes is None
+                                     else self._context(classes))
 
     def decode(self, Z: Any, y: Any = None) -> np.ndarray:
         """The inputs, in the units of X, whose codes (see :meth:`encode`) are ``Z``:
@@ -1022,6 +1051,9 @@ class InvertibleClassifier:
         return self._decode(Z, classes)
 
     def _decode(self, Z: np.ndarray, classes: np.ndarray | None) -> np.ndarray:
+        return self._by_tiles(self._decode_tile, Z, classes)
+
+    def _decode_tile(self, Z: np.ndarray, classes: np.ndarray | None) -> np.ndarray:
         inputs = self.network_.inverse(
             np.ascontiguousarray(Z[:, self.active_], dtype=self.network_.dtype),
             context=None if classes is None else self._context(classes))
