@@ -99,3 +99,37 @@ def test_dask_ml_incremental_trains_over_blocks(wine):
     inc.fit(X, y, classes=[0, 1, 2])
     assert inc.estimator_.n_iter_ == X.numblocks[0]
     assert inc.estimator_.classes_.tolist() == [0, 1, 2]
+
+
+def test_partial_fit_starts_again_from_every_row_until_it_has_enough(wine, monkeypatch):
+    X_train, X_test, y_train, _ = wine
+    monkeypatch.setattr(revcore._classifier, "_STREAM_MAP_ROWS", 80)
+    params = {"n_blocks": 1, "hidden_width": 8, "random_state": 0}
+    clf = revcore.InvertibleClassifier(**params)
+    clf.partial_fit(X_train[:30], y_train[:30], classes=[0, 1, 2])
+    clf.partial_fit(X_train[30:60], y_train[30:60])
+    # 60 rows seen: the maps are those of one call on all 60 rows
+    once = revcore.InvertibleClassifier(**params).partial_fit(X_train[:60], y_train[:60],
+                                                              classes=[0, 1, 2])
+    # (the dequantised integer features differ by their noise, drawn from other streams)
+    continuous = ~clf.discrete_
+    assert (clf.lambdas_[continuous] != 1).any()
+    np.testing.assert_array_equal(clf.active_, once.active_)
+    np.testing.assert_array_equal(clf.discrete_, once.discrete_)
+    for name in ("lambdas_", "power_mean_", "power_scale_", "mean_", "scale_"):
+        np.testing.assert_array_equal(getattr(clf, name)[continuous],
+                                      getattr(once, name)[continuous], err_msg=name)
+    assert clf._stream.sample[0].shape == (60, X_train.shape[1])
+    warming = len(pickle.dumps(clf))
+    # 90 rows: one more fresh start, after which the maps are kept and the rows dropped
+    clf.partial_fit(X_train[60:90], y_train[60:90])
+    assert clf._stream.sample is None
+    kept = clf.lambdas_.copy()
+    state = {name: getattr(clf, name).copy() for name in ("class_means_", "latent_scale_")}
+    clf.partial_fit(X_train[90:], y_train[90:])
+    np.testing.assert_array_equal(clf.lambdas_, kept)
+    assert not np.array_equal(clf.class_means_, state["class_means_"])  # training went on
+    np.testing.assert_allclose(clf.mean_[continuous], X_train.mean(axis=0)[continuous],
+                               rtol=1e-10)
+    # the 60 rows (6240 bytes) travelled with the model while it was warming up, no longer
+    assert len(pickle.dumps(clf)) < warming - 6000

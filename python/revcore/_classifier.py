@@ -52,6 +52,13 @@ _BOX_PILE_ROWS = 10  # and at least this many rows, so that small samples do not
 # 10^5 rows or more. Every tile has at least _TILE_MIN_ROWS (>= 3) rows, and the kernels
 # compute a row alike in any batch of 3 or more, so results do not depend on the tiling.
 _TILE_VALUES = 2**17
+# Incremental training keeps the rows it sees until it has seen this many, and starts
+# again from all of them (the features modelled, the maps before the flow, the network's
+# start) each time their number has doubled: one small chunk is too few to fit the maps (on
+# breast cancer, chunks of 43 rows found 20 of the 30 skewed features, and the test
+# log-likelihood stayed 0.15 nats per feature below fit's). Doubling keeps the fresh starts'
+# epochs to fewer than 2 * _STREAM_MAP_ROWS rows in all.
+_STREAM_MAP_ROWS = 2000
 _TILE_MIN_ROWS = 256
 
 _N = TypeVar("_N", bound=Network)
@@ -400,19 +407,23 @@ class InvertibleClassifier:
         return self
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None) -> InvertibleClassifier:
-        """One epoch of Adam over (X, y), continuing from the previous calls (scikit-learn's
-        incremental protocol, which ``dask_ml.wrappers.Incremental`` drives).
+        """Train on the rows (X, y) of a stream, continuing from the previous calls
+        (scikit-learn's incremental protocol, which ``dask_ml.wrappers.Incremental``
+        drives).
 
         The first call (on an unfitted classifier) needs ``classes``, every label the
-        stream will hold, and fixes from its rows what the flow models (``active_``,
-        ``discrete_``, the power transform; ``logit="auto"`` boxes nothing, since one chunk
-        cannot tell where a scale is bounded) and the network's start (the whitening of its
-        within-class covariance, shrunk towards the identity by ``n_features /
-        n_samples``); the standardisation (``mean_``, ``scale_``) and the class
-        frequencies accumulate over every row seen. Later calls (or calls after
-        :meth:`fit`) continue the optimiser. There is no early stopping: each call is one
-        pass over its rows; loop over the data as many times as needed, watching a
-        held-out score (too many passes overfit small data).
+        stream will hold. Until 2000 rows have been seen (repeats count), the classifier
+        keeps them, and each time their number has doubled it starts again from all of
+        them: it fixes from them what the flow models (``active_``), the maps before it
+        (``discrete_``, the box logit, the standardisation, the power transform) and the
+        network's start (the whitening of the within-class covariance, shrunk towards the
+        identity by ``n_features / n_samples``), then trains one epoch over them. Other
+        calls train one epoch of Adam over their rows, continuing the optimiser. After
+        2000 rows the rows are let go and the maps are kept, except the standardisation
+        (``mean_``, ``scale_``), which goes on accumulating over every row, as do the
+        class frequencies (calls after :meth:`fit` continue with fit's maps). There is no
+        early stopping: loop over the data as many times as needed, watching a held-out
+        score (too many passes overfit small data).
 
         Parameters
         ----------
@@ -431,17 +442,8 @@ class InvertibleClassifier:
                                               estimator_name=type(self).__name__,
                                               input_name="classes")
             labels = self._stream_labels(y, len(X), all_classes)
-            rng = np.random.default_rng(self.random_state)
-            self._streaming = True
-            try:
-                self._start(X, all_classes, rng)
-            finally:
-                del self._streaming
-            inputs = self._standardise(X + self._noise(len(X), rng))[0].astype(self.dtype)
-            model = self._new_model(inputs.shape[1], len(all_classes), rng)
-            initialise(model, inputs, labels, inputs[:0], labels[:0],
-                       float(self.classification_weight), Backend())
-            stream = self._stream = _Stream.start(self, len(X), labels, rng, model)
+            stream = self._restart(X, labels, all_classes, np.random.default_rng(
+                self.random_state))
             self.loss_curve_, self.validation_scores_ = [], []
             self.best_validation_score_, self.n_iter_ = None, 0
         else:
@@ -451,7 +453,17 @@ class InvertibleClassifier:
                 raise ValueError(f"classes {np.unique(np.asarray(classes)).tolist()} differ "
                                  f"from those of the first call, {self.classes_.tolist()}")
             labels = self._stream_labels(y, len(X), self.classes_)
-            stream.add(self, X, labels)
+            if stream.sample is not None:  # still few rows: keep them
+                seen = (np.concatenate([stream.sample[0], X]),
+                        np.concatenate([stream.sample[1], labels]))
+                if len(seen[0]) >= min(2 * stream.sample_start, _STREAM_MAP_ROWS):
+                    X, labels = seen  # twice as many rows as at the last start: again
+                    stream = self._restart(X, labels, self.classes_, stream.rng)
+                else:
+                    stream.sample = seen
+                    stream.add(self, X, labels)
+            else:
+                stream.add(self, X, labels)
         stepper = stream.stepper(self)
         rng = stream.rng
 
@@ -462,6 +474,20 @@ class InvertibleClassifier:
         self.n_iter_ += 1
         self._publish(stepper.model, stream.log_prior())
         return self
+
+    def _restart(self, X: np.ndarray, labels: np.ndarray, classes: np.ndarray,
+                 rng: np.random.Generator) -> _Stream:
+        """Incremental training from the start on the rows X seen so far: the features
+        modelled, the maps and the network's start from them, and a new stream that keeps
+        them while they are fewer than ``_STREAM_MAP_ROWS``."""
+        self._start(X, classes, rng)
+        inputs = self._standardise(X + self._noise(len(X), rng))[0].astype(self.dtype)
+        model = self._new_model(inputs.shape[1], len(classes), rng)
+        initialise(model, inputs, labels, inputs[:0], labels[:0],
+                   float(self.classification_weight), Backend())
+        sample = (X, labels) if len(X) < _STREAM_MAP_ROWS else None
+        self._stream = _Stream.start(self, len(X), labels, rng, model, sample)
+        return self._stream
 
     def _new_model(self, width: int, n_classes: int, rng: np.random.Generator) -> FlowModel:
         """The flow the parameters describe, at its start (identity blocks)."""
@@ -523,10 +549,7 @@ class InvertibleClassifier:
         else:
             self.discrete_ = (self.active_ | integer) & bool(self.dequantize)
         self._fit_levels(X)
-        if self.logit == "auto" and getattr(self, "_streaming", False):
-            # one chunk of a stream cannot tell where a scale is bounded
-            self.boxed_ = np.zeros(n, dtype=bool)
-        elif self.logit == "auto":
+        if self.logit == "auto":
             # a bounded scale: few levels, and rows piled up on an edge (as pixels at 0)
             levels = X.max(axis=0) - X.min(axis=0) + 1
             piled = np.maximum((X == X.min(axis=0)).sum(axis=0),
@@ -1250,34 +1273,42 @@ def _storable_classes(classes: np.ndarray) -> tuple[np.ndarray, bool]:
 
 class _Stream:
     """What incremental training carries between calls: the running sums of the
-    standardisation and the class counts, the random generator, and (not pickled: rebuilt
-    from the fitted attributes when missing) the model and its optimiser."""
+    standardisation and the class counts, the rows seen and their labels while there are
+    fewer than ``_STREAM_MAP_ROWS`` (``sample``; None once the maps are kept) and how many
+    there were at the last fresh start (``sample_start``), the random
+    generator, and (not pickled: rebuilt from the fitted attributes when missing) the model
+    and its optimiser."""
 
     def __init__(self, count: float, total: np.ndarray, squares: np.ndarray,
                  class_counts: np.ndarray, rng: np.random.Generator,
-                 model: FlowModel | None = None) -> None:
+                 model: FlowModel | None = None,
+                 sample: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         self.count, self.total, self.squares = count, total, squares
-        self.class_counts, self.rng = class_counts, rng
+        self.class_counts, self.rng, self.sample = class_counts, rng, sample
+        self.sample_start = 0 if sample is None else len(sample[0])
         self._stepper: Stepper | None = None
         self._model = model
 
     @classmethod
     def start(cls, clf: InvertibleClassifier, n: int, labels: np.ndarray,
-              rng: np.random.Generator, model: FlowModel | None = None) -> _Stream:
-        """The stream after the n rows the maps were fitted on: the running sums are those
-        of the standardisation they gave (``mean_``, and ``scale_`` where it is a spread)."""
+              rng: np.random.Generator, model: FlowModel | None = None,
+              sample: tuple[np.ndarray, np.ndarray] | None = None) -> _Stream:
+        """The stream after the n rows the maps were fitted on (``sample``, when they are
+        to be refitted): the running sums are those of the standardisation they gave
+        (``mean_``, and ``scale_`` where it is a spread)."""
         counts = np.bincount(labels, minlength=len(clf.classes_)).astype(np.float64)
         mean, scale = clf.mean_, clf.scale_
-        return cls(float(n), n * mean, n * (scale * scale + mean * mean), counts, rng, model)
+        return cls(float(n), n * mean, n * (scale * scale + mean * mean), counts, rng, model,
+                   sample)
 
     def add(self, clf: InvertibleClassifier, X: np.ndarray, labels: np.ndarray) -> None:
         """Count the rows in, and move the standardisation to every row seen so far."""
+        self.class_counts = self.class_counts + np.bincount(labels,
+                                                            minlength=len(clf.classes_))
         w = clf._boxed(X + clf._noise(len(X), self.rng))[0]
         self.count += len(X)
         self.total = self.total + w.sum(axis=0)
         self.squares = self.squares + (w * w).sum(axis=0)
-        self.class_counts = self.class_counts + np.bincount(labels,
-                                                            minlength=len(clf.classes_))
         mean = self.total / self.count
         variance = np.maximum(self.squares / self.count - mean * mean, 0.0)
         clf.mean_ = mean
