@@ -944,14 +944,15 @@ class InvertibleClassifier:
             del bounds[-2]
         return bounds
 
-    def _by_tiles(self, fn: Any, *arrays: np.ndarray | None) -> np.ndarray:
-        """``fn(*arrays)`` computed over tiles of their rows and stacked (None passes
+    def _by_tiles(self, fn: Any, X: np.ndarray, *others: np.ndarray | None) -> np.ndarray:
+        """``fn(X, *others)`` computed over tiles of their rows and stacked (None passes
         through as None)."""
-        bounds = self._tile_bounds(len(arrays[0]))
+        bounds = self._tile_bounds(len(X))
         if len(bounds) <= 2:
-            return fn(*arrays)
-        return np.concatenate([fn(*(None if a is None else a[start:stop] for a in arrays))
-                               for start, stop in zip(bounds[:-1], bounds[1:])])
+            return fn(X, *others)
+        return np.concatenate([
+            fn(X[start:stop], *(None if a is None else a[start:stop] for a in others))
+            for start, stop in zip(bounds[:-1], bounds[1:])])
 
     def _joint(self, X: np.ndarray, outside: bool = False) -> np.ndarray:
         """(n, K): ``log p(x, k)`` in the units of the checked inputs X (over the
