@@ -37,6 +37,18 @@ def load(name: str) -> tuple[np.ndarray, np.ndarray]:
     return loader(return_X_y=True)
 
 
+def mean_finite(values: np.ndarray) -> tuple[float, int]:
+    """The mean of the finite values, and how many were left out."""
+    finite = np.isfinite(values)
+    return float(values[finite].mean()), int((~finite).sum())
+
+
+def figures(model, X_test, y_test, X_test_u) -> tuple[float, float, int]:
+    """Test accuracy, mean log-likelihood per feature (finite rows) and rows left out."""
+    ll, out = mean_finite(model.score_samples(X_test_u))
+    return model.score(X_test, y_test), ll / X_test.shape[1], out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", default=["wine", "breast_cancer", "digits"])
@@ -58,21 +70,13 @@ def main() -> None:
         integer = np.all(X == np.round(X), axis=0)
         noise = np.random.default_rng(0)
         X_test_u = X_test + noise.random(X_test.shape) * integer
-        d = X.shape[1]
 
-        def mean_finite(values):
-            finite = np.isfinite(values)
-            return float(values[finite].mean()), int((~finite).sum())
-
-        def figures(model):
-            ll, out = mean_finite(model.score_samples(X_test_u))
-            return model.score(X_test, y_test), ll / d, out
 
         start = time.perf_counter()
         whole = revcore.InvertibleClassifier(random_state=args.seed).fit(X_train, y_train)
         fit_seconds = time.perf_counter() - start
 
-        X_fit, X_val, y_fit, y_val = train_test_split(X_train, y_train, test_size=0.2,
+        X_fit, X_val, y_fit, _ = train_test_split(X_train, y_train, test_size=0.2,
                                                       stratify=y_train, random_state=0)
         X_val_u = X_val + noise.random(X_val.shape) * integer
         order = np.random.default_rng(args.seed + 1).permutation(len(X_fit))
@@ -92,7 +96,8 @@ def main() -> None:
                     break
         stream_seconds = time.perf_counter() - start
         streamed = pickle.loads(kept)
-        (fit_acc, fit_ll, fit_out), (acc, ll, out) = figures(whole), figures(streamed)
+        (fit_acc, fit_ll, fit_out), (acc, ll, out) = (figures(model, X_test, y_test, X_test_u)
+                                                  for model in (whole, streamed))
         rows.append((name, fit_acc, acc, fit_ll, ll, f"{fit_out} / {out}", best_pass, passes,
                      fit_seconds, stream_seconds))
         print(f"{name}: done", flush=True)

@@ -491,5 +491,5 @@ def test_inference_over_tiles_equals_one_pass(monkeypatch, context):
     tiled = {"proba": clf.predict_proba(X), "score": clf.score_samples(X),
              "codes": clf.encode(X, y), "decoded": clf.decode(codes, y),
              "generated": clf.generate(y, random_state=1)}
-    for name in whole:
-        np.testing.assert_array_equal(tiled[name], whole[name], err_msg=name)
+    for name, value in whole.items():
+        np.testing.assert_array_equal(tiled[name], value, err_msg=name)

@@ -102,7 +102,7 @@ def test_dask_ml_incremental_trains_over_blocks(wine):
 
 
 def test_partial_fit_starts_again_from_every_row_until_it_has_enough(wine, monkeypatch):
-    X_train, X_test, y_train, _ = wine
+    X_train, _, y_train, _ = wine
     monkeypatch.setattr(revcore._classifier, "_STREAM_MAP_ROWS", 80)
     params = {"n_blocks": 1, "hidden_width": 8, "random_state": 0}
     clf = revcore.InvertibleClassifier(**params)

@@ -4,6 +4,7 @@ sampling from the learned density."""
 from __future__ import annotations
 
 import inspect
+import itertools
 import math
 import warnings
 from typing import Any, TypeVar
@@ -952,7 +953,7 @@ class InvertibleClassifier:
             return fn(X, *others)
         return np.concatenate([
             fn(X[start:stop], *(None if a is None else a[start:stop] for a in others))
-            for start, stop in zip(bounds[:-1], bounds[1:])])
+            for start, stop in itertools.pairwise(bounds)])
 
     def _joint(self, X: np.ndarray, outside: bool = False) -> np.ndarray:
         """(n, K): ``log p(x, k)`` in the units of the checked inputs X (over the
