@@ -172,3 +172,33 @@ def test_kernel_arguments_are_checked():
     # tanh of 1 with W = I: log(1 - tanh(1)^2) per element, plus the given log|det W|
     np.testing.assert_allclose(y, np.tanh(x), rtol=1e-15)
     np.testing.assert_allclose(log_det, 0.5 + 3 * np.log(1 - np.tanh(1.0) ** 2), rtol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_trailing_linear_layers_add_their_constant(dtype):
+    # log_abs_det_jacobian stops the pass at the last layer whose log-determinant depends on
+    # its input and adds the linear layers' constants after it: the same values as the full
+    # pass (to rounding: the sums are grouped otherwise), for every position of the linear
+    # layers, and for an all-linear network the same constant on every row.
+    from test_flow_layers import lu_layer
+
+    rng = np.random.default_rng(4)
+    width = 6
+    lu_a, lu_b = lu_layer(width, rng, dtype), lu_layer(width, rng, dtype)
+    coupling = Coupling.random(width, (5,), rng, scale=0.5, dtype=dtype)
+    tanh = revcore.Network.random(width, 1, "tanh", seed=5, dtype=dtype).layers[0]
+    linear = revcore.Network.from_weights([rng.normal(size=(width, width)).astype(dtype)],
+                                          None, "identity").layers[0]
+    x = rng.normal(size=(9, width)).astype(dtype)
+    rtol = 1e-12 if dtype == np.float64 else 1e-5  # float32 sums of a few terms of size ~1
+    for layers in ([coupling, lu_a], [lu_a, coupling, lu_b, linear], [tanh, lu_a, linear],
+                   [lu_a, tanh], [lu_a, lu_b], [linear, lu_b]):
+        net = revcore.Network(layers)
+        got = net.log_abs_det_jacobian(x)
+        assert got.dtype == dtype and got.shape == (9,)
+        np.testing.assert_allclose(got, net.forward_log_det(x)[1], rtol=rtol, atol=rtol)
+        np.testing.assert_allclose(net.log_abs_det_jacobian(x[0]), got[0], rtol=rtol,
+                                   atol=rtol)
+    constant = net.log_abs_det_jacobian(1e3 * x)
+    assert np.all(constant == constant[0])
+    np.testing.assert_allclose(constant, net.log_abs_det_jacobian(x), rtol=0)

@@ -472,7 +472,8 @@ def cases(quick: bool, modules: dict[str, Any], reasons: dict[str, str]) -> Iter
                 yield from _stack_cases(stack, layers, x, targets, name, torch, modules,
                                         reasons)
         for width, batch in ([(64, 256)] if quick else
-                             [(64, 256), (256, 256), (1024, 256), (256, 4096)]):
+                             [(64, 256), (256, 256), (784, 128), (1024, 256),
+                              (256, 4096)]):
             yield _step_case(width, batch, name, torch, reasons)
         yield _fit_case(2 if quick else 10, name, torch, reasons)
 
@@ -658,14 +659,17 @@ def one_process_threads(threads: int, torch: Any) -> Iterator[None]:
 
 
 def run(quick: bool = False, repeats: int = 7, threads: int = 1,
-        progress: bool = True) -> tuple[list[Any], dict[str, str]]:
-    """Time every peers case; returns the rows and the reasons of the peers left out."""
+        progress: bool = True, only: str | None = None) -> tuple[list[Any], dict[str, str]]:
+    """Time every peers case (or those whose operation contains ``only``); returns the rows
+    and the reasons of the peers left out."""
     from .bench import Row, median_time
 
     modules, reasons = load_peers()
     rows = []
     with one_process_threads(threads, modules.get("torch")):
         for i, case in enumerate(cases(quick, modules, reasons)):
+            if only is not None and only not in case.operation:
+                continue
             if progress:
                 print(f"\r[{i + 1}] {case.operation} {case.shape} {case.dtype}".ljust(70),
                       end="", file=sys.stderr, flush=True)

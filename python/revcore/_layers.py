@@ -157,6 +157,11 @@ class LayerKind:
                         ) -> np.ndarray:
         raise NotImplementedError
 
+    def constant_log_det(self, backend: LayerBackend, dtype: np.dtype) -> Any:
+        """The layer's ``log |det J|`` when it does not depend on the input (a linear
+        layer), as ``forward_log_det`` adds it; None when it does."""
+        return None
+
     def gradients(self, x: np.ndarray, grad_output: np.ndarray,
                   backend: LayerBackend) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         raise NotImplementedError
@@ -287,13 +292,20 @@ class Layer(LayerKind):
                         ) -> np.ndarray:
         """The output; adds to ``total`` ``log |det W|`` (from the cached LU factors: the log
         of U's absolute diagonal) and ``log |f'(z)|`` at the pre-activations z."""
-        factors = self.factors(backend, x.dtype)
-        total += np.log(np.abs(np.diag(factors.lu))).sum()
+        total += self._log_det_weight(backend, x.dtype)
         z = backend.dense(x, self.weight, self.bias)
         log_derivative = self._activation.log_abs_derivative
         assert log_derivative is not None  # callers check bijectivity first
         total += log_derivative(z, self.negative_slope).sum(axis=1)
         return backend.activate(z, self.activation, self.negative_slope)
+
+    def _log_det_weight(self, backend: LayerBackend, dtype: np.dtype) -> Any:
+        return np.log(np.abs(np.diag(self.factors(backend, dtype).lu))).sum()
+
+    def constant_log_det(self, backend: LayerBackend, dtype: np.dtype) -> Any:
+        if self.activation != "identity":
+            return None
+        return self._log_det_weight(backend, dtype)
 
     def gradients(self, x: np.ndarray, grad_output: np.ndarray,
                   backend: LayerBackend) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -666,6 +678,9 @@ class LUDense(_TrainableKind):
                         ) -> np.ndarray:
         total += self.log_scale.sum()
         return self.forward(x, backend)
+
+    def constant_log_det(self, backend: LayerBackend, dtype: np.dtype) -> Any:
+        return self.log_scale.sum()
 
     def gradients(self, x: np.ndarray, grad_output: np.ndarray,
                   backend: LayerBackend) -> tuple[np.ndarray, dict[str, np.ndarray]]:

@@ -465,7 +465,42 @@ class Network:
         -------
         ndarray, shape () or (batch,)
         """
-        return self.forward_log_det(x, context)[1]
+        layers = self._layers
+        self._check_log_det(layers)
+        x2, single = self._input(x, layers[0].shape[1], "x")
+        c = self._context(context, len(x2), single, x2.dtype)
+        head, constant = self._log_det_head(layers, x2.dtype)
+        if head is layers:
+            total = self._backend.forward_log_det(layers, x2, c)[1]
+        elif head:
+            total = self._backend.forward_log_det(head, x2, c)[1] + constant
+        else:
+            total = np.full(len(x2), constant, dtype=x2.dtype)
+        return total[0] if single else total
+
+    def _log_det_head(self, layers: tuple[Any, ...], dtype: np.dtype
+                      ) -> tuple[tuple[Any, ...], Any]:
+        """The layers up to the last one whose log-determinant depends on its input, and
+        the constant the others add (linear layers, as lu_dense: their outputs are not
+        needed); cached per snapshot of layers and dtype, as ``_prepared``."""
+        cached = getattr(self, "_log_det_head_cache", None)
+        if cached is not None and cached[0] is layers and cached[1] == dtype:
+            return cached[2]
+        head, constant = len(layers), 0.0
+        while head and (term := layers[head - 1].constant_log_det(self._backend,
+                                                                   dtype)) is not None:
+            head, constant = head - 1, constant + term
+        found = (layers if head == len(layers) else layers[:head], constant)
+        self._log_det_head_cache = (layers, dtype, found)
+        return found
+
+    def _check_log_det(self, layers: Sequence[Any]) -> None:
+        for index, layer in enumerate(layers):
+            if not layer.is_square or not layer.is_bijective:
+                raise NotInvertibleError(
+                    f"layer {index}: the Jacobian determinant needs square layers with "
+                    "bijective activations", layer=index,
+                )
 
     def forward_log_det(self, x: Any, context: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """The outputs and ``log |det J(x)|`` in one pass (see
@@ -480,12 +515,7 @@ class Network:
         ((3, 2), (3,))
         """
         layers = self._layers
-        for index, layer in enumerate(layers):
-            if not layer.is_square or not layer.is_bijective:
-                raise NotInvertibleError(
-                    f"layer {index}: the Jacobian determinant needs square layers with "
-                    "bijective activations", layer=index,
-                )
+        self._check_log_det(layers)
         x2, single = self._input(x, layers[0].shape[1], "x")
         c = self._context(context, len(x2), single, x2.dtype)
         y, total = self._backend.forward_log_det(layers, x2, c)

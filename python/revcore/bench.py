@@ -387,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         from . import _bench_peers  # imports the peers, only now
 
         rows, reasons = _bench_peers.run(args.quick, args.repeats, args.threads,
-                                         not args.no_progress)
+                                         not args.no_progress, args.only)
         for name, reason in reasons.items():
             print(f"{name}: skipped, {reason}")
         libraries = [name for name in _bench_peers.PEERS
