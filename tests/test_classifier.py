@@ -95,16 +95,17 @@ def test_digits_accuracy_bar(fitted, digits):
 def test_generated_digits_bars(fitted, digits):
     X_train, _, y_train, _ = digits
     labels = np.repeat(np.arange(10), 20)
-    # The bars hold at temperature 0.7 and at the default 0.8; pixels stay in range by
-    # construction (the logit of their box), but for the 1e-3 squeeze at its edges.
+    # The bars hold at temperature 0.7 and at the default 1 (measured on 100 digits per
+    # class: 20 move the share by about 0.015); pixels stay in range by construction (the
+    # logit of their box), but for the 1e-3 squeeze at its edges.
     generated = fitted.generate(labels, temperature=0.7, random_state=SEED)
     assert generated.shape == (200, 64)
     assert np.mean(fitted.predict(generated) == labels) >= 0.95
     figures = quality_figures(generated, labels, X_train, y_train)
     assert figures["independent_agreement"] >= 0.95
     assert figures["in_range"] >= 0.95
-    default = quality_figures(fitted.generate(labels, random_state=SEED), labels, X_train,
-                              y_train)
+    many = np.repeat(np.arange(10), 100)
+    default = quality_figures(fitted.generate(many, random_state=SEED), many, X_train, y_train)
     assert default["independent_agreement"] >= 0.95 and default["in_range"] >= 0.99
 
 
