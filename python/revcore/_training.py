@@ -442,13 +442,13 @@ def initialise(model: FlowModel, xt: np.ndarray, yt: np.ndarray, xv: np.ndarray,
                        for weight in _COVARIANCE_WEIGHTS]
     xs, ys = (xv, yv) if len(xv) else (xt, yt)
     start_losses = []
-    for shared_scale, log_sigma, whitening in candidates:
-        model.shared_scale, model.whitening = shared_scale, whitening
+    for shared_scale, log_sigma, decorrelation in candidates:
+        model.shared_scale, model.whitening = shared_scale, decorrelation
         model.log_sigma[...] = log_sigma
         start_losses.append(objective(model, xs, ys, 0.0 if len(xv) else beta, backend)[0])
     # the first of equal scores: the simpler base
-    shared_scale, log_sigma, whitening = candidates[int(np.argmin(start_losses))]
-    model.shared_scale, model.whitening = shared_scale, whitening
+    shared_scale, log_sigma, decorrelation = candidates[int(np.argmin(start_losses))]
+    model.shared_scale, model.whitening = shared_scale, decorrelation
     model.log_sigma[...] = log_sigma
 
 
