@@ -180,3 +180,16 @@ def test_damaged_class_covariances_give_value_error(crossed, tmp_path, change, m
         whitening = whitening.reshape(-1)
     with pytest.raises(ValueError, match=message):
         revcore.InvertibleClassifier.load(rewritten(path, latent_whitening_=whitening))
+
+
+def test_early_stopping_keeps_the_start_when_no_epoch_beats_it():
+    # steps far too long: every epoch scores below the discriminant analysis it starts from
+    X, y = crossed_classes(100)
+    clf = revcore.InvertibleClassifier(random_state=0, learning_rate=1.0,
+                                       **{**FAST, "n_iter_no_change": 3}).fit(X, y)
+    assert clf.n_iter_ == 3
+    assert clf.best_validation_score_ > max(clf.validation_scores_)
+    steady = revcore.InvertibleClassifier(random_state=0, learning_rate=1e-12,
+                                          **{**FAST, "max_iter": 1}).fit(X, y)
+    # the start is the same for both, and so are the parameters kept
+    np.testing.assert_allclose(clf.score_samples(X), steady.score_samples(X), rtol=1e-9)

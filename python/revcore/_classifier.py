@@ -128,8 +128,9 @@ class InvertibleClassifier:
     early_stopping : bool, default True
         Hold out ``validation_fraction`` of each class and stop when the validation score
         (minus the training objective) has not improved by ``tol`` for
-        ``n_iter_no_change`` epochs; the best parameters are kept. With False, the
-        training objective on all the data decides.
+        ``n_iter_no_change`` epochs; the best parameters are kept (the starting ones,
+        when no epoch beats them). With False, the training objective on all the data
+        decides.
     validation_fraction : float, default 0.2
     n_iter_no_change : int, default 30
     tol : float, default 1e-4
@@ -221,6 +222,8 @@ class InvertibleClassifier:
         Minus the objective on the validation slice per epoch (empty without early
         stopping).
     best_validation_score_ : float or None
+        The score of the parameters kept: the best of ``validation_scores_``, or the
+        start's when it is higher.
     n_iter_ : int
         Epochs run.
 

@@ -516,8 +516,9 @@ def train(model: FlowModel, x: np.ndarray, y: np.ndarray, *, beta: float,
 
     With ``early_stopping``, ``validation_fraction`` of each class is held out and training
     stops once the validation score (minus the loss) has not improved by ``tol`` for
-    ``n_iter_no_change`` epochs, the best parameters being restored; otherwise the training
-    loss plays that role on all the data. At most ``max_iter`` epochs.
+    ``n_iter_no_change`` epochs, the best parameters being restored (the starting ones
+    when no epoch beats them); otherwise the training loss plays that role on all the
+    data. At most ``max_iter`` epochs.
 
     ``resample(rows)``, when given, returns fresh inputs for those rows of x (x holding one
     draw): each minibatch is drawn anew (dequantisation noise), the validation rows and
@@ -534,6 +535,10 @@ def train(model: FlowModel, x: np.ndarray, y: np.ndarray, *, beta: float,
     every = 0 if not verbose else (1 if verbose is True else int(verbose))
     use_validation = early_stopping and len(xv) > 0
     best_score, best, wait = -np.inf, model.copy(), 0
+    if use_validation:
+        # the start is a candidate too: on small data (a few hundred rows in tens of
+        # dimensions) the discriminant analysis it holds may beat every epoch
+        best_score = -objective(model, xv, yv, beta, backend)[0]
     loss_curve: list[float] = []
     scores: list[float] = []
     start = time.perf_counter()
