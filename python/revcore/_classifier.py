@@ -72,7 +72,8 @@ _FITTED_ARRAYS = {
     "lower_": "f", "upper_": "f", "lambdas_": "f", "power_mean_": "f",
     "level_feature_": "iu", "level_value_": "f", "level_log_prob_": "f",
     "power_scale_": "f", "class_means_": "f",
-    "latent_scale_": "f", "class_log_prior_": "f", "loss_curve_": "f",
+    "latent_scale_": "f", "latent_whitening_": "f", "class_log_prior_": "f",
+    "loss_curve_": "f",
     "validation_scores_": "f",
 }
 _LABEL_KINDS = "biufUS"
@@ -89,17 +90,20 @@ class InvertibleClassifier:
     ``power_transform``), then an invertible network ``f`` (a ``revcore.Network`` of
     ``n_blocks`` blocks [LU-parametrised mixing layer, affine coupling block] and a closing
     mixing layer) maps them to codes ``z``. The model is ``p(x | y) = N(f(x); mu_y,
-    diag sigma_y^2) |det J_f(x)|`` with learned class means ``mu_y``, diagonal scales
-    ``sigma_y`` per class and ``p(y)`` the class frequencies, trained by maximum likelihood of
+    Sigma_y) |det J_f(x)|`` with learned class means ``mu_y``, covariances ``Sigma_y =
+    A_y^-1 diag(sigma_y^2) A_y^-T`` (learned scales ``sigma_y``; ``A_y`` the identity, or
+    each class's own decorrelation: see ``latent_whitening_``) and ``p(y)`` the class
+    frequencies, trained by maximum likelihood of
     ``p(x, y)`` plus ``classification_weight`` times the log-likelihood of ``p(y | x)`` (a
     hybrid objective) with Adam and early stopping. The first mixing layer starts as the
     whitening of the within-class covariance (so training starts from linear discriminant
-    analysis; each class's scales start as its spread there) and each coupling block as the
-    identity.
+    analysis; each class's scales start as its spread there, or its covariance when a
+    covariance per class scores better on the held-out rows, as quadratic discriminant
+    analysis) and each coupling block as the identity.
 
     Classes are Gaussian means, so any number of classes works with any number of features.
     Prediction is Bayes' rule; :meth:`score_samples` is ``log p(x)``; :meth:`sample` and
-    :meth:`generate` draw ``z ~ N(mu_y, (T sigma_y)^2)`` and return ``f^-1(z)``: the fitted
+    :meth:`generate` draw ``z ~ N(mu_y, T^2 Sigma_y)`` and return ``f^-1(z)``: the fitted
     model holds its parameters only, no training data.
 
     Parameters
@@ -124,8 +128,9 @@ class InvertibleClassifier:
     early_stopping : bool, default True
         Hold out ``validation_fraction`` of each class and stop when the validation score
         (minus the training objective) has not improved by ``tol`` for
-        ``n_iter_no_change`` epochs; the best parameters are kept. With False, the
-        training objective on all the data decides.
+        ``n_iter_no_change`` epochs; the best parameters are kept (the starting ones,
+        when no epoch beats them). With False, the training objective on all the data
+        decides.
     validation_fraction : float, default 0.2
     n_iter_no_change : int, default 30
     tol : float, default 1e-4
@@ -159,9 +164,9 @@ class InvertibleClassifier:
         of the real line (see ``revcore._power``); it is kept only where it gains at least
         3 nats over the identity on a feature with at least 20 distinct values (see
         ``lambdas_``).
-    temperature : float, default 0.8
+    temperature : float, default 1.0
         Default scale of the base's standard deviation when generating (1: the model's own
-        density; below 1: more typical samples).
+        density; below 1: more typical samples, easier to tell from real ones).
     dtype : {"float64", "float32"}, default "float64"
     random_state : int, numpy Generator or None
         Seeds the initialisation, the validation split and the batches.
@@ -203,7 +208,13 @@ class InvertibleClassifier:
         :meth:`encode` passes their offset from it through unchanged.
     class_means_ : ndarray, shape (n_classes, n_active)
     latent_scale_ : ndarray, shape (n_classes, n_active)
-        sigma_y, the base's standard deviations per class.
+        sigma_y, the base's standard deviations per class (along the decorrelated codes).
+    latent_whitening_ : ndarray, shape (n_classes, n_active, n_active)
+        A_y, unit lower-triangular: ``A_y (z - mu_y) / sigma_y`` is standard normal under
+        class y's base. The identity for every class unless, at the start of training, a
+        full covariance per class (each class's covariance of the codes, shrunk towards
+        the diagonal) scored better on the held-out rows than scales alone; then fixed
+        while the rest trains. ``|det A_y| = 1``.
     class_log_prior_ : ndarray, shape (n_classes,)
     loss_curve_ : list of float
         Training objective per epoch.
@@ -211,6 +222,8 @@ class InvertibleClassifier:
         Minus the objective on the validation slice per epoch (empty without early
         stopping).
     best_validation_score_ : float or None
+        The score of the parameters kept: the best of ``validation_scores_``, or the
+        start's when it is higher.
     n_iter_ : int
         Epochs run.
 
@@ -252,7 +265,7 @@ class InvertibleClassifier:
         dequantize: Any = "auto",
         logit: Any = "auto",
         power_transform: bool = True,
-        temperature: float = 0.8,
+        temperature: float = 1.0,
         dtype: str = "float64",
         random_state: Any = None,
         verbose: bool | int = False,
@@ -534,6 +547,8 @@ class InvertibleClassifier:
         self.network_ = Network(model.to_layers())
         self.class_means_ = model.means.copy()
         self.latent_scale_ = np.exp(model.log_sigma)
+        self.latent_whitening_ = (np.tile(np.eye(model.means.shape[1]), (len(model.means), 1, 1))
+                                  if model.whitening is None else model.whitening.copy())
         self.class_log_prior_ = (model.log_prior if log_prior is None else log_prior).copy()
 
     def _noise(self, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -756,11 +771,18 @@ class InvertibleClassifier:
             contents.setdefault(name, np.zeros(0, np.int64 if name == "level_feature_"
                                                else np.float64))
         two_d = ("class_means_", "latent_scale_")
+        if "latent_whitening_" not in contents and "class_means_" in contents:
+            # files from before the full covariances: every class's base is decorrelated
+            # by the flow alone
+            means = contents["class_means_"]
+            width_k = means.shape[1] if means.ndim == 2 else 0
+            contents["latent_whitening_"] = np.tile(np.eye(width_k), (len(means), 1, 1))
         if "latent_scale_" in contents and contents["latent_scale_"].ndim == 1:
             # files from before the scales were per class: one row shared by every class
             contents["latent_scale_"] = np.tile(contents["latent_scale_"],
                                                 (len(get("classes_", _LABEL_KINDS, 1)), 1))
-        fitted = {name: get(name, kinds, 2 if name in two_d else 1)
+        fitted = {name: get(name, kinds, 3 if name == "latent_whitening_" else
+                            2 if name in two_d else 1)
                   for name, kinds in _FITTED_ARRAYS.items()}
         active = fitted["active_"]
         width = int(active.sum())
@@ -772,6 +794,7 @@ class InvertibleClassifier:
             "upper_": (n_features,),
             "power_scale_": (n_features,),
             "class_means_": (n_classes, width), "latent_scale_": (n_classes, width),
+            "latent_whitening_": (n_classes, width, width),
             "class_log_prior_": (n_classes,),
         }
         for name, shape in expected.items():
@@ -787,6 +810,11 @@ class InvertibleClassifier:
                 fitted["power_scale_"] <= 0):
             raise ValueError(f"{where}: scale_, power_scale_ and latent_scale_ must be "
                              f"positive")
+        whitening = fitted["latent_whitening_"]
+        if np.any(np.triu(whitening, 1) != 0) or np.any(
+                np.diagonal(whitening, axis1=1, axis2=2) != 1):
+            raise ValueError(f"{where}: latent_whitening_ must be unit lower-triangular "
+                             f"(zeros above a diagonal of ones)")
         if np.any(fitted["upper_"] <= fitted["lower_"]):
             raise ValueError(f"{where}: upper_ must exceed lower_")
         if np.any(fitted["boxed_"] & ~(fitted["discrete_"] & fitted["active_"])):
@@ -846,6 +874,7 @@ class InvertibleClassifier:
         self.network_ = network
         self.class_means_ = fitted["class_means_"]
         self.latent_scale_ = fitted["latent_scale_"]
+        self.latent_whitening_ = whitening
         self.class_log_prior_ = fitted["class_log_prior_"]
         self.loss_curve_ = fitted["loss_curve_"].tolist()
         self.validation_scores_ = fitted["validation_scores_"].tolist()
@@ -978,7 +1007,8 @@ class InvertibleClassifier:
             passes = [self.network_.forward_log_det(inputs)] * k
         joint = np.empty((len(inputs), k))
         for c, (z, log_det) in enumerate(passes):
-            u = (z.astype(np.float64) - self.class_means_[c]) / self.latent_scale_[c]
+            u = self._whitened(z.astype(np.float64) - self.class_means_[c], c) / \
+                self.latent_scale_[c]
             joint[:, c] = (-0.5 * (u * u).sum(axis=1) - np.log(self.latent_scale_[c]).sum()
                            - 0.5 * u.shape[1] * LOG_2PI + log_det.astype(np.float64))
         return joint + log_jacobian[:, None] + self.class_log_prior_[None, :]
@@ -1097,10 +1127,31 @@ class InvertibleClassifier:
 
     def _nearest_classes(self, z: np.ndarray) -> np.ndarray:
         """The class whose base density (times its prior) is highest at each code z."""
-        u = (z[:, None, :] - self.class_means_[None]) / self.latent_scale_[None]
+        u = np.stack([self._whitened(z - self.class_means_[c], c)
+                      for c in range(len(self.classes_))], axis=1) / self.latent_scale_[None]
         score = (-0.5 * (u * u).sum(axis=2) - np.log(self.latent_scale_).sum(axis=1)
                  + self.class_log_prior_)
         return np.argmax(score, axis=1)
+
+    def _full_covariance(self) -> bool:
+        """Whether some class's base has its own decorrelation (``latent_whitening_``)."""
+        return bool(np.any(self.latent_whitening_ != np.eye(self.latent_whitening_.shape[1])))
+
+    def _whitened(self, offsets: np.ndarray, c: int) -> np.ndarray:
+        """``A_c offsets`` for code offsets from class c's mean (rows)."""
+        if not self._full_covariance():
+            return offsets
+        return offsets @ self.latent_whitening_[c].T
+
+    def _unwhitened(self, offsets: np.ndarray, classes: np.ndarray) -> np.ndarray:
+        """``A_y^-1 offsets`` row by row, y the rows' classes (see ``latent_whitening_``)."""
+        if not self._full_covariance():
+            return offsets
+        out = offsets.copy()
+        for c in np.unique(classes):
+            rows = classes == c
+            out[rows] = np.linalg.solve(self.latent_whitening_[c], offsets[rows].T).T
+        return out
 
     def _codes(self, classes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         """Full-width codes: ``class_means_[classes] + offsets`` in the active columns, 0
@@ -1113,7 +1164,7 @@ class InvertibleClassifier:
                  random_state: Any = None, discrete: bool = False) -> np.ndarray:
         """Draw one input per label from the learned density of its class.
 
-        ``z ~ N(mu_y, (temperature * sigma_y)^2)`` then ``x = f^-1(z)``.
+        ``z ~ N(mu_y, temperature^2 Sigma_y)`` then ``x = f^-1(z)``.
 
         Parameters
         ----------
@@ -1141,8 +1192,8 @@ class InvertibleClassifier:
             raise ValueError(f"temperature must be a finite number >= 0, got {t!r}")
         rng = np.random.default_rng(random_state)
         noise = rng.standard_normal((len(classes), self.class_means_.shape[1]))
-        generated = self._decode(self._codes(classes, t * self.latent_scale_[classes] * noise),
-                                 classes)
+        offsets = self._unwhitened(t * self.latent_scale_[classes] * noise, classes)
+        generated = self._decode(self._codes(classes, offsets), classes)
         self._draw_levels(generated, rng, discrete)
         if discrete:
             generated[:, self.discrete_] = np.floor(generated[:, self.discrete_])
@@ -1332,7 +1383,9 @@ class _Stream:
                                    for layer in layers],
                                   clf.class_means_.copy(), scales,
                                   clf.class_log_prior_.copy(),
-                                  bool(np.all(scales == scales[0])))
+                                  bool(np.all(scales == scales[0])),
+                                  clf.latent_whitening_.copy() if clf._full_covariance()
+                                  else None)
             self._stepper = Stepper(model, float(clf.learning_rate), int(clf.batch_size),
                                     float(clf.classification_weight), Backend())
             self._model = None

@@ -52,6 +52,9 @@ names the object it holds (files without ``object``, versions 1 and 2, hold a ne
     class_means_               (K, D) float64
     latent_scale_              (K, D) float64, > 0 (a (D,) row shared by every class in
                                files written before the scales were per class)
+    latent_whitening_          (K, D, D) float64, unit lower-triangular, each class's
+                               decorrelation of the codes (optional: files without it
+                               mean the identity)
     class_log_prior_           (K,) float64, <= 0
     loss_curve_                (n,) float64
     validation_scores_         (m,) float64

@@ -2,8 +2,9 @@
 its gradients, and the minibatch loop with early stopping.
 
 The model: ``z = f(x)`` through the layers of a network (kinds with ``train_forward`` and
-``train_backward``: ``lu_dense`` and ``coupling``), ``p(x | k) = N(z; mu_k, diag sigma^2)
-|det J_f(x)|`` and ``p(k)`` the class frequencies. The loss of a batch, per sample, is
+``train_backward``: ``lu_dense`` and ``coupling``), ``p(x | k) = N(z; mu_k, Sigma_k)
+|det J_f(x)|`` (``Sigma_k`` diagonal, or a full covariance: see ``FlowModel``) and ``p(k)``
+the class frequencies. The loss of a batch, per sample, is
 
     -log p(x, y) / d  -  beta * log p(y | x)
 
@@ -48,6 +49,9 @@ LOG_2PI = math.log(2 * math.pi)
 # Arrays of a layer that training never changes.
 _FIXED = ("sign", "permutation", "bound", "context_width")
 _PRIOR_ROWS = 10.0
+# The weights of each class's own covariance (against the pooled within-class one) that
+# the start of training tries for a base with a covariance per class.
+_COVARIANCE_WEIGHTS = (0.25, 0.5, 0.75)
 
 
 @dataclass
@@ -57,7 +61,10 @@ class FlowModel:
     ``kinds[i]`` names layer i's kind and ``layers[i]`` its arrays; ``means`` (K, d) are the
     class means of the base, ``log_sigma`` (K, d) its log standard deviations per class
     (equal rows, moved together, with ``shared_scale``), and ``log_prior`` (K,) the log
-    class frequencies.
+    class frequencies. ``whitening`` (K, d, d), when not None, gives each class's base a
+    full covariance: unit lower-triangular matrices ``A_k`` (fixed during training) with
+    ``u = A_k (z - mu_k) / sigma_k`` standard normal, i.e. covariance ``A_k^-1 diag(sigma_k^2)
+    A_k^-T`` (``|det A_k| = 1``, so the density has no extra term); None is the identity.
     """
 
     kinds: list[str]
@@ -66,6 +73,7 @@ class FlowModel:
     log_sigma: np.ndarray
     log_prior: np.ndarray = field(default_factory=lambda: np.zeros(0))
     shared_scale: bool = False
+    whitening: np.ndarray | None = None
 
     @classmethod
     def build(cls, width: int, n_classes: int, n_blocks: int, hidden: tuple[int, ...],
@@ -140,7 +148,8 @@ class FlowModel:
         return FlowModel(list(self.kinds), [{k: v.copy() for k, v in p.items()}
                                             for p in self.layers],
                          self.means.copy(), self.log_sigma.copy(), self.log_prior.copy(),
-                         self.shared_scale)
+                         self.shared_scale,
+                         None if self.whitening is None else self.whitening.copy())
 
     def to_layers(self) -> list[LayerKind]:
         """The layers as immutable layer objects (what a Network holds)."""
@@ -177,6 +186,9 @@ def flow_backward(model: FlowModel, caches: list, grad_z: np.ndarray,
 def joint_log_prob(model: FlowModel, z: np.ndarray, log_det: np.ndarray) -> np.ndarray:
     """(n, K): ``log p(x, k)`` for every class, from ``z = f(x)`` and ``log|det J|``."""
     z = z.astype(np.float64)
+    if model.whitening is not None:
+        return np.stack([base_log_prob(model, z, c) for c in range(len(model.means))],
+                        axis=1) + log_det.astype(np.float64)[:, None]
     inverse_var = np.exp(-2 * model.log_sigma)                  # (K, d)
     weighted_means = model.means * inverse_var
     squared = ((z * z) @ inverse_var.T - 2 * z @ weighted_means.T
@@ -184,6 +196,21 @@ def joint_log_prob(model: FlowModel, z: np.ndarray, log_det: np.ndarray) -> np.n
     d = z.shape[1]
     return (-0.5 * squared - model.log_sigma.sum(1)[None, :] - 0.5 * d * LOG_2PI
             + log_det.astype(np.float64)[:, None] + model.log_prior[None, :])
+
+
+def whitened_codes(model: FlowModel, z: np.ndarray, c: int) -> np.ndarray:
+    """``A_c (z - mu_c) / sigma_c`` for codes z (n, d) in float64 (see ``FlowModel``)."""
+    r = z - model.means[c]
+    if model.whitening is not None:
+        r = r @ model.whitening[c].T
+    return r * np.exp(-model.log_sigma[c])
+
+
+def base_log_prob(model: FlowModel, z: np.ndarray, c: int) -> np.ndarray:
+    """(n,): ``log N(z; class c's base) + log p(c)`` for codes z in float64."""
+    u = whitened_codes(model, z, c)
+    return (-0.5 * (u * u).sum(axis=1) - model.log_sigma[c].sum()
+            - 0.5 * z.shape[1] * LOG_2PI + model.log_prior[c])
 
 
 def one_hot(classes: np.ndarray, k: int, dtype: Any) -> np.ndarray:
@@ -233,7 +260,10 @@ def objective(model: FlowModel, x: np.ndarray, y: np.ndarray, beta: float, backe
     column_sum = G.sum(axis=0)
     # a_k = -|z_k - mu_k|^2_{1/sigma_k^2} / 2 - sum log sigma_k + log|det J_k| + const,
     # z_k the code of the class's pass (the same z for every class without a context)
-    if len(zs) == 1:
+    if model.whitening is not None:
+        grad_zs, grad_log_dets, grad_means, grad_log_sigma = _whitened_base_gradients(
+            model, zs, G)
+    elif len(zs) == 1:
         z64 = zs[0].astype(np.float64)
         Gz = G.T @ z64                                          # (K, d)
         second = G.T @ (z64 * z64)
@@ -246,9 +276,10 @@ def objective(model: FlowModel, x: np.ndarray, y: np.ndarray, beta: float, backe
         grad_zs = [-G[:, c, None] * (z64s[c] - model.means[c]) * inverse_var[c]
                    for c in range(len(zs))]
         grad_log_dets = [G[:, c] for c in range(len(zs))]
-    grad_means = inverse_var * (Gz - column_sum[:, None] * model.means)
-    second = second - 2 * Gz * model.means + column_sum[:, None] * model.means**2
-    grad_log_sigma = inverse_var * second - column_sum[:, None]
+    if model.whitening is None:
+        grad_means = inverse_var * (Gz - column_sum[:, None] * model.means)
+        second = second - 2 * Gz * model.means + column_sum[:, None] * model.means**2
+        grad_log_sigma = inverse_var * second - column_sum[:, None]
     if model.shared_scale:  # one row of scales for every class: the gradients add up
         grad_log_sigma[...] = grad_log_sigma.sum(axis=0)
     layer_grads: list[dict[str, np.ndarray]] | None = None
@@ -266,6 +297,39 @@ def objective(model: FlowModel, x: np.ndarray, y: np.ndarray, beta: float, backe
     assert layer_grads is not None
     flat = [g[k] for p, g in zip(model.layers, layer_grads) for k in p if k not in _FIXED]
     return loss, flat + [grad_means, grad_log_sigma]
+
+
+def _whitened_base_gradients(model: FlowModel, zs: np.ndarray, G: np.ndarray
+                             ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray,
+                                        np.ndarray]:
+    """The gradients of the loss through a base with ``whitening`` (see ``FlowModel``),
+    given ``G = dL/da`` (n, K): for ``a_k = -|u_k|^2 / 2 - sum log sigma_k + ...`` with
+    ``u_k = A_k (z_k - mu_k) / sigma_k``, ``da_k/dz_k = -(u_k / sigma_k) A_k = -da_k/dmu_k``
+    and ``da_k/dlog sigma_k = u_k^2 - 1``. Returns the codes' gradients (one per pass),
+    the log-determinants', the means' and the log scales'."""
+    k = len(model.means)
+    whitening = model.whitening
+    assert whitening is not None
+    grad_means = np.zeros_like(model.means)
+    grad_log_sigma = np.zeros_like(model.log_sigma)
+    grad_zs: list[np.ndarray] = []
+    shared_pass = len(zs) == 1
+    for c in range(k):
+        z = zs[0 if shared_pass else c].astype(np.float64)
+        u = whitened_codes(model, z, c)
+        pull = (u * np.exp(-model.log_sigma[c])) @ whitening[c]   # da_c/dmu_c
+        weight = G[:, c, None]
+        grad_means[c] = (weight * pull).sum(axis=0)
+        grad_log_sigma[c] = (weight * (u * u - 1.0)).sum(axis=0)
+        if shared_pass:
+            if c == 0:
+                grad_zs.append(-weight * pull)
+            else:
+                grad_zs[0] -= weight * pull
+        else:
+            grad_zs.append(-weight * pull)
+    grad_log_dets = [G.sum(axis=1)] if shared_pass else [G[:, c] for c in range(k)]
+    return grad_zs, grad_log_dets, grad_means, grad_log_sigma
 
 
 def stratified_split(labels: np.ndarray, fraction: float,
@@ -341,7 +405,7 @@ def initialise(model: FlowModel, xt: np.ndarray, yt: np.ndarray, xv: np.ndarray,
     """The start of training, from the training rows (xt, yt) and the held-out ones (xv,
     yv; may be empty): with ``whitening``, the first mixing layer whitens the within-class
     covariance (shrinkage chosen on the held-out rows); the class means are those of the
-    codes, and the scales per class or shared (see below)."""
+    codes, and the scales per class or shared, or a covariance per class (see below)."""
     if whitening:
         means, covariance = within_class_statistics(xt, yt)
         if len(xv):
@@ -362,19 +426,54 @@ def initialise(model: FlowModel, xt: np.ndarray, yt: np.ndarray, xv: np.ndarray,
             spread = ((rows - model.means[c]) ** 2).sum(0) + _PRIOR_ROWS * pooled
             model.log_sigma[c] = 0.5 * np.log(np.maximum(spread / (len(rows) + _PRIOR_ROWS),
                                                          1e-6))
-    # Scales per class, or one set shared by the classes (the pooled spread): whichever
-    # scores better on the held-out rows at the start, by the objective that training
-    # and early stopping use.
+    # Scales per class, or one set shared by the classes (the pooled spread), or (with
+    # held-out rows only: on the training ones the most parameters would always win) a
+    # covariance per class, regularised discriminant analysis' mix of its own and the
+    # pooled one: whichever base gives the held-out rows the highest likelihood at the
+    # start, as a Gaussian mixture's covariance type is chosen (the classification term
+    # judges the classifier, not the density's shape). Without held-out rows, the
+    # objective that training uses decides between the first two on the training rows.
     per_class = model.log_sigma.copy()
     shared = 0.5 * np.log(np.maximum(pooled, 1e-6))
+    candidates: list[tuple[bool, np.ndarray, np.ndarray | None]] = [
+        (False, per_class, None), (True, np.broadcast_to(shared, per_class.shape), None)]
+    if len(xv):
+        candidates += [(False, *class_covariances(z, yt, len(model.means), weight))
+                       for weight in _COVARIANCE_WEIGHTS]
     xs, ys = (xv, yv) if len(xv) else (xt, yt)
     start_losses = []
-    for choice in (False, True):
-        model.shared_scale = choice
-        model.log_sigma[...] = shared if choice else per_class
-        start_losses.append(objective(model, xs, ys, beta, backend)[0])
-    model.shared_scale = bool(start_losses[1] <= start_losses[0])
-    model.log_sigma[...] = shared if model.shared_scale else per_class
+    for shared_scale, log_sigma, decorrelation in candidates:
+        model.shared_scale, model.whitening = shared_scale, decorrelation
+        model.log_sigma[...] = log_sigma
+        start_losses.append(objective(model, xs, ys, 0.0 if len(xv) else beta, backend)[0])
+    # the first of equal scores: the simpler base
+    shared_scale, log_sigma, decorrelation = candidates[int(np.argmin(start_losses))]
+    model.shared_scale, model.whitening = shared_scale, decorrelation
+    model.log_sigma[...] = log_sigma
+
+
+def class_covariances(z: np.ndarray, y: np.ndarray, n_classes: int, weight: float
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Regularised discriminant analysis' covariances of the codes z (n, d): each class's
+    own covariance weighing ``weight``, the pooled within-class one ``1 - weight`` (0 is
+    linear, 1 quadratic discriminant analysis), as ``(log sigma, A)``: the log square
+    roots of the diagonal of ``L D L^T`` (K, d) and ``A = L^-1`` (K, d, d), unit
+    lower-triangular (see ``FlowModel.whitening``)."""
+    d = z.shape[1]
+    residuals = [z[y == c] - z[y == c].mean(0) if np.any(y == c) else np.zeros((0, d))
+                 for c in range(n_classes)]
+    within = sum(r.T @ r for r in residuals) / max(len(z), 1)
+    log_sigma = np.zeros((n_classes, d))
+    whitening = np.tile(np.eye(d), (n_classes, 1, 1))
+    for c, r in enumerate(residuals):
+        own = r.T @ r / len(r) if len(r) else within
+        covariance = weight * own + (1.0 - weight) * within + np.diag(np.full(d, 1e-6))
+        factor = np.linalg.cholesky(covariance)
+        scale = np.diag(factor).copy()
+        log_sigma[c] = np.log(scale)
+        whitening[c] = np.tril(np.linalg.inv(factor / scale[None, :]))
+        whitening[c][np.diag_indices(d)] = 1.0
+    return log_sigma, whitening
 
 
 class Stepper:
@@ -417,8 +516,9 @@ def train(model: FlowModel, x: np.ndarray, y: np.ndarray, *, beta: float,
 
     With ``early_stopping``, ``validation_fraction`` of each class is held out and training
     stops once the validation score (minus the loss) has not improved by ``tol`` for
-    ``n_iter_no_change`` epochs, the best parameters being restored; otherwise the training
-    loss plays that role on all the data. At most ``max_iter`` epochs.
+    ``n_iter_no_change`` epochs, the best parameters being restored (the starting ones
+    when no epoch beats them); otherwise the training loss plays that role on all the
+    data. At most ``max_iter`` epochs.
 
     ``resample(rows)``, when given, returns fresh inputs for those rows of x (x holding one
     draw): each minibatch is drawn anew (dequantisation noise), the validation rows and
@@ -435,6 +535,10 @@ def train(model: FlowModel, x: np.ndarray, y: np.ndarray, *, beta: float,
     every = 0 if not verbose else (1 if verbose is True else int(verbose))
     use_validation = early_stopping and len(xv) > 0
     best_score, best, wait = -np.inf, model.copy(), 0
+    if use_validation:
+        # the start is a candidate too: on small data (a few hundred rows in tens of
+        # dimensions) the discriminant analysis it holds may beat every epoch
+        best_score = -objective(model, xv, yv, beta, backend)[0]
     loss_curve: list[float] = []
     scores: list[float] = []
     start = time.perf_counter()
