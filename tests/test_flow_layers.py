@@ -301,3 +301,28 @@ def test_reference_network_of_new_kinds_never_runs_native_code(monkeypatch):
         layer.gradients(x, np.ones_like(x), REFERENCE)
     with pytest.raises(AssertionError, match="native kernel"):
         revcore.Network(layers).forward(x)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("d", WIDTHS)
+def test_lu_dense_stacks_run_in_the_fused_kernels(d, dtype):
+    # lu_dense layers enter the fused network kernels as the dense layers of their W = P L U
+    # (no activation), with sum(log_scale) as log|det W|: against the reference's layer loop.
+    rng = np.random.default_rng(d + 1)
+    dense = revcore.Network.random(d, 1, "leaky_relu", seed=d, dtype=dtype,
+                                   negative_slope=0.5).layers[0]
+    layers = [lu_layer(d, rng, dtype), dense, lu_layer(d, rng, dtype), lu_layer(d, rng, dtype)]
+    native, ref = revcore.Network(layers), reference.Network(layers)
+    assert native._backend._forward_lists(native._layers, np.dtype(dtype)) is not None
+    tol = TOL[dtype]
+    for batch in (1, 9):
+        x = rng.standard_normal((batch, d)).astype(dtype)
+        y, log_det = native.forward_log_det(x)
+        ref_y, ref_log_det = ref.forward_log_det(x)
+        assert y.dtype == log_det.dtype == dtype
+        np.testing.assert_allclose(y, ref_y, rtol=tol, atol=tol)
+        np.testing.assert_allclose(log_det, ref_log_det, rtol=tol, atol=tol)
+        np.testing.assert_allclose(native.forward(x), ref_y, rtol=tol, atol=tol)
+        np.testing.assert_allclose(native.inverse(ref_y), ref.inverse(ref_y), rtol=tol,
+                                   atol=tol)
+        np.testing.assert_allclose(native.inverse(y), x, rtol=tol, atol=tol)

@@ -43,18 +43,23 @@ class Backend:
     _log_det_cache: tuple | None = None
     _log_dets: dict = {}  # noqa: RUF012  (replaced, never mutated)
 
-    @staticmethod
-    def _lists(layers: Sequence[Any], dtype: np.dtype) -> tuple[list, list, list, list]:
+    def _lists(self, layers: Sequence[Any], dtype: np.dtype) -> tuple[list, list, list, list]:
+        # an lu_dense layer enters as the dense layer of its cached W = P L U, no activation
+        identity = ACTIVATIONS["identity"].code
+        dense = [layer.kind == "dense" for layer in layers]
         return (
-            [layer.weight.astype(dtype, copy=False) for layer in layers],
+            [layer.weight.astype(dtype, copy=False) if plain
+             else layer.weight(self, dtype) for layer, plain in zip(layers, dense)],
             [layer.bias.astype(dtype, copy=False) for layer in layers],
-            [ACTIVATIONS[layer.activation].code for layer in layers],
-            [layer.negative_slope for layer in layers],
+            [ACTIVATIONS[layer.activation].code if plain else identity
+             for layer, plain in zip(layers, dense)],
+            [layer.negative_slope if plain else 0.0 for layer, plain in zip(layers, dense)],
         )
 
     @staticmethod
     def _dense_only(layers: Sequence[Any]) -> bool:
-        return all(layer.kind == "dense" for layer in layers)
+        """Whether the fused kernels can run the layers: dense and lu_dense ones only."""
+        return all(layer.kind in ("dense", "lu_dense") for layer in layers)
 
     def forward(self, layers: Sequence[Any], x: np.ndarray,
                 context: np.ndarray | None = None) -> np.ndarray:
@@ -99,7 +104,9 @@ class Backend:
         for layer in layers:
             key = (layer.version, dtype)
             value = known.get(key)
-            if value is None:
+            if value is None and layer.kind == "lu_dense":
+                value = float(layer.log_scale.astype(np.float64).sum())
+            elif value is None:
                 diagonal = np.abs(np.diag(layer.factors(self, dtype).lu)).astype(np.float64)
                 value = float(np.log(diagonal).sum())
             log_dets[key] = value
