@@ -25,7 +25,15 @@ from ._io import (
 )
 from ._network import Network
 from ._power import fit_yeo_johnson, yeo_johnson, yeo_johnson_inverse
-from ._training import LOG_2PI, FlowModel, Stepper, initialise, one_hot, train
+from ._training import (
+    LOG_2PI,
+    FlowModel,
+    Stepper,
+    initialise,
+    one_hot,
+    stratified_split,
+    train,
+)
 from ._validation import as_float_array, check_finite_array
 
 __all__ = ["InvertibleClassifier", "load_file"]
@@ -497,7 +505,9 @@ class InvertibleClassifier:
         self._start(X, classes, rng)
         inputs = self._standardise(X + self._noise(len(X), rng))[0].astype(self.dtype)
         model = self._new_model(inputs.shape[1], len(classes), rng)
-        initialise(model, inputs, labels, inputs[:0], labels[:0],
+        # the base is chosen on held-out rows, as fit chooses it
+        kept, held = stratified_split(labels, float(self.validation_fraction), rng)
+        initialise(model, inputs[kept], labels[kept], inputs[held], labels[held],
                    float(self.classification_weight), Backend())
         sample = (X, labels) if len(X) < _STREAM_MAP_ROWS else None
         self._stream = _Stream.start(self, len(X), labels, rng, model, sample)
