@@ -183,32 +183,37 @@ def flow_backward(model: FlowModel, caches: list, grad_z: np.ndarray,
     return grads
 
 
-def joint_log_prob(model: FlowModel, z: np.ndarray, log_det: np.ndarray) -> np.ndarray:
-    """(n, K): ``log p(x, k)`` for every class, from ``z = f(x)`` and ``log|det J|``."""
+def joint_log_prob(model: FlowModel, z: np.ndarray, log_det: np.ndarray,
+                   matmul: Any = np.matmul) -> np.ndarray:
+    """(n, K): ``log p(x, k)`` for every class, from ``z = f(x)`` and ``log|det J|``
+    (``matmul``: the backend's, so that training never waits on numpy's BLAS threads)."""
     z = z.astype(np.float64)
     if model.whitening is not None:
-        return np.stack([base_log_prob(model, z, c) for c in range(len(model.means))],
+        return np.stack([base_log_prob(model, z, c, matmul)
+                         for c in range(len(model.means))],
                         axis=1) + log_det.astype(np.float64)[:, None]
     inverse_var = np.exp(-2 * model.log_sigma)                  # (K, d)
     weighted_means = model.means * inverse_var
-    squared = ((z * z) @ inverse_var.T - 2 * z @ weighted_means.T
+    squared = (matmul(z * z, inverse_var.T) - 2 * matmul(z, weighted_means.T)
                + (model.means * weighted_means).sum(1)[None, :])
     d = z.shape[1]
     return (-0.5 * squared - model.log_sigma.sum(1)[None, :] - 0.5 * d * LOG_2PI
             + log_det.astype(np.float64)[:, None] + model.log_prior[None, :])
 
 
-def whitened_codes(model: FlowModel, z: np.ndarray, c: int) -> np.ndarray:
+def whitened_codes(model: FlowModel, z: np.ndarray, c: int,
+                   matmul: Any = np.matmul) -> np.ndarray:
     """``A_c (z - mu_c) / sigma_c`` for codes z (n, d) in float64 (see ``FlowModel``)."""
     r = z - model.means[c]
     if model.whitening is not None:
-        r = r @ model.whitening[c].T
+        r = matmul(r, model.whitening[c].T)
     return r * np.exp(-model.log_sigma[c])
 
 
-def base_log_prob(model: FlowModel, z: np.ndarray, c: int) -> np.ndarray:
+def base_log_prob(model: FlowModel, z: np.ndarray, c: int,
+                  matmul: Any = np.matmul) -> np.ndarray:
     """(n,): ``log N(z; class c's base) + log p(c)`` for codes z in float64."""
-    u = whitened_codes(model, z, c)
+    u = whitened_codes(model, z, c, matmul)
     return (-0.5 * (u * u).sum(axis=1) - model.log_sigma[c].sum()
             - 0.5 * z.shape[1] * LOG_2PI + model.log_prior[c])
 
@@ -242,9 +247,9 @@ def objective(model: FlowModel, x: np.ndarray, y: np.ndarray, beta: float, backe
     n, d = x.shape
     zs, log_dets, caches = class_passes(model, x, backend, keep=gradients)
     if len(zs) == 1:
-        a = joint_log_prob(model, zs[0], log_dets[0])
+        a = joint_log_prob(model, zs[0], log_dets[0], backend.matmul)
     else:
-        a = np.stack([joint_log_prob(model, zs[c], log_dets[c])[:, c]
+        a = np.stack([joint_log_prob(model, zs[c], log_dets[c], backend.matmul)[:, c]
                       for c in range(len(zs))], axis=1)
     rows = np.arange(n)
     top = a.max(axis=1, keepdims=True)
@@ -262,12 +267,13 @@ def objective(model: FlowModel, x: np.ndarray, y: np.ndarray, beta: float, backe
     # z_k the code of the class's pass (the same z for every class without a context)
     if model.whitening is not None:
         grad_zs, grad_log_dets, grad_means, grad_log_sigma = _whitened_base_gradients(
-            model, zs, G)
+            model, zs, G, backend.matmul)
     elif len(zs) == 1:
         z64 = zs[0].astype(np.float64)
-        Gz = G.T @ z64                                          # (K, d)
-        second = G.T @ (z64 * z64)
-        grad_zs = [-(z64 * (G @ inverse_var) - G @ (model.means * inverse_var))]
+        Gz = backend.matmul(G.T, z64)                           # (K, d)
+        second = backend.matmul(G.T, z64 * z64)
+        grad_zs = [-(z64 * backend.matmul(G, inverse_var)
+                     - backend.matmul(G, model.means * inverse_var))]
         grad_log_dets = [G.sum(axis=1)]
     else:
         z64s = zs.astype(np.float64)                            # (K, n, d)
@@ -299,8 +305,8 @@ def objective(model: FlowModel, x: np.ndarray, y: np.ndarray, beta: float, backe
     return loss, flat + [grad_means, grad_log_sigma]
 
 
-def _whitened_base_gradients(model: FlowModel, zs: np.ndarray, G: np.ndarray
-                             ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray,
+def _whitened_base_gradients(model: FlowModel, zs: np.ndarray, G: np.ndarray,
+                             matmul: Any = np.matmul) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray,
                                         np.ndarray]:
     """The gradients of the loss through a base with ``whitening`` (see ``FlowModel``),
     given ``G = dL/da`` (n, K): for ``a_k = -|u_k|^2 / 2 - sum log sigma_k + ...`` with
@@ -316,8 +322,8 @@ def _whitened_base_gradients(model: FlowModel, zs: np.ndarray, G: np.ndarray
     shared_pass = len(zs) == 1
     for c in range(k):
         z = zs[0 if shared_pass else c].astype(np.float64)
-        u = whitened_codes(model, z, c)
-        pull = (u * np.exp(-model.log_sigma[c])) @ whitening[c]   # da_c/dmu_c
+        u = whitened_codes(model, z, c, matmul)
+        pull = matmul(u * np.exp(-model.log_sigma[c]), whitening[c])   # da_c/dmu_c
         weight = G[:, c, None]
         grad_means[c] = (weight * pull).sum(axis=0)
         grad_log_sigma[c] = (weight * (u * u - 1.0)).sum(axis=0)
