@@ -46,8 +46,8 @@ py::array dense(const py::array& x, const py::array& w, const py::object& bias, 
     const auto Y = rows_of<T>(y, "out");
     const Activation a = activation_from_int(activation);
     run_interruptible([&] {  // one call, as in matmul
-      gemm_bias_act<T>(X.rows, W.rows, X.cols, X.data, X.rs, X.cs, W.data, W.cs, W.rs, Y.data,
-                       Y.rs, Y.cs, bias_data, a, static_cast<T>(slope));
+      gemm_bias_act<T>(X.rows, W.rows, X.cols, X.data, X.rs, X.cs, W.data, W.cs, W.rs, Y.data, Y.rs,
+                       Y.cs, bias_data, a, static_cast<T>(slope));
     });
     return std::move(y);
   });

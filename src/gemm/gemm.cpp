@@ -133,7 +133,8 @@ index_t round_down(index_t x, index_t to) { return x / to * to; }
 Plan cache_plan(const Blocking& bl, std::size_t elem, const CacheSizes& c) {
   Plan p{bl.KC, bl.MC, bl.NC, false, false};
   const auto es = static_cast<index_t>(elem);
-  if (c.l1d > 0) p.kc = std::clamp(round_down(bl.KC * c.l1d / (32 << 10), 16), bl.KC / 2, 2 * bl.KC);
+  if (c.l1d > 0)
+    p.kc = std::clamp(round_down(bl.KC * c.l1d / (32 << 10), 16), bl.KC / 2, 2 * bl.KC);
   if (c.l2 > 0) {
     const index_t b_block = bl.KC * bl.NC * c.l2 / (1 << 20);  // elements
     p.nc = std::max(bl.NR, round_down(b_block / p.kc, bl.NR));
