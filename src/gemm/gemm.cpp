@@ -126,9 +126,10 @@ index_t round_down(index_t x, index_t to) { return x / to * to; }
 //   back 1.5x less often);
 // - NC with L2, so the B block (KC x NC, streamed from L2 once per A micro-panel) keeps its
 //   share of L2;
-// - MC from L3: the A block (MC x KC, read from L3 once per B block) up to a quarter of L3,
-//   but no more than 4096 rows. B is packed once per MC rows of C, so a deep MC packs B once
-//   for all products up to that size instead of m / MC times.
+// - MC from L3: the A block (MC x KC, read from L3 once per B block) a twelfth of L3 (on a
+//   32 MiB L3 about 1100 rows of float, 860 of double). Measured on a Zen 5 shared with other
+//   jobs, n = 2048: 3-6% faster than blocks of a quarter of L3 (which pack B only once, but
+//   whose A block no longer stays in L3), the same at n = 1024.
 // Unknown sizes keep the default.
 Plan cache_plan(const Blocking& bl, std::size_t elem, const CacheSizes& c) {
   Plan p{bl.KC, bl.MC, bl.NC, false, false};
@@ -140,8 +141,8 @@ Plan cache_plan(const Blocking& bl, std::size_t elem, const CacheSizes& c) {
     p.nc = std::max(bl.NR, round_down(b_block / p.kc, bl.NR));
   }
   if (c.l3 > 0) {
-    const index_t rows = std::min<index_t>(c.l3 / 4 / (p.kc * es), 4096);
-    p.mc = std::max(bl.MC, round_down(rows, bl.MR));
+    const index_t rows = c.l3 / 12 / (p.kc * es);
+    p.mc = std::clamp(round_down(rows, bl.MR), 8 * bl.MR, round_down(4096, bl.MR));
   }
   return p;
 }
