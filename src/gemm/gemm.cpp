@@ -156,6 +156,10 @@ const Plan& cache_blocks() {
 template <typename T>
 void run_blocked_serial(const Kernels<T>& ops, const Args<T>& g, Plan plan) {
   const Blocking& bl = ops.blocking;
+  // Rows of C in equal blocks of at most 5/4 MC: no thin last block that packs all of B
+  // again for a few rows (m = 1024 takes one block of double rather than 864 + 160 rows).
+  const index_t row_blocks = (g.m * 4 + plan.mc * 5 - 1) / (plan.mc * 5);
+  plan.mc = round_up((g.m + row_blocks - 1) / row_blocks, bl.MR);
   const index_t kc = std::min(plan.kc, g.k);
   // + 64: packing may store up to one vector past a block.
   const index_t a_elems = round_up(std::min(plan.mc, g.m) * kc + 64, 16);
