@@ -3,7 +3,8 @@
 // signal handlers. When one raises (KeyboardInterrupt), the kernels stop at their next check
 // and the exception propagates. Work whose rows are independent is cut into blocks of about
 // kBlockFlops (for_blocks, common/cancel.hpp), so a check falls between blocks without
-// touching the kernels; lu_factor checks between its panels.
+// touching the kernels; lu_factor checks between its panels and the GEMM between its cache
+// blocks (matmul and dense call it once: blocks of rows would each pack B again).
 #pragma once
 
 #include "bindings.hpp"

@@ -15,11 +15,11 @@ py::array matmul(const py::array& a, const py::array& b) {
     check_output_size(A.rows, B.cols, sizeof(T), "matmul");
     py::array_t<T> c({A.rows, B.cols});
     const auto C = matrix<T>(c, "out");
+    // One call (gemm checks for cancellation between its cache blocks): cutting the rows
+    // into blocks would pack B once per block.
     run_interruptible([&] {
-      for_blocks(A.rows, 2.0 * double(B.cols) * double(A.cols), [&](index_t i0, index_t i1) {
-        gemm<T>(i1 - i0, B.cols, A.cols, T(1), A.data + i0 * A.rs, A.rs, A.cs, B.data, B.rs, B.cs,
-                T(0), C.data + i0 * C.rs, C.rs, C.cs);
-      });
+      gemm<T>(A.rows, B.cols, A.cols, T(1), A.data, A.rs, A.cs, B.data, B.rs, B.cs, T(0), C.data,
+              C.rs, C.cs);
     });
     return std::move(c);
   });
@@ -45,11 +45,9 @@ py::array dense(const py::array& x, const py::array& w, const py::object& bias, 
     py::array_t<T> y = x.ndim() == 1 ? py::array_t<T>(W.rows) : py::array_t<T>({X.rows, W.rows});
     const auto Y = rows_of<T>(y, "out");
     const Activation a = activation_from_int(activation);
-    run_interruptible([&] {
-      for_blocks(X.rows, 2.0 * double(W.rows) * double(X.cols), [&](index_t i0, index_t i1) {
-        gemm_bias_act<T>(i1 - i0, W.rows, X.cols, X.data + i0 * X.rs, X.rs, X.cs, W.data, W.cs,
-                         W.rs, Y.data + i0 * Y.rs, Y.rs, Y.cs, bias_data, a, static_cast<T>(slope));
-      });
+    run_interruptible([&] {  // one call, as in matmul
+      gemm_bias_act<T>(X.rows, W.rows, X.cols, X.data, X.rs, X.cs, W.data, W.cs, W.rs, Y.data, Y.rs,
+                       Y.cs, bias_data, a, static_cast<T>(slope));
     });
     return std::move(y);
   });

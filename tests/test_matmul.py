@@ -177,3 +177,22 @@ def test_result_is_fresh_and_writable(rng):
     c = revcore.matmul(a, b)
     assert c.flags.writeable and c.flags.c_contiguous
     assert not np.shares_memory(c, a) and not np.shares_memory(c, b)
+
+
+# Shapes past every cache block of every CPU: k over the deepest KC (2 x 384 floats), m over
+# the tallest MC (4096 rows) and n over several NC, with n not a multiple of the register
+# block's width (ragged last tiles) and m not a multiple of its height. The blocks are sized
+# at run time from the CPU's caches, so these cross block edges wherever the suite runs.
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,k,n,layout_a,layout_b", [
+    (4099, 1163, 136, "C", "C"),   # every m, k block edge; B packed with whole vectors
+    (4099, 37, 531, "F", "C"),     # A with unit row stride: packed column by column
+    (211, 1163, 1031, "C", "F"),   # B with unit row stride (transposes), n over NC
+])
+def test_crosses_cache_blocks(rng, m, k, n, layout_a, layout_b, dtype):
+    a0 = rng.standard_normal((m, k)).astype(dtype)
+    b0 = rng.standard_normal((k, n)).astype(dtype)
+    c = revcore.matmul(layout(a0, layout_a), layout(b0, layout_b))
+    scale = np.abs(a0.astype(np.float64)) @ np.abs(b0.astype(np.float64))
+    # tol(dtype, k): the k-term dot-product bound of check_product.
+    assert_close_scaled(c, reference.matmul(a0, b0), scale, tol(dtype, k))

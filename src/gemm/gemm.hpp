@@ -9,7 +9,9 @@ namespace revcore {
 // C = alpha * A B + beta * C, where A is m x k, B is k x n and C is m x n.
 // Every operand is addressed by a row stride and a column stride in elements, so a transposed
 // operand is the same memory with its strides swapped and no copy is needed. beta == 0 means C
-// is write-only (NaN or garbage in C is not propagated). C must not overlap A or B.
+// is write-only (NaN or garbage in C is not propagated). C must not overlap A or B. Between
+// cache blocks a long product checks revcore::cancelled() (common/cancel.hpp) and returns
+// early once it says so, leaving C unspecified (gemm_bias_act alike).
 template <typename T>
 void gemm(index_t m, index_t n, index_t k, T alpha, const T* a, index_t rsa, index_t csa,
           const T* b, index_t rsb, index_t csb, T beta, T* c, index_t rsc, index_t csc);

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <utility>
 
+#include "common/cancel.hpp"
 #include "common/common.hpp"
 #include "gemm/kernels.hpp"
 
@@ -22,6 +23,27 @@ using gemm::Plan;
 
 inline index_t imin(index_t a, index_t b) { return a < b ? a : b; }
 
+// A hint to start loading the cache line at p (no effect where the compiler has no builtin).
+inline void prefetch(const void* p) {
+#if defined(__GNUC__) || defined(__clang__)
+  __builtin_prefetch(p, 0, 3);
+#else
+  (void)p;
+#endif
+}
+
+inline void prefetch_write(const void* p) {
+#if defined(__GNUC__) || defined(__clang__)
+  __builtin_prefetch(p, 1, 3);
+#else
+  (void)p;
+#endif
+}
+
+// Rows ahead that the packing loops prefetch: the rows of a block are far apart in memory,
+// so the hardware prefetcher does not follow from one row to the next.
+constexpr index_t kPackAhead = 8;
+
 // MR rows of C per micro-kernel (each row a broadcast of packed A), NV vectors of VL columns
 // (loaded from packed B), so NR = NV * VL. KC, MC, NC: see the loop nest in gemm_blocked.
 template <class S_, const Blocking& B>
@@ -32,9 +54,7 @@ struct GemmConfig {
   static constexpr int VL = S::VL;
   static constexpr int NV = static_cast<int>(B.NR / S::VL);
   static constexpr index_t NR = B.NR;
-  static constexpr index_t KC = B.KC;
-  static constexpr index_t MC = B.MC;
-  static constexpr index_t NC = B.NC;
+  static constexpr Blocking blocking = B;
   static_assert(B.NR % S::VL == 0, "NR is a whole number of vectors");
   static_assert(B.MC % B.MR == 0 && B.NC % B.NR == 0, "cache blocks hold whole panels");
 };
@@ -62,6 +82,12 @@ void gemm_ukernel(index_t kc, const typename Cfg::T* __restrict pa, index_t lda,
   for (int i = 0; i < R; ++i) {
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) acc[i][v] = S::zero();
+  }
+  // The tile of C is read and written only after the k loop: start fetching its lines now.
+#pragma GCC unroll 32
+  for (int i = 0; i < R; ++i) {
+    prefetch_write(c + i * rsc);
+    prefetch_write(c + i * rsc + NV * VL - 1);
   }
   for (index_t p = 0; p < kc; ++p) {
     V bv[NV];
@@ -179,6 +205,28 @@ void pack_b(index_t kc, index_t nc, const typename Cfg::T* b, index_t rsb, index
   using T = typename Cfg::T;
   using S = typename Cfg::S;
   constexpr index_t NR = Cfg::NR, VL = Cfg::VL;
+  const index_t full = nc / NR;  // whole panels
+  if (csb == 1 && full > 0) {
+    // Rows contiguous: whole vectors, along each row of B across the panels (one stream
+    // read in order; a byte-wise copy per NR-wide piece costs a library call each).
+    for (index_t p = 0; p < kc; ++p) {
+      const T* row = b + p * rsb;
+      if (p + kPackAhead < kc) {
+        const char* ahead = reinterpret_cast<const char*>(row + kPackAhead * rsb);
+        for (index_t byte = 0; byte < full * NR * index_t(sizeof(T)); byte += 64)
+          prefetch(ahead + byte);
+      }
+      T* out = dst + p * NR;
+      for (index_t jp = 0; jp < full; ++jp) {
+#pragma GCC unroll 8
+        for (index_t v = 0; v < NR / VL; ++v)
+          S::store(out + jp * NR * kc + v * VL, S::load(row + jp * NR + v * VL));
+      }
+    }
+    dst += full * NR * kc;
+    b += full * NR;
+    nc -= full * NR;
+  }
   for (index_t j0 = 0; j0 < nc; j0 += NR) {
     const index_t w = imin(NR, nc - j0);
     const index_t wp = (w + VL - 1) / VL * VL;
@@ -273,16 +321,18 @@ void gemm_blocked(const Args<typename Cfg::T>& g, typename Cfg::T* pack_a_buf,
   alignas(64) T tile[MR * NR];
   const auto& table = gemm_ukernel_table<Cfg>;
 
-  for (index_t ic = 0; ic < g.m; ic += Cfg::MC) {
-    const index_t mc = imin(Cfg::MC, g.m - ic);
-    for (index_t pc = 0; pc < g.k; pc += Cfg::KC) {
-      const index_t kc = imin(Cfg::KC, g.k - pc);
+  for (index_t ic = 0; ic < g.m; ic += plan.mc) {
+    const index_t mc = imin(plan.mc, g.m - ic);
+    for (index_t pc = 0; pc < g.k; pc += plan.kc) {
+      const index_t kc = imin(plan.kc, g.k - pc);
       const bool last = pc + kc == g.k;
       const T beta = pc == 0 ? g.beta : T(1);
       const T* ablock = g.a + ic * g.rsa + pc * g.csa;
       if (!a_direct) pack_a<Cfg>(mc, kc, ablock, g.rsa, g.csa, pack_a_buf);
-      for (index_t jc = 0; jc < g.n; jc += Cfg::NC) {
-        const index_t nc = imin(Cfg::NC, g.n - jc);
+      for (index_t jc = 0; jc < g.n; jc += plan.nc) {
+        // Between cache blocks (not before the first: small products never read the clock).
+        if ((ic | pc | jc) != 0 && cancelled()) return;
+        const index_t nc = imin(plan.nc, g.n - jc);
         const T* bblock = g.b + pc * g.rsb + jc * g.csb;
         const index_t ragged = nc % NR;
         if (!b_direct) {
@@ -475,8 +525,7 @@ void apply_activation(typename Cfg::T* x, index_t n, Activation act, typename Cf
 
 template <class Cfg>
 constexpr gemm::Kernels<typename Cfg::T> make_kernels() {
-  return {Blocking{Cfg::MR, Cfg::NR, Cfg::KC, Cfg::MC, Cfg::NC}, &gemm_blocked<Cfg>, &gemv<Cfg>,
-          &apply_activation<Cfg>};
+  return {Cfg::blocking, &gemm_blocked<Cfg>, &gemv<Cfg>, &apply_activation<Cfg>};
 }
 
 // The table of this ISA for its float and double blocking rows.

@@ -28,16 +28,19 @@ struct Args {
   T slope;
 };
 
-// Register block (MR x NR elements of C) and cache blocks (KC deep, MC rows of A, NC columns
-// of B). Loop order and the cache level each block is sized for are described above
-// gemm_blocked in impl.hpp. Each ISA file holds one row per element type.
+// Register block (MR x NR elements of C) and default cache blocks (KC deep, MC rows of A, NC
+// columns of B). Loop order and the cache level each block is sized for are described above
+// gemm_blocked in impl.hpp. Each ISA file holds one row per element type; the front end
+// (gemm.cpp) resizes the cache blocks at run time to the caches of the CPU.
 struct Blocking {
   index_t MR, NR, KC, MC, NC;
 };
 
-// Operands the blocked product reads where they are instead of packing them: A when its
-// column stride is 1, B when its column stride is 1 (otherwise ignored).
+// How one blocked product runs: the cache blocks (kc deep, mc rows of A a multiple of MR, nc
+// columns of B a multiple of NR) and the operands read where they are instead of packed: A
+// when its column stride is 1, B when its column stride is 1 (otherwise ignored).
 struct Plan {
+  index_t kc, mc, nc;
   bool a_in_place;
   bool b_in_place;
 };
@@ -45,8 +48,9 @@ struct Plan {
 template <typename T>
 struct Kernels {
   Blocking blocking;
-  // Single-threaded blocked product; m, n, k >= 1. pack_a holds mc*kc and pack_b kc*nc
-  // elements (64-byte aligned).
+  // Single-threaded blocked product; m, n, k >= 1. pack_a holds plan.mc * plan.kc and pack_b
+  // plan.kc * plan.nc elements (64-byte aligned), each plus 64 of slack. Returns early, C
+  // unspecified, once cancelled() (common/cancel.hpp) says so.
   void (*gemm_blocked)(const Args<T>& g, T* pack_a, T* pack_b, Plan plan);
   // m == 1, k >= 1. work holds k elements (a contiguous copy of A's row when csa != 1).
   void (*gemv)(const Args<T>& g, T* work);
