@@ -36,8 +36,15 @@ def test_integer_features_are_detected_and_boxed(fitted):
     assert min(piled) >= 0.02
     np.testing.assert_array_equal(clf.discrete_, [True, True, False])
     np.testing.assert_array_equal(clf.boxed_, [True, True, False])
-    np.testing.assert_array_equal(clf.lower_[:2], X[:, :2].min(axis=0))
-    np.testing.assert_array_equal(clf.upper_[:2], X[:, :2].max(axis=0) + 1)
+    # an edge with a pile is a bound; the box reaches past one without by the range seen
+    low, high = X[:, :2].min(axis=0), X[:, :2].max(axis=0)
+    need = max(0.02 * len(X), 10)
+    low_piled = (X[:, :2] == low).sum(axis=0) >= need
+    high_piled = (X[:, :2] == high).sum(axis=0) >= need
+    span = high + 1 - low
+    np.testing.assert_array_equal(clf.lower_[:2], np.where(low_piled, low, low - span))
+    np.testing.assert_array_equal(clf.upper_[:2], np.where(high_piled, high + 1,
+                                                           high + 1 + span))
     plain = revcore.InvertibleClassifier(n_blocks=1, max_iter=2, logit=False,
                                          random_state=0).fit(X, fitted[2])
     assert plain.discrete_[:2].all() and not plain.boxed_.any()
@@ -50,7 +57,7 @@ def test_integer_features_are_detected_and_boxed(fitted):
 
 
 def test_generated_values_stay_in_the_box_and_round_to_its_integers(fitted):
-    clf, X, _ = fitted
+    clf, _, _ = fitted
     labels = np.repeat([0, 1], 300)
     fake = clf.generate(labels, temperature=1.0, random_state=0)
     box = fake[:, :2]
@@ -61,10 +68,10 @@ def test_generated_values_stay_in_the_box_and_round_to_its_integers(fitted):
     assert not np.all(box == np.round(box))  # continuous: the density is over x + u
     rounded = clf.generate(labels, temperature=1.0, random_state=0, discrete=True)
     assert np.all(rounded[:, :2] == np.round(rounded[:, :2]))
-    assert np.all((rounded[:, :2] >= X[:, :2].min(0)) & (rounded[:, :2] <= X[:, :2].max(0)))
+    lower, top = clf.lower_[:2], clf.upper_[:2] - 1  # the box's first and last integers
+    assert np.all((rounded[:, :2] >= lower) & (rounded[:, :2] <= top))
     np.testing.assert_array_equal(rounded[:, 2], fake[:, 2])
-    np.testing.assert_array_equal(rounded[:, :2], np.clip(np.floor(box), X[:, :2].min(0),
-                                                          X[:, :2].max(0)))
+    np.testing.assert_array_equal(rounded[:, :2], np.clip(np.floor(box), lower, top))
 
 
 def test_predictions_read_integers_at_their_cells_centres(fitted):
@@ -180,3 +187,18 @@ def _npz(contents: dict) -> bytes:
     out = io.BytesIO()
     np.savez(out, **contents)
     return out.getvalue()
+
+
+def test_an_edge_without_a_pile_is_not_a_bound():
+    # Counts piled at 0 with a thin upper tail: 0 bounds the box, the largest count seen
+    # does not, so a larger count later still has a density.
+    rng = np.random.default_rng(5)
+    y = np.repeat([0, 1], 300)
+    X = np.column_stack([rng.poisson(0.6 + 0.4 * y), rng.normal(size=600)])
+    clf = revcore.InvertibleClassifier(n_blocks=1, hidden_width=8, max_iter=5,
+                                       random_state=0).fit(X, y)
+    top = X[:, 0].max()
+    assert (X[:, 0] == top).sum() < 10 and clf.boxed_[0]
+    assert clf.lower_[0] == 0 and clf.upper_[0] == 2 * (top + 1)
+    beyond = np.array([[top + 2, 0.0], [0.0, 0.0]])
+    assert np.all(np.isfinite(clf.score_samples(beyond)))
