@@ -6,10 +6,10 @@ revcore's (``ratio`` > 1 means revcore is faster).
 
 import pytest
 
-# Peak GFLOP/s per core of the project's AMD Zen 4 machines (independent FMA chains at -O3),
-# as in revcore.bench (whose --peak option takes another machine's), for the one-thread
-# comparisons here.
-PEAK_PER_CORE = {"float32": 116.0, "float64": 58.0}
+# Peak GFLOP/s per core of the project's AMD Zen 5 machines (independent FMA chains,
+# benchmarks/fma_peak.cpp), as in revcore.bench (whose --peak option takes another
+# machine's), for the one-thread comparisons here.
+PEAK_PER_CORE = {"float32": 250.0, "float64": 125.0}
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

@@ -22,9 +22,10 @@ import numpy as np
 
 import revcore
 
-# Peak GFLOP/s per core of the AMD Zen 4 machines this project is measured on: the rate of
-# independent FMA chains at -O3. Pass --peak for another machine.
-DEFAULT_PEAK_PER_CORE = {"float32": 116.0, "float64": 58.0}
+# Peak GFLOP/s per core of the AMD Zen 5 machines this project is measured on: the rate of
+# independent FMA chains (benchmarks/fma_peak.cpp; 244-271 and 122-135 as the clock moved).
+# Pass --peak for another machine.
+DEFAULT_PEAK_PER_CORE = {"float32": 250.0, "float64": 125.0}
 
 
 @dataclass
@@ -371,8 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=7, help="timed rounds per case")
     parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
     parser.add_argument("--peak", type=float, nargs=2, metavar=("F32", "F64"),
-                        help="peak GFLOP/s per core (default: this project's Zen 4 machines, "
-                             "116 and 58)")
+                        help="peak GFLOP/s per core (default: this project's Zen 5 machines, "
+                             "250 and 125)")
     parser.add_argument("--peers", action="store_true",
                         help="instead of the kernels, time flow operations against PyTorch, "
                              "nflows and zuko (those installed), same weights, results checked")
