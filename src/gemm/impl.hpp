@@ -23,18 +23,12 @@ using gemm::Plan;
 
 inline index_t imin(index_t a, index_t b) { return a < b ? a : b; }
 
-// A hint to start loading the cache line at p (no effect where the compiler has no builtin).
+// A hint to start loading the cache line at p, to read it or (kWrite) to write it; no effect
+// where the compiler has no builtin.
+template <bool kWrite = false>
 inline void prefetch(const void* p) {
 #if defined(__GNUC__) || defined(__clang__)
-  __builtin_prefetch(p, 0, 3);
-#else
-  (void)p;
-#endif
-}
-
-inline void prefetch_write(const void* p) {
-#if defined(__GNUC__) || defined(__clang__)
-  __builtin_prefetch(p, 1, 3);
+  __builtin_prefetch(p, kWrite ? 1 : 0, 3);
 #else
   (void)p;
 #endif
@@ -86,8 +80,8 @@ void gemm_ukernel(index_t kc, const typename Cfg::T* __restrict pa, index_t lda,
   // The tile of C is read and written only after the k loop: start fetching its lines now.
 #pragma GCC unroll 32
   for (int i = 0; i < R; ++i) {
-    prefetch_write(c + i * rsc);
-    prefetch_write(c + i * rsc + NV * VL - 1);
+    prefetch<true>(c + i * rsc);
+    prefetch<true>(c + i * rsc + NV * VL - 1);
   }
   for (index_t p = 0; p < kc; ++p) {
     V bv[NV];
