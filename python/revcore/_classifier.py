@@ -1162,7 +1162,8 @@ class InvertibleClassifier:
         """``A_c offsets`` for code offsets from class c's mean (rows)."""
         if not self._full_covariance():
             return offsets
-        return offsets @ self.latent_whitening_[c].T
+        # the native product: numpy's BLAS threads would wait on busy cores (Dask workers)
+        return Backend.matmul(offsets, self.latent_whitening_[c].T)
 
     def _unwhitened(self, offsets: np.ndarray, classes: np.ndarray) -> np.ndarray:
         """``A_y^-1 offsets`` row by row, y the rows' classes (see ``latent_whitening_``)."""
