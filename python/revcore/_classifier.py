@@ -577,26 +577,25 @@ class InvertibleClassifier:
         else:
             self.discrete_ = (self.active_ | integer) & bool(self.dequantize)
         self._fit_levels(X)
+        low, high = X.min(axis=0), X.max(axis=0)
         if self.logit == "auto":
-            # a bounded scale: few levels, and rows piled up on an edge (as pixels at 0)
-            levels = X.max(axis=0) - X.min(axis=0) + 1
-            need = max(_BOX_PILE * len(X), _BOX_PILE_ROWS)
-            low = (X == X.min(axis=0)).sum(axis=0) >= need
-            high = (X == X.max(axis=0)).sum(axis=0) >= need
-            self.boxed_ = self.discrete_ & self.active_ & (levels <= _BOX_LEVELS) & (
-                low | high)
-        else:
-            self.boxed_ = self.discrete_ & self.active_ & bool(self.logit)
-        self.lower_ = np.where(self.boxed_, X.min(axis=0), 0.0)
-        self.upper_ = np.where(self.boxed_, X.max(axis=0) + 1.0, 1.0)
-        if self.logit == "auto":
+            # a bounded scale: few levels, and rows piled up on an edge (as pixels at 0).
             # An edge the rows pile up against is the scale's bound; one without a pile is
             # only the extreme value seen, so the box reaches past it by the range seen
             # (else later values beyond it, as in digits' sparse pixels, would have density
             # 0; it costs digits' test log-likelihood about 0.01 nats per pixel).
-            span = self.upper_ - self.lower_
-            self.upper_ = np.where(self.boxed_ & ~high, self.upper_ + span, self.upper_)
-            self.lower_ = np.where(self.boxed_ & ~low, self.lower_ - span, self.lower_)
+            need = max(_BOX_PILE * len(X), _BOX_PILE_ROWS)
+            low_bound = (X == low).sum(axis=0) >= need
+            high_bound = (X == high).sum(axis=0) >= need
+            self.boxed_ = self.discrete_ & self.active_ & (high - low + 1 <= _BOX_LEVELS) & (
+                low_bound | high_bound)
+        else:
+            self.boxed_ = self.discrete_ & self.active_ & bool(self.logit)
+            low_bound = high_bound = np.ones(n, dtype=bool)
+        span = high + 1.0 - low
+        self.lower_ = np.where(self.boxed_, np.where(low_bound, low, low - span), 0.0)
+        self.upper_ = np.where(self.boxed_, np.where(high_bound, high + 1.0, high + 1.0 + span),
+                               1.0)
         self.lambdas_, self.power_mean_, self.power_scale_ = np.ones(n), np.zeros(n), np.ones(n)
         self.mean_, self.scale_ = np.zeros(n), np.ones(n)
         w = self._boxed(X + self._noise(len(X), rng))[0]
