@@ -16,7 +16,6 @@ import numpy as np
 
 from . import _core
 from . import _functions as native
-from ._activations import ACTIVATIONS
 from ._layers import Factors
 
 __all__ = ["Backend", "Failure"]
@@ -43,23 +42,16 @@ class Backend:
     _log_det_cache: tuple | None = None
     _log_dets: dict = {}  # noqa: RUF012  (replaced, never mutated)
 
-    def _lists(self, layers: Sequence[Any], dtype: np.dtype) -> tuple[list, list, list, list]:
-        # an lu_dense layer enters as the dense layer of its cached W = P L U, no activation
-        identity = ACTIVATIONS["identity"].code
-        dense = [layer.kind == "dense" for layer in layers]
-        return (
-            [layer.weight.astype(dtype, copy=False) if plain
-             else layer.weight(self, dtype) for layer, plain in zip(layers, dense)],
-            [layer.bias.astype(dtype, copy=False) for layer in layers],
-            [ACTIVATIONS[layer.activation].code if plain else identity
-             for layer, plain in zip(layers, dense)],
-            [layer.negative_slope if plain else 0.0 for layer, plain in zip(layers, dense)],
-        )
+    def _lists(self, layers: Sequence[Any], dtype: np.dtype) -> tuple[list, ...]:
+        """The fused kernels' per-layer arguments: weights, biases, activation codes and
+        negative slopes (see ``LayerKind.fused``)."""
+        return tuple(list(column) for column in zip(*(layer.fused(self, dtype)
+                                                      for layer in layers)))
 
     @staticmethod
     def _dense_only(layers: Sequence[Any]) -> bool:
-        """Whether the fused kernels can run the layers: dense and lu_dense ones only."""
-        return all(layer.kind in ("dense", "lu_dense") for layer in layers)
+        """Whether the fused kernels can run the layers (dense and lu_dense ones)."""
+        return all(layer.FUSED for layer in layers)
 
     def forward(self, layers: Sequence[Any], x: np.ndarray,
                 context: np.ndarray | None = None) -> np.ndarray:
@@ -90,8 +82,9 @@ class Backend:
 
     def _log_det_lists(self, layers: Sequence[Any], dtype: np.dtype) -> tuple | None:
         # The fused call's arguments per snapshot of layers and dtype, as _forward_lists,
-        # plus each layer's log|det W| from its cached LU factors (the log of U's absolute
-        # diagonal, summed in float64). Those sums are kept by layer version, so a snapshot
+        # plus each layer's log|det W| in float64 (LayerKind.fused_log_det: from a dense
+        # layer's cached LU factors, or an lu_dense layer's log_scale). Those sums are kept
+        # by layer version, so a snapshot
         # that replaced one layer recomputes only that layer's.
         cached = self._log_det_cache
         if cached is not None and cached[0] is layers and cached[1] == dtype:
@@ -104,11 +97,8 @@ class Backend:
         for layer in layers:
             key = (layer.version, dtype)
             value = known.get(key)
-            if value is None and layer.kind == "lu_dense":
-                value = float(layer.log_scale.astype(np.float64).sum())
-            elif value is None:
-                diagonal = np.abs(np.diag(layer.factors(self, dtype).lu)).astype(np.float64)
-                value = float(np.log(diagonal).sum())
+            if value is None:
+                value = layer.fused_log_det(self, dtype)
             log_dets[key] = value
         self._log_dets = log_dets
         prepared = (*self._lists(layers, dtype), [log_dets[(layer.version, dtype)]

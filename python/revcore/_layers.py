@@ -162,6 +162,20 @@ class LayerKind:
         layer), as ``forward_log_det`` adds it; None when it does."""
         return None
 
+    #: Whether the fused network kernels can run the layer (see ``fused``).
+    FUSED: ClassVar[bool] = False
+
+    def fused(self, backend: LayerBackend, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray,
+                                                                     int, float]:
+        """The layer as the fused network kernels take it, a dense layer: weight and bias
+        in ``dtype``, activation code and negative slope (kinds with ``FUSED`` only)."""
+        raise NotImplementedError
+
+    def fused_log_det(self, backend: LayerBackend, dtype: np.dtype) -> float:
+        """``log |det W|`` of the layer's weight, summed in float64, for the fused kernels'
+        log-determinant (kinds with ``FUSED`` only)."""
+        raise NotImplementedError
+
     def gradients(self, x: np.ndarray, grad_output: np.ndarray,
                   backend: LayerBackend) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         raise NotImplementedError
@@ -247,6 +261,7 @@ class Layer(LayerKind):
     kind: ClassVar[str] = "dense"
     ARRAYS: ClassVar[tuple[str, ...]] = ("weight", "bias")
     SETTINGS: ClassVar[dict[str, str]] = {"activation": "U", "negative_slope": "f"}
+    FUSED: ClassVar[bool] = True
 
     weight: np.ndarray
     bias: np.ndarray
@@ -306,6 +321,15 @@ class Layer(LayerKind):
         if self.activation != "identity":
             return None
         return self._log_det_weight(backend, dtype)
+
+    def fused(self, backend: LayerBackend, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray,
+                                                                     int, float]:
+        return (self.weight.astype(dtype, copy=False), self.bias.astype(dtype, copy=False),
+                self._activation.code, self.negative_slope)
+
+    def fused_log_det(self, backend: LayerBackend, dtype: np.dtype) -> float:
+        diagonal = np.abs(np.diag(self.factors(backend, dtype).lu)).astype(np.float64)
+        return float(np.log(diagonal).sum())
 
     def gradients(self, x: np.ndarray, grad_output: np.ndarray,
                   backend: LayerBackend) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -565,6 +589,7 @@ class LUDense(_TrainableKind):
     """
 
     kind: ClassVar[str] = "lu_dense"
+    FUSED: ClassVar[bool] = True
     ARRAYS: ClassVar[tuple[str, ...]] = ("lower", "upper", "log_scale", "sign", "permutation",
                                          "bias")
     SETTINGS: ClassVar[dict[str, str]] = {}
@@ -681,6 +706,15 @@ class LUDense(_TrainableKind):
 
     def constant_log_det(self, backend: LayerBackend, dtype: np.dtype) -> Any:
         return self.log_scale.sum()
+
+    def fused(self, backend: LayerBackend, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray,
+                                                                     int, float]:
+        # the dense layer of its cached W = P L U, no activation
+        return (self.weight(backend, dtype), self.bias.astype(dtype, copy=False),
+                ACTIVATIONS["identity"].code, 0.0)
+
+    def fused_log_det(self, backend: LayerBackend, dtype: np.dtype) -> float:
+        return float(self.log_scale.astype(np.float64).sum())
 
     def gradients(self, x: np.ndarray, grad_output: np.ndarray,
                   backend: LayerBackend) -> tuple[np.ndarray, dict[str, np.ndarray]]:
