@@ -202,7 +202,7 @@ def test_spline_coupling_arrays_are_checked():
 def test_training_objective_gradients_with_spline_layers():
     rng = np.random.default_rng(5)
     model = FlowModel.build(3, 2, n_blocks=1, hidden=(4,), rng=rng, coupling="spline", bins=3,
-                            elementwise=True)
+                            elementwise_bins=3)
     assert model.kinds == ["spline", "lu_dense", "spline_coupling", "lu_dense"]
     for array in model.trainable():
         array[...] = rng.standard_normal(array.shape) * 0.3
@@ -225,3 +225,31 @@ def test_classifier_with_spline_couplings_fits_moons_and_round_trips(tmp_path):
     np.testing.assert_array_equal(loaded.score_samples(X), clf.score_samples(X))
     with pytest.raises(ValueError, match="coupling must be 'affine' or 'spline'"):
         revcore.InvertibleClassifier(coupling="rq").fit(X, y)
+
+
+def test_classifier_elementwise_splines_on_pixels_only_by_default():
+    # small pixel-like data: integer features piled on 0 (boxed by logit="auto")
+    rng = np.random.default_rng(3)
+    y = np.repeat([0, 1], 80)
+    X = np.where(rng.random((160, 6)) < 0.4, 0, rng.integers(1, 17, (160, 6)))
+    X[:, :3] += 4 * y[:, None]
+    X = np.minimum(X, 16)
+    small = dict(n_blocks=1, hidden_width=8, max_iter=3, random_state=0)
+    clf = revcore.InvertibleClassifier(**small).fit(X, y)
+    assert np.any(clf.boxed_ & clf.active_)
+    first = clf.network_.layers[0]
+    assert first.kind == "spline" and first.widths.shape == (clf.active_.sum(), 32)
+    assert clf.check().ok
+    back = clf.decode(clf.encode(X + 0.5))
+    assert np.abs(back - (X + 0.5)).max() <= 1e-12 * 17
+    plain = revcore.InvertibleClassifier(elementwise_bins=0, **small).fit(X, y)
+    assert plain.network_.layers[0].kind == "lu_dense"
+    five = revcore.InvertibleClassifier(elementwise_bins=5, **small).fit(X, y)
+    assert five.network_.layers[0].widths.shape[1] == 5
+    # continuous data: no spline by default
+    moons = revcore.InvertibleClassifier(**small).fit(rng.standard_normal((60, 2)),
+                                                      np.repeat([0, 1], 30))
+    assert moons.network_.layers[0].kind == "lu_dense"
+    for bad in (1, -2, 2.5, True, "many"):
+        with pytest.raises(ValueError, match="elementwise_bins must be 'auto', 0 or an"):
+            revcore.InvertibleClassifier(elementwise_bins=bad, **small).fit(X, y)

@@ -44,10 +44,13 @@ _NEAR_CONSTANT_SHARE = 0.95
 # A feature is power-transformed (see lambdas_) only with at least this many distinct
 # training values and a profile-likelihood gain of at least this many nats: fewer values
 # cannot pin a shape down, and a small gain is within what fitting lam alone buys.
-# class_context="auto" feeds the class to the conditioners with at most this many classes.
-_CONTEXT_CLASSES = 5
 _POWER_MIN_VALUES = 20
 _POWER_MIN_GAIN = 3.0
+# class_context="auto" feeds the class to the conditioners with at most this many classes.
+_CONTEXT_CLASSES = 5
+# elementwise_bins="auto" on boxed features: on digits, 8 bins gave a two-sample test of
+# 0.75, 16 bins 0.74-0.75, 32 bins 0.72 (affine maps alone 0.84).
+_ELEMENTWISE_BINS = 32
 # The logit of the box maps [lower, upper) into [_SQUEEZE, 1 - _SQUEEZE) first, so that
 # values on the box's edge stay finite.
 _SQUEEZE = 1e-3
@@ -124,6 +127,13 @@ class InvertibleClassifier:
         bins on [-4, 4] and identity tails, its knots given by the conditioner.
     n_bins : int, default 8
         Bins of the spline couplings (ignored for affine ones).
+    elementwise_bins : int or "auto", default "auto"
+        Bins of a learned monotone rational-quadratic spline per feature (on [-4, 4],
+        identity tails, starting as the identity) applied before the first mixing layer,
+        so that each feature's distribution can take a shape no affine map gives (a pile
+        of values at an edge beside a long spread, as pixel intensities have); 0: none.
+        "auto": 32 when the flow models a feature mapped through the logit of its box
+        (see ``logit``), else 0.
     hidden_width : int, default 64
         Width of the coupling conditioners' hidden layers (ReLU, never inverted).
     hidden_layers : int, default 2
@@ -261,6 +271,7 @@ class InvertibleClassifier:
         n_blocks: int = 6,
         coupling: str = "affine",
         n_bins: int = 8,
+        elementwise_bins: Any = "auto",
         hidden_width: int = 64,
         hidden_layers: int = 2,
         learning_rate: float = 1e-3,
@@ -283,6 +294,7 @@ class InvertibleClassifier:
         self.n_blocks = n_blocks
         self.coupling = coupling
         self.n_bins = n_bins
+        self.elementwise_bins = elementwise_bins
         self.hidden_width = hidden_width
         self.hidden_layers = hidden_layers
         self.learning_rate = learning_rate
@@ -393,6 +405,12 @@ class InvertibleClassifier:
             if not isinstance(value, (bool, np.bool_)):
                 raise ValueError(  # noqa: TRY004  (scikit-learn reports parameters so)
                     f"{name} must be True or False, got {value!r}")
+        if not (self.elementwise_bins == "auto" or (
+                isinstance(self.elementwise_bins, (int, np.integer))
+                and not isinstance(self.elementwise_bins, bool)
+                and (self.elementwise_bins == 0 or self.elementwise_bins >= 2))):
+            raise ValueError(f"elementwise_bins must be 'auto', 0 or an integer >= 2, got "
+                             f"{self.elementwise_bins!r}")
         if self.coupling not in ("affine", "spline"):
             raise ValueError(f"coupling must be 'affine' or 'spline', got {self.coupling!r}")
         if str(self.dtype) not in ("float32", "float64"):
@@ -521,10 +539,14 @@ class InvertibleClassifier:
             context = n_classes <= _CONTEXT_CLASSES
         else:
             context = bool(self.class_context)
+        elementwise = self.elementwise_bins
+        if elementwise == "auto":
+            elementwise = _ELEMENTWISE_BINS if np.any(self.boxed_[self.active_]) else 0
         return FlowModel.build(width, n_classes, self.n_blocks,
                                (self.hidden_width,) * self.hidden_layers, rng,
                                np.dtype(self.dtype), coupling=self.coupling,
-                               bins=int(self.n_bins), class_context=context)
+                               bins=int(self.n_bins), class_context=context,
+                               elementwise_bins=int(elementwise))
 
     def _stream_labels(self, y: Any, n: int, classes: np.ndarray) -> np.ndarray:
         """y's labels as indices into ``classes`` (a ValueError for any other label)."""

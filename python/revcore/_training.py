@@ -79,19 +79,20 @@ class FlowModel:
     def build(cls, width: int, n_classes: int, n_blocks: int, hidden: tuple[int, ...],
               rng: np.random.Generator, dtype: Any = np.float64, coupling: str = "affine",
               bins: int = 8, bound: float = DEFAULT_BOUND,
-              elementwise: bool = False, class_context: bool = False) -> FlowModel:
+              elementwise_bins: int = 0, class_context: bool = False) -> FlowModel:
         """``n_blocks`` of [lu_dense, coupling] then a closing lu_dense: each mixing layer
         the identity on a random permutation, each coupling block (``coupling``: "affine"
         or "spline", with ``bins`` bins on [-bound, bound]) the identity (its conditioner's
-        last layer zero); with ``elementwise``, first a learned spline per feature (the
-        identity at the start); with ``class_context``, the conditioners also take the
-        class's one-hot."""
+        last layer zero); with ``elementwise_bins`` > 0, first a learned spline per feature
+        with that many bins (the identity at the start); with ``class_context``, the
+        conditioners also take the class's one-hot."""
         context = n_classes if class_context else 0
         kinds: list[str] = []
         layers: list[dict[str, np.ndarray]] = []
-        if elementwise:
+        if elementwise_bins:
             kinds.append("spline")
-            layers.append(ElementwiseSpline.identity(width, bins, bound, dtype).params())
+            layers.append(ElementwiseSpline.identity(width, elementwise_bins, bound,
+                                                     dtype).params())
         for _ in range(n_blocks):
             kinds += ["lu_dense", "coupling" if coupling == "affine" else "spline_coupling"]
             layers.append(LUDense.identity(width, rng.permutation(width), dtype).params())
