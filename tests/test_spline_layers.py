@@ -234,7 +234,7 @@ def test_classifier_elementwise_splines_on_pixels_only_by_default():
     X = np.where(rng.random((160, 6)) < 0.4, 0, rng.integers(1, 17, (160, 6)))
     X[:, :3] += 4 * y[:, None]
     X = np.minimum(X, 16)
-    small = dict(n_blocks=1, hidden_width=8, max_iter=3, random_state=0)
+    small = {"n_blocks": 1, "hidden_width": 8, "max_iter": 3, "random_state": 0}
     clf = revcore.InvertibleClassifier(**small).fit(X, y)
     assert np.any(clf.boxed_ & clf.active_)
     first = clf.network_.layers[0]
