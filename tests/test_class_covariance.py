@@ -193,3 +193,24 @@ def test_early_stopping_keeps_the_start_when_no_epoch_beats_it():
                                           **{**FAST, "max_iter": 1}).fit(X, y)
     # the start is the same for both, and so are the parameters kept
     np.testing.assert_allclose(clf.score_samples(X), steady.score_samples(X), rtol=1e-9)
+
+
+@pytest.mark.parametrize("beta", [0.0, 5.0])
+def test_early_stopping_scores_the_held_out_joint_likelihood(beta):
+    # whatever the classification weight, the score kept is log p(x, y) / d of the
+    # held-out rows under the parameters kept (the split drawn first from the generator)
+    from revcore._training import stratified_split, train
+
+    X, labels = crossed_classes(100)
+    y = (labels == "b").astype(np.intp)
+    model = FlowModel.build(X.shape[1], 2, 1, (8,), np.random.default_rng(1))
+    rng = np.random.default_rng(2)
+    _, held = stratified_split(y, 0.2, np.random.default_rng(2))
+    result = train(model, X, y, beta=beta, learning_rate=1e-2, batch_size=32, max_iter=5,
+                   early_stopping=True, validation_fraction=0.2, n_iter_no_change=5,
+                   tol=0.0, whitening=True, rng=rng, backend=Backend())
+    joint = -objective(result.model, X[held], y[held], 0.0, Backend())[0]
+    hybrid = -objective(result.model, X[held], y[held], beta, Backend())[0]
+    assert result.best_validation_score == pytest.approx(joint, rel=1e-12)
+    assert beta == 0.0 or abs(joint - hybrid) > 1e-6
+    assert len(result.validation_scores) == result.n_iter

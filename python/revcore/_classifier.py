@@ -145,7 +145,7 @@ class InvertibleClassifier:
         Maximum number of epochs.
     early_stopping : bool, default True
         Hold out ``validation_fraction`` of each class and stop when the validation score
-        (minus the training objective) has not improved by ``tol`` for
+        (the held-out rows' ``log p(x, y)`` per dimension) has not improved by ``tol`` for
         ``n_iter_no_change`` epochs; the best parameters are kept (the starting ones,
         when no epoch beats them). With False, the training objective on all the data
         decides.
@@ -239,7 +239,7 @@ class InvertibleClassifier:
     loss_curve_ : list of float
         Training objective per epoch.
     validation_scores_ : list of float
-        Minus the objective on the validation slice per epoch (empty without early
+        ``log p(x, y)`` per dimension on the validation slice per epoch (empty without early
         stopping).
     best_validation_score_ : float or None
         The score of the parameters kept: the best of ``validation_scores_``, or the

@@ -522,7 +522,8 @@ def train(model: FlowModel, x: np.ndarray, y: np.ndarray, *, beta: float,
     """Fit the model on standardised inputs x (n, d) and class indices y by Adam.
 
     With ``early_stopping``, ``validation_fraction`` of each class is held out and training
-    stops once the validation score (minus the loss) has not improved by ``tol`` for
+    stops once the validation score, the held-out rows' log p(x, y) per dimension, has not
+    improved by ``tol`` for
     ``n_iter_no_change`` epochs, the best parameters being restored (the starting ones
     when no epoch beats them); otherwise the training loss plays that role on all the
     data. At most ``max_iter`` epochs.
@@ -543,9 +544,13 @@ def train(model: FlowModel, x: np.ndarray, y: np.ndarray, *, beta: float,
     use_validation = early_stopping and len(xv) > 0
     best_score, best, wait = -np.inf, model.copy(), 0
     if use_validation:
-        # the start is a candidate too: on small data (a few hundred rows in tens of
-        # dimensions) the discriminant analysis it holds may beat every epoch
-        best_score = -objective(model, xv, yv, beta, backend)[0]
+        # The held-out rows judge the density, as they judge the base: the classification
+        # term shapes training, but on a few hundred rows its noise (weighted by beta)
+        # would decide when to stop (on digits: after 9 epochs on one seed of two, its
+        # samples then told from real ones 84% of the time instead of 76%).
+        # The start is a candidate too: on small data (a few hundred rows in tens of
+        # dimensions) the discriminant analysis it holds may beat every epoch.
+        best_score = -objective(model, xv, yv, 0.0, backend)[0]
     loss_curve: list[float] = []
     scores: list[float] = []
     start = time.perf_counter()
@@ -553,7 +558,7 @@ def train(model: FlowModel, x: np.ndarray, y: np.ndarray, *, beta: float,
     for epoch in range(1, max_iter + 1):
         loss_curve.append(stepper.epoch(xt, yt, rng, draw))
         if use_validation:
-            score = -objective(model, xv, yv, beta, backend)[0]
+            score = -objective(model, xv, yv, 0.0, backend)[0]
             scores.append(score)
         else:
             score = -loss_curve[-1]
