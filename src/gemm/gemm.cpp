@@ -150,12 +150,14 @@ bool amd_family_19h() {
 //
 // deep: Zen 4 (AVX-512 in two 256-bit halves, 32 KiB L1d, 1 MiB L2). There the blocks above
 // leave the product about 5% short of OpenBLAS: each pass over C (k / KC of them) costs more
-// than the A micro-panel gains from staying in L1. Measured there at one thread, n = 512 to
-// 2048, against OpenBLAS's SkylakeX kernels in the same process: KC twice as deep (512
-// double, 768 float; the A micro-panel then streams from L2 like B's) and a B block of 1.5x
-// L2 are 4-8% faster in both types than the blocks above, and than KC 1.5x or 3x deeper, B
-// blocks of 0.5x or 1x L2, or the 8 x 24 double register block. The A block keeps its rows
-// (so a sixth of L3).
+// than the A micro-panel gains from staying in L1. Measured there at one thread against
+// OpenBLAS's SkylakeX kernels in the same process, square n = 512 to 2048 and the dense
+// layer's 256 x 1024 x 1024: KC twice as deep (512 double, 768 float; the A micro-panel then
+// streams from L2 like B's) is 4-8% faster in both types than the blocks above, and than KC
+// 1.5x or 3x deeper or the 8 x 24 double register block. The B block: L2 in double (1.5x L2
+// is as fast on square products, 2-5% slower with 256 rows of A), 1.5x L2 in float (3% faster
+// than L2 on square products, 1% slower with 256 rows). The A block keeps its rows (so a
+// sixth of L3).
 Plan cache_plan(const Blocking& bl, std::size_t elem, const CacheSizes& c, bool deep) {
   Plan p{bl.KC, bl.MC, bl.NC, false, false};
   const auto es = static_cast<index_t>(elem);
@@ -164,7 +166,9 @@ Plan cache_plan(const Blocking& bl, std::size_t elem, const CacheSizes& c, bool 
   const index_t a_block_kc = p.kc;
   if (deep) p.kc *= 2;
   if (c.l2 > 0) {
-    const index_t b_block = deep ? c.l2 * 3 / 2 / es : bl.KC * bl.NC * c.l2 / (1 << 20);
+    const index_t b_block = !deep     ? bl.KC * bl.NC * c.l2 / (1 << 20)
+                            : es == 4 ? c.l2 * 3 / 2 / es
+                                      : c.l2 / es;
     p.nc = std::max(bl.NR, round_down(b_block / p.kc, bl.NR));
   }
   if (c.l3 > 0) {
