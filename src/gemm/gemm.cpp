@@ -15,6 +15,9 @@
 #if defined(__unix__) || defined(__APPLE__)
 #include <unistd.h>
 #endif
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #include <cpuid.h>
 #endif
@@ -36,24 +39,38 @@ const Table& chosen() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Per-thread packing buffers: kept between calls, grown on demand; never shared.
+// Per-thread packing buffers: kept between calls, grown on demand; never shared. Buffers of
+// 2 MiB or more are asked to live on transparent huge pages (Linux, where enabled for
+// madvise): the packed A block streams through many 4 KiB pages. Measured on Zen 4, float64
+// n = 2048, one thread: 2-4% faster against OpenBLAS (numpy's own large arrays are already
+// on huge pages).
+
+struct AlignedDelete {
+  std::size_t align = 64;
+  void operator()(unsigned char* p) const { ::operator delete(p, std::align_val_t{align}); }
+};
 
 class Workspace {
  public:
   void* get(std::size_t bytes) {
     if (bytes > capacity_) {
       buffer_.reset();
-      buffer_.reset(static_cast<unsigned char*>(::operator new(bytes, std::align_val_t{64})));
+      const std::size_t align = bytes >= kHugePage ? kHugePage : 64;
+      bytes = (bytes + align - 1) / align * align;
+      buffer_ = Buffer(static_cast<unsigned char*>(::operator new(bytes, std::align_val_t{align})),
+                       AlignedDelete{align});
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+      if (align == kHugePage) madvise(buffer_.get(), bytes, MADV_HUGEPAGE);
+#endif
       capacity_ = bytes;
     }
     return buffer_.get();
   }
 
  private:
-  struct AlignedDelete {
-    void operator()(unsigned char* p) const { ::operator delete(p, std::align_val_t{64}); }
-  };
-  std::unique_ptr<unsigned char, AlignedDelete> buffer_;
+  static constexpr std::size_t kHugePage = std::size_t(2) << 20;
+  using Buffer = std::unique_ptr<unsigned char, AlignedDelete>;
+  Buffer buffer_;
   std::size_t capacity_ = 0;
 };
 
