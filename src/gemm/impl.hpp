@@ -34,6 +34,15 @@ inline void prefetch(const void* p) {
 #endif
 }
 
+// A hint to start loading the cache line at p into L2 (not L1).
+inline void prefetch_to_l2(const void* p) {
+#if defined(__GNUC__) || defined(__clang__)
+  __builtin_prefetch(p, 0, 2);
+#else
+  (void)p;
+#endif
+}
+
 // Rows ahead that the packing loops prefetch: the rows of a block are far apart in memory,
 // so the hardware prefetcher does not follow from one row to the next.
 constexpr index_t kPackAhead = 8;
@@ -77,13 +86,16 @@ void gemm_ukernel(index_t kc, const typename Cfg::T* __restrict pa, index_t lda,
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) acc[i][v] = S::zero();
   }
-  // The tile of C is read and written only after the k loop: start fetching its lines now.
+  // The tile of C is read and written only after the k loop: its lines are fetched into L2
+  // now, and into L1 one row per k step over the last R steps. Fetched into L1 here, they
+  // would not last a deep k loop whose A and B panels stream through L1 (on Zen 4 with its
+  // KC, gemm.cpp): measured there 2-4% faster at n = 2048.
 #pragma GCC unroll 32
   for (int i = 0; i < R; ++i) {
-    prefetch<true>(c + i * rsc);
-    prefetch<true>(c + i * rsc + NV * VL - 1);
+    prefetch_to_l2(c + i * rsc);
+    prefetch_to_l2(c + i * rsc + NV * VL - 1);
   }
-  for (index_t p = 0; p < kc; ++p) {
+  auto step = [&] {
     V bv[NV];
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) bv[v] = S::load(pb + v * VL);
@@ -95,6 +107,13 @@ void gemm_ukernel(index_t kc, const typename Cfg::T* __restrict pa, index_t lda,
     }
     pa += DirectA ? 1 : R;
     pb += ldb;
+  };
+  const index_t body = kc > R ? kc - R : 0;
+  for (index_t p = 0; p < body; ++p) step();
+  for (index_t i = R - (kc - body); i < R; ++i) {
+    prefetch<true>(c + i * rsc);
+    prefetch<true>(c + i * rsc + NV * VL - 1);
+    step();
   }
   const bool scale = wb.alpha != 1;
   const bool accumulate = wb.beta != 0;
