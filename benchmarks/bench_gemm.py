@@ -1,8 +1,8 @@
 """The GEMM and the fused dense layer against numpy, at one thread.
 
 Each group's summary line gives numpy's median over revcore's (> 1: revcore faster) and
-revcore's share of the machine's peak (250 GFLOP/s per core in float32, 125 in float64 on
-the project's AMD Zen 5 machines; see PEAK_PER_CORE in conftest.py). Run with
+revcore's share of this core's peak, measured at the end of the session (independent
+vector FMA chains; see conftest.py). Run with
 ``python -m pytest benchmarks/bench_gemm.py``.
 """
 

@@ -4,12 +4,15 @@ At the end of the session a table gives, per group, each entry's median time rel
 revcore's (``ratio`` > 1 means revcore is faster).
 """
 
+import functools
+
 import pytest
 
-# Peak GFLOP/s per core of the project's AMD Zen 5 machines (independent FMA chains,
-# benchmarks/fma_peak.cpp), as in revcore.bench (whose --peak option takes another
-# machine's), for the one-thread comparisons here.
-PEAK_PER_CORE = {"float32": 250.0, "float64": 125.0}
+from revcore.bench import measured_peak_per_core
+
+# Peak GFLOP/s per core for the one-thread comparisons here, measured once (independent
+# vector FMA chains with revcore's kernels), as revcore.bench does without --peak.
+peak_per_core = functools.cache(measured_peak_per_core)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
@@ -34,7 +37,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         info = ours[0].extra_info or {}
         if "flops" in info:
             gflops = info["flops"] / base / 1e9
-            peak = PEAK_PER_CORE[info["dtype"]]
+            peak = peak_per_core()[info["dtype"]]
             parts.append(f"revcore {gflops:.1f} GFLOP/s = {100 * gflops / peak:.0f}% of peak")
         terminalreporter.write_line(f"{group:<40} {'  '.join(parts)}")
 

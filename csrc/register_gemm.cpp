@@ -60,6 +60,18 @@ py::array dense(const py::array& x, const py::array& w, const py::object& bias, 
 #define REVCORE_CXX_FLAGS ""
 #endif
 
+double fma_peak(const std::string& dtype, double seconds, int repeats) {
+  if (dtype != "float32" && dtype != "float64")
+    throw py::value_error("dtype must be 'float32' or 'float64', got '" + dtype + "'");
+  if (!(seconds > 0 && seconds <= 10))
+    throw py::value_error("seconds must be in (0, 10], got " + std::to_string(seconds));
+  if (repeats < 1 || repeats > 1000)
+    throw py::value_error("repeats must be in [1, 1000], got " + std::to_string(repeats));
+  py::gil_scoped_release release;
+  return dtype == "float32" ? fma_peak_gflops<float>(seconds, repeats)
+                            : fma_peak_gflops<double>(seconds, repeats);
+}
+
 py::dict build_info() {
   py::dict info;
   info["kernel"] = gemm_kernel_name();
@@ -84,6 +96,9 @@ void register_gemm(py::module_& m) {
   m.def("matmul", &matmul, py::arg("a"), py::arg("b"));
   m.def("dense", &dense, py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("activation"),
         py::arg("negative_slope"));
+  m.def("fma_peak", &fma_peak, py::arg("dtype"), py::arg("seconds") = 0.02, py::arg("repeats") = 5,
+        "This core's peak GFLOP/s in dtype with the kernels in use: the best of `repeats` runs "
+        "of about `seconds` each of independent vector FMA chains on the calling thread.");
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.def("get_num_threads", &get_num_threads);
 }

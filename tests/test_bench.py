@@ -25,7 +25,9 @@ def test_table_and_json(tmp_path, monkeypatch, capsys):
     assert bench.main(["--repeats", "2", "--no-progress", "--json", str(path)]) == 0
     out = capsys.readouterr().out
     assert "matmul" in out and "numpy" in out and "% peak" in out
+    assert "(measured: independent FMA chains)" in out
     data = json.loads(path.read_text())
+    assert data["peak_per_core"]["float32"] > 0 and data["peak_per_core"]["float64"] > 0
     (row,) = data["rows"]
     assert row["operation"] == "matmul" and row["revcore_seconds"] > 0
     assert set(row["others"]) == {"numpy"}
@@ -87,7 +89,7 @@ def test_peer_that_disagrees_is_reported_not_timed(monkeypatch, capsys):
     rows, _ = _bench_peers.run(repeats=1, progress=False)
     (row,) = rows
     assert row.others == {} and row.notes["torch"].startswith("disagrees")
-    assert bench.format_table(rows, bench.DEFAULT_PEAK_PER_CORE, 1, ["torch"]).count("FAIL") == 1
+    assert bench.format_table(rows, {"float32": 100.0, "float64": 50.0}, 1, ["torch"]).count("FAIL") == 1
 
 
 def test_disagreement():
@@ -98,3 +100,37 @@ def test_disagreement():
     assert disagreement(a, [np.array([1.0, -3.0]), np.array(2.0)]) == pytest.approx(0.25)
     assert disagreement(a, [np.array([1.0, -4.0])]) == np.inf
     assert disagreement(a, [np.array([1.0, np.nan]), np.array(2.0)]) == np.inf
+
+
+def test_fma_peak_is_measured_per_dtype():
+    from revcore import _core
+
+    peaks = {dtype: _core.fma_peak(dtype, 0.005, 3) for dtype in ("float32", "float64")}
+    # any x86-64 of the last twenty years does at least one FMA or multiply-add per cycle
+    # at >= 1 GHz; at most 2 FMA units x 16 float lanes x 2 flops at <= 7 GHz
+    assert all(1.0 <= p <= 2 * 16 * 2 * 7.0 for p in peaks.values()), peaks
+    # float lanes: twice as many per vector as double lanes, or as many in scalar code
+    assert peaks["float32"] >= 0.8 * peaks["float64"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (("float16",), "dtype must be 'float32' or 'float64'"),
+    (("float32", 0.0), r"seconds must be in \(0, 10\]"),
+    (("float32", 11.0), r"seconds must be in \(0, 10\]"),
+    (("float64", 0.01, 0), r"repeats must be in \[1, 1000\]"),
+])
+def test_fma_peak_refuses_bad_arguments(args, message):
+    from revcore import _core
+
+    with pytest.raises(ValueError, match=message):
+        _core.fma_peak(*args)
+
+
+def test_given_peak_is_used_as_it_is(monkeypatch, capsys):
+    a = np.ones((4, 4))
+    monkeypatch.setattr(bench, "cases", lambda quick: [
+        ("matmul", "4x4x4", "float64", 2.0 * 4**3,
+         {"revcore": lambda: revcore.matmul(a, a), "numpy": lambda: a @ a}),
+    ])
+    assert bench.main(["--repeats", "1", "--no-progress", "--peak", "30", "15"]) == 0
+    assert "float32 30.0, float64 15.0 GFLOP/s (given)" in capsys.readouterr().out

@@ -22,10 +22,11 @@ import numpy as np
 
 import revcore
 
-# Peak GFLOP/s per core of the AMD Zen 5 machines this project is measured on: the rate of
-# independent FMA chains (benchmarks/fma_peak.cpp; 244-271 and 122-135 as the clock moved).
-# Pass --peak for another machine.
-DEFAULT_PEAK_PER_CORE = {"float32": 250.0, "float64": 125.0}
+
+def measured_peak_per_core() -> dict[str, float]:
+    """This core's peak GFLOP/s per dtype with revcore's kernels: the best of five runs of
+    independent vector FMA chains, about 20 ms each (what ``--peak`` otherwise gives)."""
+    return {dtype: revcore._core.fma_peak(dtype) for dtype in ("float32", "float64")}
 
 
 @dataclass
@@ -372,8 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=7, help="timed rounds per case")
     parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
     parser.add_argument("--peak", type=float, nargs=2, metavar=("F32", "F64"),
-                        help="peak GFLOP/s per core (default: this project's Zen 5 machines, "
-                             "250 and 125)")
+                        help="peak GFLOP/s per core for the %% peak column (default: "
+                             "measured at the start, independent vector FMA chains)")
     parser.add_argument("--peers", action="store_true",
                         help="instead of the kernels, time flow operations against PyTorch, "
                              "nflows and zuko (those installed), same weights, results checked")
@@ -382,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     peak = (dict(zip(("float32", "float64"), args.peak)) if args.peak
-            else DEFAULT_PEAK_PER_CORE)
+            else measured_peak_per_core())
     extra: dict[str, Any] = {}
     if args.peers:
         from . import _bench_peers  # imports the peers, only now
@@ -400,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
         libraries = None
     print(f"revcore {revcore.__version__}, {args.threads} thread(s), medians of "
           f"{args.repeats}; ratio = other's time / revcore's (> 1: revcore faster)")
+    print(f"peak per core: float32 {peak['float32']:.1f}, float64 {peak['float64']:.1f} GFLOP/s"
+          f" ({'given' if args.peak else 'measured: independent FMA chains'})")
     print(format_table(rows, peak, args.threads, libraries))
     if args.peers:
         notes = sorted({(name, reason) for row in rows for name, reason in row.notes.items()

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -395,5 +396,37 @@ template void gemm_bias_act<double>(index_t, index_t, index_t, const double*, in
                                     const double*, Activation, double);
 
 const char* gemm_kernel_name() { return detail::chosen().isa; }
+
+template <typename T>
+double fma_peak_gflops(double seconds, int repeats) {
+  using clock = std::chrono::steady_clock;
+  const auto probe = detail::chosen().of<T>().fma_probe;
+  T sink = 0;
+  // Rounds for about `seconds`: doubled from a few thousand until one run takes a tenth of it.
+  index_t rounds = 4096;
+  for (;;) {
+    const auto start = clock::now();
+    probe(rounds, &sink);
+    const double took = std::chrono::duration<double>(clock::now() - start).count();
+    if (took >= seconds / 10 || rounds >= (index_t(1) << 40)) {
+      rounds = static_cast<index_t>(static_cast<double>(rounds) * seconds / std::max(took, 1e-9));
+      break;
+    }
+    rounds *= 2;
+  }
+  rounds = std::max<index_t>(rounds, 1);
+  double best = 0;
+  for (int r = 0; r < std::max(repeats, 1); ++r) {
+    const auto start = clock::now();
+    const double flops = probe(rounds, &sink);
+    const double took = std::chrono::duration<double>(clock::now() - start).count();
+    best = std::max(best, flops / std::max(took, 1e-9) * 1e-9);
+  }
+  // the chains' result is used, so the compiler keeps every FMA
+  return sink == sink ? best : 0.0;
+}
+
+template double fma_peak_gflops<float>(double, int);
+template double fma_peak_gflops<double>(double, int);
 
 }  // namespace revcore

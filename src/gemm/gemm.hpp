@@ -27,4 +27,10 @@ void gemm_bias_act(index_t m, index_t n, index_t k, const T* a, index_t rsa, ind
 // REVCORE_ARCH=avx512|avx2|generic asks for it (unknown values are ignored).
 const char* gemm_kernel_name();
 
+// This core's peak in GFLOP/s for T (float or double) with the kernels in use: the best of
+// `repeats` runs of about `seconds` each of independent vector FMA chains, on the calling
+// thread. A measurement, so it moves with the clock and with other jobs on the core.
+template <typename T>
+double fma_peak_gflops(double seconds, int repeats);
+
 }  // namespace revcore

@@ -536,9 +536,34 @@ void apply_activation(typename Cfg::T* x, index_t n, Activation act, typename Cf
   activation_inplace<typename Cfg::S>(x, n, act, slope);
 }
 
+// The peak probe: gemm::kProbeChains independent chains x = x * a + b of full vectors (a just
+// below 1, so nothing overflows or goes subnormal), the best case of the micro-kernel's
+// inner loop with no loads.
+template <class Cfg>
+double fma_probe(index_t rounds, typename Cfg::T* sink) {
+  using S = typename Cfg::S;
+  using T = typename Cfg::T;
+  using V = typename S::V;
+  V x[gemm::kProbeChains];
+#pragma GCC unroll 16
+  for (int i = 0; i < gemm::kProbeChains; ++i) x[i] = S::set1(T(1) + T(i) / T(64));
+  const V a = S::set1(T(0.999)), b = S::set1(T(0.001));
+  for (index_t r = 0; r < rounds; ++r) {
+#pragma GCC unroll 16
+    for (int i = 0; i < gemm::kProbeChains; ++i) x[i] = S::fmadd(x[i], a, b);
+  }
+  V total = x[0];
+#pragma GCC unroll 16
+  for (int i = 1; i < gemm::kProbeChains; ++i) total = S::add(total, x[i]);
+  T lanes[64];
+  S::store(lanes, total);
+  *sink = lanes[0];
+  return 2.0 * static_cast<double>(rounds) * gemm::kProbeChains * S::VL;
+}
+
 template <class Cfg>
 constexpr gemm::Kernels<typename Cfg::T> make_kernels() {
-  return {Cfg::blocking, &gemm_blocked<Cfg>, &gemv<Cfg>, &apply_activation<Cfg>};
+  return {Cfg::blocking, &gemm_blocked<Cfg>, &gemv<Cfg>, &apply_activation<Cfg>, &fma_probe<Cfg>};
 }
 
 // The table of this ISA for its float and double blocking rows.

@@ -56,7 +56,14 @@ struct Kernels {
   void (*gemv)(const Args<T>& g, T* work);
   // x[i] = act(x[i]) for a contiguous x.
   void (*activation)(T* x, index_t n, Activation act, T slope);
+  // rounds x kProbeChains independent vector FMAs (the peak probe); returns the flops done
+  // (2 per lane per FMA) and stores a value derived from every chain in *sink.
+  double (*fma_probe)(index_t rounds, T* sink);
 };
+
+// Independent FMA chains of the peak probe: enough to cover the FMA latency (4 cycles) times
+// the FMA units (2) on every x86-64 of the last decade, few enough for 16 vector registers.
+constexpr int kProbeChains = 12;
 
 using Table = KernelTable<Kernels>;
 
