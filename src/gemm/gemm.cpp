@@ -11,6 +11,7 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <utility>
 #include <vector>
 
 #if defined(__unix__) || defined(__APPLE__)
@@ -402,25 +403,27 @@ double fma_peak_gflops(double seconds, int repeats) {
   using clock = std::chrono::steady_clock;
   const auto probe = detail::chosen().of<T>().fma_probe;
   T sink = 0;
+  const auto run = [&](index_t rounds) {  // one run: its flops and its seconds
+    const auto start = clock::now();
+    const double flops = probe(rounds, &sink);
+    const double took = std::chrono::duration<double>(clock::now() - start).count();
+    return std::pair{flops, std::max(took, 1e-9)};
+  };
   // Rounds for about `seconds`: doubled from a few thousand until one run takes a tenth of it.
   index_t rounds = 4096;
   for (;;) {
-    const auto start = clock::now();
-    probe(rounds, &sink);
-    const double took = std::chrono::duration<double>(clock::now() - start).count();
+    const double took = run(rounds).second;
     if (took >= seconds / 10 || rounds >= (index_t(1) << 40)) {
-      rounds = static_cast<index_t>(static_cast<double>(rounds) * seconds / std::max(took, 1e-9));
+      rounds =
+          std::max<index_t>(static_cast<index_t>(static_cast<double>(rounds) * seconds / took), 1);
       break;
     }
     rounds *= 2;
   }
-  rounds = std::max<index_t>(rounds, 1);
   double best = 0;
   for (int r = 0; r < std::max(repeats, 1); ++r) {
-    const auto start = clock::now();
-    const double flops = probe(rounds, &sink);
-    const double took = std::chrono::duration<double>(clock::now() - start).count();
-    best = std::max(best, flops / std::max(took, 1e-9) * 1e-9);
+    const auto [flops, took] = run(rounds);
+    best = std::max(best, flops / took * 1e-9);
   }
   // the chains' result is used, so the compiler keeps every FMA
   return sink == sink ? best : 0.0;
