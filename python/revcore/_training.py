@@ -408,11 +408,13 @@ class TrainingResult:
 
 
 def initialise(model: FlowModel, xt: np.ndarray, yt: np.ndarray, xv: np.ndarray,
-               yv: np.ndarray, beta: float, backend: Any, whitening: bool = True) -> None:
+               yv: np.ndarray, beta: float, backend: Any, whitening: bool = True) -> float:
     """The start of training, from the training rows (xt, yt) and the held-out ones (xv,
     yv; may be empty): with ``whitening``, the first mixing layer whitens the within-class
     covariance (shrinkage chosen on the held-out rows); the class means are those of the
-    codes, and the scales per class or shared, or a covariance per class (see below)."""
+    codes, and the scales per class or shared, or a covariance per class (see below).
+    Returns the start's loss on the rows that chose it: minus the held-out rows' log p(x, y)
+    per dimension, or the objective on the training rows when none are held out."""
     if whitening:
         means, covariance = within_class_statistics(xt, yt)
         if len(xv):
@@ -454,9 +456,11 @@ def initialise(model: FlowModel, xt: np.ndarray, yt: np.ndarray, xv: np.ndarray,
         model.log_sigma[...] = log_sigma
         start_losses.append(objective(model, xs, ys, 0.0 if len(xv) else beta, backend)[0])
     # the first of equal scores: the simpler base
-    shared_scale, log_sigma, decorrelation = candidates[int(np.argmin(start_losses))]
+    chosen = int(np.argmin(start_losses))
+    shared_scale, log_sigma, decorrelation = candidates[chosen]
     model.shared_scale, model.whitening = shared_scale, decorrelation
     model.log_sigma[...] = log_sigma
+    return float(start_losses[chosen])
 
 
 def class_covariances(z: np.ndarray, y: np.ndarray, n_classes: int, weight: float
@@ -537,7 +541,7 @@ def train(model: FlowModel, x: np.ndarray, y: np.ndarray, *, beta: float,
     else:
         train_rows, validation_rows = np.arange(len(x)), np.arange(0)
     xt, yt, xv, yv = x[train_rows], y[train_rows], x[validation_rows], y[validation_rows]
-    initialise(model, xt, yt, xv, yv, beta, backend, whitening)
+    start_loss = initialise(model, xt, yt, xv, yv, beta, backend, whitening)
     stepper = Stepper(model, learning_rate, batch_size, beta, backend)
     draw = None if resample is None else (lambda rows: resample(train_rows[rows]))
     every = 0 if not verbose else (1 if verbose is True else int(verbose))
@@ -549,8 +553,9 @@ def train(model: FlowModel, x: np.ndarray, y: np.ndarray, *, beta: float,
         # would decide when to stop (on digits: after 9 epochs on one seed of two, its
         # samples then told from real ones 84% of the time instead of 76%).
         # The start is a candidate too: on small data (a few hundred rows in tens of
-        # dimensions) the discriminant analysis it holds may beat every epoch.
-        best_score = -objective(model, xv, yv, 0.0, backend)[0]
+        # dimensions) the discriminant analysis it holds may beat every epoch. Its score is
+        # what chose it among the bases (the held-out log p(x, y) per dimension).
+        best_score = -start_loss
     loss_curve: list[float] = []
     scores: list[float] = []
     start = time.perf_counter()
