@@ -195,10 +195,36 @@ def test_early_stopping_keeps_the_start_when_no_epoch_beats_it():
     np.testing.assert_allclose(clf.score_samples(X), steady.score_samples(X), rtol=1e-9)
 
 
-@pytest.mark.parametrize("beta", [0.0, 5.0])
-def test_early_stopping_scores_the_held_out_joint_likelihood(beta):
+def test_a_start_no_epoch_beats_is_estimated_again_from_every_row():
+    # steps far too long, so the start is kept; it is then the closed form of all the
+    # rows (the held-out ones included), with the shrinkage and base they chose
+    from revcore._training import flow_forward, stratified_split, train
+
+    X, labels = crossed_classes(100)
+    y = (labels == "b").astype(np.intp)
+    model = FlowModel.build(X.shape[1], 2, 1, (8,), np.random.default_rng(1))
+    kept, _ = stratified_split(y, 0.2, np.random.default_rng(2))
+    result = train(model, X, y, beta=1.0, learning_rate=1.0, batch_size=32, max_iter=3,
+                   early_stopping=True, validation_fraction=0.2, n_iter_no_change=3,
+                   tol=0.0, whitening=True, rng=np.random.default_rng(2), backend=Backend())
+    assert result.best_validation_score > max(result.validation_scores)
+    z = flow_forward(result.model, X, Backend(), False)[0]
+    for c in (0, 1):
+        np.testing.assert_allclose(result.model.means[c], z[y == c].mean(0), atol=1e-12)
+        assert not np.allclose(result.model.means[c], z[kept][y[kept] == c].mean(0))
+    # the whitened codes of every row have the identity as within-class covariance, up to
+    # the chosen shrinkage (which only shrinks the variances)
+    residuals = z - result.model.means[y]
+    within = residuals.T @ residuals / len(z)
+    assert np.all(np.diag(within) <= 1.0 + 1e-9)
+    np.testing.assert_allclose(within - np.diag(np.diag(within)), 0.0, atol=0.2)
+
+
+@pytest.mark.parametrize("beta, learning_rate", [(0.0, 1e-2), (5.0, 1e-3)])
+def test_early_stopping_scores_the_held_out_joint_likelihood(beta, learning_rate):
     # whatever the classification weight, the score kept is log p(x, y) / d of the
-    # held-out rows under the parameters kept (the split drawn first from the generator)
+    # held-out rows under the parameters kept (the split drawn first from the generator),
+    # here those of an epoch that beat the start (steps short enough for one to)
     from revcore._training import stratified_split, train
 
     X, labels = crossed_classes(100)
@@ -206,9 +232,10 @@ def test_early_stopping_scores_the_held_out_joint_likelihood(beta):
     model = FlowModel.build(X.shape[1], 2, 1, (8,), np.random.default_rng(1))
     rng = np.random.default_rng(2)
     _, held = stratified_split(y, 0.2, np.random.default_rng(2))
-    result = train(model, X, y, beta=beta, learning_rate=1e-2, batch_size=32, max_iter=5,
-                   early_stopping=True, validation_fraction=0.2, n_iter_no_change=5,
-                   tol=0.0, whitening=True, rng=rng, backend=Backend())
+    result = train(model, X, y, beta=beta, learning_rate=learning_rate, batch_size=32,
+                   max_iter=5, early_stopping=True, validation_fraction=0.2,
+                   n_iter_no_change=5, tol=0.0, whitening=True, rng=rng, backend=Backend())
+    assert result.best_validation_score == max(result.validation_scores)
     joint = -objective(result.model, X[held], y[held], 0.0, Backend())[0]
     hybrid = -objective(result.model, X[held], y[held], beta, Backend())[0]
     assert result.best_validation_score == pytest.approx(joint, rel=1e-12)

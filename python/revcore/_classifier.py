@@ -148,8 +148,10 @@ class InvertibleClassifier:
     early_stopping : bool, default True
         Hold out ``validation_fraction`` of each class and stop when the validation score
         (the held-out rows' ``log p(x, y)`` per dimension) has not improved by ``tol`` for
-        ``n_iter_no_change`` epochs; the best parameters are kept (the starting ones,
-        when no epoch beats them). With False, the training objective on all the data
+        ``n_iter_no_change`` epochs; the best parameters are kept. When no epoch beats
+        the start (a discriminant analysis in closed form, see above), the start is kept
+        and estimated again from every training row, the held-out ones included, with the
+        shrinkage and base they chose. With False, the training objective on all the data
         decides.
     validation_fraction : float, default 0.2
     n_iter_no_change : int, default 30
@@ -245,7 +247,7 @@ class InvertibleClassifier:
         stopping).
     best_validation_score_ : float or None
         The score of the parameters kept: the best of ``validation_scores_``, or the
-        start's when it is higher.
+        start's when it is higher (scored before its estimation from every row).
     n_iter_ : int
         Epochs run.
 

@@ -42,8 +42,8 @@ from ._layers import LAYER_KINDS, Coupling, LayerKind, LUDense, layer_from_array
 from ._optimizers import Adam
 from ._spline_layers import DEFAULT_BOUND, ElementwiseSpline, SplineCoupling
 
-__all__ = ["FlowModel", "Stepper", "TrainingResult", "initialise", "objective",
-           "stratified_split", "train"]
+__all__ = ["FlowModel", "Start", "Stepper", "TrainingResult", "apply_start", "initialise",
+           "objective", "stratified_split", "train"]
 
 LOG_2PI = math.log(2 * math.pi)
 # Arrays of a layer that training never changes.
@@ -407,27 +407,31 @@ class TrainingResult:
     best_validation_score: float | None
 
 
-def initialise(model: FlowModel, xt: np.ndarray, yt: np.ndarray, xv: np.ndarray,
-               yv: np.ndarray, beta: float, backend: Any, whitening: bool = True) -> float:
-    """The start of training, from the training rows (xt, yt) and the held-out ones (xv,
-    yv; may be empty): with ``whitening``, the first mixing layer whitens the within-class
-    covariance (shrinkage chosen on the held-out rows); the class means are those of the
-    codes, and the scales per class or shared, or a covariance per class (see below).
-    Returns the start's loss on the rows that chose it: minus the held-out rows' log p(x, y)
-    per dimension, or the objective on the training rows when none are held out."""
-    if whitening:
-        means, covariance = within_class_statistics(xt, yt)
-        if len(xv):
-            eps = choose_shrinkage(means, covariance, np.unique(yt), xv, yv)
-        else:  # nothing held out: shrink harder the fewer rows per feature there are
-            eps = min(1.0, max(1e-2, xt.shape[1] / max(len(xt), 1)))
-        whiten(model, covariance + eps * np.eye(len(covariance)), xt.astype(np.float64).mean(0))
-    context = one_hot(yt, len(model.means), xt.dtype) if model.context else None
-    z, _, _ = flow_forward(model, xt, backend, False, context)
+@dataclass(frozen=True)
+class Start:
+    """How training starts, as chosen on held-out rows: the shrinkage ``eps`` of the
+    whitening (None: no whitening) and the base, ``"per_class"`` scales, ``"shared"`` ones,
+    or a covariance per class of that weight (a float; see :func:`class_covariances`)."""
+
+    eps: float | None
+    base: str | float
+
+
+def apply_start(model: FlowModel, x: np.ndarray, y: np.ndarray, start: Start,
+                backend: Any) -> np.ndarray:
+    """Set the model's start from the rows (x, y): the first mixing layer whitening their
+    within-class covariance (``+ start.eps I``), the class means those of the codes and the
+    base ``start.base``. Returns the codes (float64)."""
+    if start.eps is not None:
+        covariance = within_class_statistics(x, y)[1]
+        whiten(model, covariance + start.eps * np.eye(len(covariance)),
+               x.astype(np.float64).mean(0))
+    context = one_hot(y, len(model.means), x.dtype) if model.context else None
+    z, _, _ = flow_forward(model, x, backend, False, context)
     z = z.astype(np.float64)
     pooled = z.var(0) if len(z) > 1 else np.ones(z.shape[1])
     for c in range(len(model.means)):
-        rows = z[yt == c]
+        rows = z[y == c]
         if len(rows):
             model.means[c] = rows.mean(0)
             # the class's own variances, shrunk towards the pooled ones (a prior worth
@@ -435,6 +439,32 @@ def initialise(model: FlowModel, xt: np.ndarray, yt: np.ndarray, xv: np.ndarray,
             spread = ((rows - model.means[c]) ** 2).sum(0) + _PRIOR_ROWS * pooled
             model.log_sigma[c] = 0.5 * np.log(np.maximum(spread / (len(rows) + _PRIOR_ROWS),
                                                          1e-6))
+    model.whitening, model.shared_scale = None, start.base == "shared"
+    if start.base == "shared":
+        model.log_sigma[...] = 0.5 * np.log(np.maximum(pooled, 1e-6))
+    elif start.base != "per_class":
+        model.log_sigma[...], model.whitening = class_covariances(
+            z, y, len(model.means), float(start.base))
+    return z
+
+
+def initialise(model: FlowModel, xt: np.ndarray, yt: np.ndarray, xv: np.ndarray,
+               yv: np.ndarray, beta: float, backend: Any, whitening: bool = True
+               ) -> tuple[Start, float]:
+    """The start of training, from the training rows (xt, yt) and the held-out ones (xv,
+    yv; may be empty): with ``whitening``, the first mixing layer whitens the within-class
+    covariance (shrinkage chosen on the held-out rows); the class means are those of the
+    codes, and the scales per class or shared, or a covariance per class (see below).
+    Returns the start chosen and its loss on the rows that chose it: minus the held-out
+    rows' log p(x, y) per dimension, or the objective on the training rows when none are
+    held out."""
+    eps = None
+    if whitening:
+        if len(xv):
+            means, covariance = within_class_statistics(xt, yt)
+            eps = choose_shrinkage(means, covariance, np.unique(yt), xv, yv)
+        else:  # nothing held out: shrink harder the fewer rows per feature there are
+            eps = min(1.0, max(1e-2, xt.shape[1] / max(len(xt), 1)))
     # Scales per class, or one set shared by the classes (the pooled spread), or (with
     # held-out rows only: on the training ones the most parameters would always win) a
     # covariance per class, regularised discriminant analysis' mix of its own and the
@@ -442,25 +472,19 @@ def initialise(model: FlowModel, xt: np.ndarray, yt: np.ndarray, xv: np.ndarray,
     # start, as a Gaussian mixture's covariance type is chosen (the classification term
     # judges the classifier, not the density's shape). Without held-out rows, the
     # objective that training uses decides between the first two on the training rows.
-    per_class = model.log_sigma.copy()
-    shared = 0.5 * np.log(np.maximum(pooled, 1e-6))
-    candidates: list[tuple[bool, np.ndarray, np.ndarray | None]] = [
-        (False, per_class, None), (True, np.broadcast_to(shared, per_class.shape), None)]
+    bases: list[str | float] = ["per_class", "shared"]
     if len(xv):
-        candidates += [(False, *class_covariances(z, yt, len(model.means), weight))
-                       for weight in _COVARIANCE_WEIGHTS]
+        bases += list(_COVARIANCE_WEIGHTS)
     xs, ys = (xv, yv) if len(xv) else (xt, yt)
-    start_losses = []
-    for shared_scale, log_sigma, decorrelation in candidates:
-        model.shared_scale, model.whitening = shared_scale, decorrelation
-        model.log_sigma[...] = log_sigma
-        start_losses.append(objective(model, xs, ys, 0.0 if len(xv) else beta, backend)[0])
+    starts, losses = [], []
+    for base in bases:
+        starts.append(Start(eps, base))
+        apply_start(model, xt, yt, starts[-1], backend)
+        losses.append(objective(model, xs, ys, 0.0 if len(xv) else beta, backend)[0])
     # the first of equal scores: the simpler base
-    chosen = int(np.argmin(start_losses))
-    shared_scale, log_sigma, decorrelation = candidates[chosen]
-    model.shared_scale, model.whitening = shared_scale, decorrelation
-    model.log_sigma[...] = log_sigma
-    return float(start_losses[chosen])
+    chosen = int(np.argmin(losses))
+    apply_start(model, xt, yt, starts[chosen], backend)
+    return starts[chosen], float(losses[chosen])
 
 
 def class_covariances(z: np.ndarray, y: np.ndarray, n_classes: int, weight: float
@@ -527,10 +551,10 @@ def train(model: FlowModel, x: np.ndarray, y: np.ndarray, *, beta: float,
 
     With ``early_stopping``, ``validation_fraction`` of each class is held out and training
     stops once the validation score, the held-out rows' log p(x, y) per dimension, has not
-    improved by ``tol`` for
-    ``n_iter_no_change`` epochs, the best parameters being restored (the starting ones
-    when no epoch beats them); otherwise the training loss plays that role on all the
-    data. At most ``max_iter`` epochs.
+    improved by ``tol`` for ``n_iter_no_change`` epochs, the best parameters being
+    restored (the start, estimated again from all of x, when no epoch beats it);
+    otherwise the training loss plays that role on all the data. At most ``max_iter``
+    epochs.
 
     ``resample(rows)``, when given, returns fresh inputs for those rows of x (x holding one
     draw): each minibatch is drawn anew (dequantisation noise), the validation rows and
@@ -541,12 +565,12 @@ def train(model: FlowModel, x: np.ndarray, y: np.ndarray, *, beta: float,
     else:
         train_rows, validation_rows = np.arange(len(x)), np.arange(0)
     xt, yt, xv, yv = x[train_rows], y[train_rows], x[validation_rows], y[validation_rows]
-    start_loss = initialise(model, xt, yt, xv, yv, beta, backend, whitening)
+    first, start_loss = initialise(model, xt, yt, xv, yv, beta, backend, whitening)
     stepper = Stepper(model, learning_rate, batch_size, beta, backend)
     draw = None if resample is None else (lambda rows: resample(train_rows[rows]))
     every = 0 if not verbose else (1 if verbose is True else int(verbose))
     use_validation = early_stopping and len(xv) > 0
-    best_score, best, wait = -np.inf, model.copy(), 0
+    best_score, best, wait, improved = -np.inf, model.copy(), 0, False
     if use_validation:
         # The held-out rows judge the density, as they judge the base: the classification
         # term shapes training, but on a few hundred rows its noise (weighted by beta)
@@ -574,11 +598,17 @@ def train(model: FlowModel, x: np.ndarray, y: np.ndarray, *, beta: float,
         if not np.isfinite(score):
             break
         if score > best_score + tol:
-            best_score, wait = score, 0
+            best_score, wait, improved = score, 0, True
             best = model.copy()
         else:
             wait += 1
             if wait >= n_iter_no_change:
                 break
+    if use_validation and not improved:
+        # No epoch beat the start: it is a closed form of the rows (a discriminant
+        # analysis), so, as a model whose settings were chosen on held-out rows is refitted,
+        # it is estimated again from every row, held-out ones included, with the choices
+        # they made.
+        apply_start(best, x, y, first, backend)
     return TrainingResult(best, loss_curve, scores, epoch,
                           float(best_score) if use_validation else None)
