@@ -84,12 +84,13 @@ def test_predictions_read_integers_at_their_cells_centres(fitted):
     assert not np.allclose(clf.score_samples(shifted), clf.score_samples(X))
 
 
-def test_density_is_over_the_dequantised_values_and_zero_outside_the_box():
+@pytest.mark.parametrize("box_map", ["linear", "levels"])
+def test_density_is_over_the_dequantised_values_and_zero_outside_the_box(box_map):
     rng = np.random.default_rng(1)
     X = rng.binomial(6, 0.4, (800, 1)).astype(float)
     y = np.arange(800) % 2
     clf = revcore.InvertibleClassifier(n_blocks=1, hidden_width=4, max_iter=30,
-                                       random_state=0).fit(X, y)
+                                       box_map=box_map, random_state=0).fit(X, y)
     assert clf.boxed_[0]
     lo, hi = clf.lower_[0], clf.upper_[0]
     grid = np.linspace(lo, hi, 200001, endpoint=False)[:, None] + 1e-7  # no integers
@@ -101,8 +102,9 @@ def test_density_is_over_the_dequantised_values_and_zero_outside_the_box():
     assert np.all(np.isfinite(clf.predict_proba(outside)))
 
 
-def test_encode_decode_exact_for_integers_and_dequantised_values(fitted):
-    clf, X, y = fitted
+@pytest.mark.parametrize("which", ["fitted", "levels"])
+def test_encode_decode_exact_for_integers_and_dequantised_values(which, request):
+    clf, X, y = request.getfixturevalue(which)
     rng = np.random.default_rng(2)
     for inputs in (X, X + rng.random(X.shape) * clf.discrete_):
         back = clf.decode(clf.encode(inputs, y), y)
@@ -110,13 +112,15 @@ def test_encode_decode_exact_for_integers_and_dequantised_values(fitted):
         assert error.max() <= 1e-12
 
 
-def test_saved_maps_round_trip_and_older_files_load(fitted):
-    clf, X, _ = fitted
+@pytest.mark.parametrize("which", ["fitted", "levels"])
+def test_saved_maps_round_trip_and_older_files_load(which, request):
+    clf, X, _ = request.getfixturevalue(which)
     buffer = io.BytesIO()
     clf.save(buffer)
     buffer.seek(0)
     loaded = revcore.load(buffer)
-    for name in ("discrete_", "boxed_", "lower_", "upper_"):
+    for name in ("discrete_", "boxed_", "lower_", "upper_", "box_feature_", "box_knot_",
+                 "box_cdf_"):
         np.testing.assert_array_equal(getattr(loaded, name), getattr(clf, name))
     np.testing.assert_array_equal(loaded.score_samples(X), clf.score_samples(X))
     buffer.seek(0)
@@ -127,6 +131,80 @@ def test_saved_maps_round_trip_and_older_files_load(fitted):
     bad.seek(0)
     with pytest.raises(ValueError, match="upper_ must exceed lower_"):
         revcore.load(bad)
+    # files from before the distribution functions map each box linearly
+    buffer.seek(0)
+    older = {k: v for k, v in np.load(buffer).items()
+             if not k.startswith(("box_", "params/box_map"))}
+    old_file = io.BytesIO()
+    np.savez(old_file, **older)
+    old_file.seek(0)
+    linear = revcore.load(old_file)
+    assert linear.box_map == "linear"
+    boxed = np.flatnonzero(clf.boxed_)
+    np.testing.assert_array_equal(linear.box_knot_,
+                                  np.column_stack([clf.lower_[boxed], clf.upper_[boxed]]).ravel())
+    x = X[:5] + 0.5 * clf.discrete_
+    p = 1e-3 + (1 - 2e-3) * (x[:, boxed] - clf.lower_[boxed]) / (clf.upper_ - clf.lower_)[boxed]
+    np.testing.assert_allclose(linear._boxed(x)[0][:, boxed], np.log(p / (1 - p)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda c: c.update(box_cdf_=c["box_cdf_"][::-1].copy()), "box_cdf_ from 0 to 1"),
+    (lambda c: c.update(box_knot_=c["box_knot_"] + 0.5), "box_knot_ must increase"),
+    (lambda c: c.update(box_feature_=c["box_feature_"][1:], box_knot_=c["box_knot_"][1:],
+                        box_cdf_=c["box_cdf_"][1:]), "box_cdf_ from 0 to 1"),
+    (lambda c: c.update(box_feature_=np.zeros_like(c["box_feature_"])), "box_feature_ must"),
+    (lambda c: c.update(box_cdf_=c["box_cdf_"][:-1]), "must have one length"),
+    (lambda c: c.update(box_cdf_=np.where(c["box_cdf_"] == 1, np.nan, c["box_cdf_"])),
+     "non-finite"),
+])
+def test_damaged_box_functions_give_value_error(levels, change, message):
+    clf = levels[0]
+    buffer = io.BytesIO()
+    clf.save(buffer)
+    buffer.seek(0)
+    contents = dict(np.load(buffer))
+    change(contents)
+    bad = io.BytesIO()
+    np.savez(bad, **contents)
+    bad.seek(0)
+    with pytest.raises(ValueError, match=message):
+        revcore.load(bad)
+
+
+@pytest.fixture(scope="module")
+def levels():
+    X, y = counts()
+    return revcore.InvertibleClassifier(n_blocks=1, hidden_width=8, max_iter=5,
+                                        box_map="levels", random_state=0).fit(X, y), X, y
+
+
+def test_linear_box_map_has_the_box_ends_as_its_knots(fitted):
+    clf = fitted[0]
+    boxed = np.flatnonzero(clf.boxed_)
+    np.testing.assert_array_equal(clf.box_feature_, np.repeat(boxed, 2))
+    np.testing.assert_array_equal(clf.box_knot_, np.column_stack(
+        [clf.lower_[boxed], clf.upper_[boxed]]).ravel())
+    np.testing.assert_array_equal(clf.box_cdf_, np.tile([0.0, 1.0], len(boxed)))
+
+
+def test_box_maps_each_level_through_its_share_of_the_training_rows(levels):
+    clf, X, _ = levels
+    for j in np.flatnonzero(clf.boxed_):
+        mine = clf.box_feature_ == j
+        knots, cdf = clf.box_knot_[mine], clf.box_cdf_[mine]
+        np.testing.assert_array_equal(knots, np.arange(clf.lower_[j], clf.upper_[j] + 1))
+        # each unit cell weighs its training count plus one half
+        weights = np.bincount((X[:, j] - clf.lower_[j]).astype(int),
+                              minlength=len(knots) - 1) + 0.5
+        np.testing.assert_allclose(np.diff(cdf), weights / weights.sum(), rtol=1e-12)
+    # so the dequantised training values spread evenly over the logit's range: their
+    # images F(x + u) are close to uniform on [0, 1] (the piles flattened)
+    rng = np.random.default_rng(5)
+    w = clf._boxed(X + rng.random(X.shape) * clf.discrete_)[0][:, clf.boxed_]
+    f = (1.0 / (1.0 + np.exp(-w)) - 1e-3) / (1 - 2e-3)
+    for column in f.T:
+        assert np.abs(np.sort(column) - np.linspace(0, 1, len(column))).max() < 0.05
 
 
 def test_wide_integer_features_are_dequantised_but_not_boxed():
@@ -136,6 +214,12 @@ def test_wide_integer_features_are_dequantised_but_not_boxed():
     clf = revcore.InvertibleClassifier(n_blocks=1, max_iter=3, random_state=0).fit(X, y)
     assert clf.discrete_[0] and not clf.boxed_[0]  # 1400 levels, no pile-up at an edge
     assert np.isfinite(clf.score_samples([[2000.0, 0.0]])).all()  # no box: no zero density
+
+
+def test_box_map_parameter_is_validated():
+    X, y = counts(100)
+    with pytest.raises(ValueError, match="box_map must be 'linear' or 'levels', got 'cdf'"):
+        revcore.InvertibleClassifier(box_map="cdf").fit(X, y)
 
 
 def test_dequantize_parameter_is_validated():

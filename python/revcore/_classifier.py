@@ -56,6 +56,14 @@ _ELEMENTWISE_BINS = 32
 # The logit of the box maps [lower, upper) into [_SQUEEZE, 1 - _SQUEEZE) first, so that
 # values on the box's edge stay finite.
 _SQUEEZE = 1e-3
+# box_map="levels": each unit cell [v, v + 1) of the box weighs its training count plus
+# _BOX_PRIOR (so no cell has probability 0); a box of more than _BOX_CELLS cells is mapped
+# linearly. On digits (seeds 0 and 1, default otherwise) it took the two-sample test from
+# 0.74 / 0.75 (the linear map) to 0.65 / 0.66 with the likelihood unchanged, but the
+# samples read as requested by a logistic regression from 0.96 to 0.94 (priors of 0.1, 3,
+# 10 and 60 per cell gave 0.66-0.68 and 0.93-0.95), so it is not the default.
+_BOX_PRIOR = 0.5
+_BOX_CELLS = 1024
 # logit="auto" boxes the dequantised features with at most this many levels (8-bit data)
 # and at least this share of the rows on the minimum or the maximum.
 _BOX_LEVELS = 256
@@ -84,15 +92,26 @@ _FITTED_ARRAYS = {
     "mean_": "f", "scale_": "f", "active_": "b", "discrete_": "b", "boxed_": "b",
     "lower_": "f", "upper_": "f", "lambdas_": "f", "power_mean_": "f",
     "level_feature_": "iu", "level_value_": "f", "level_log_prob_": "f",
+    "box_feature_": "iu", "box_knot_": "f", "box_cdf_": "f",
     "power_scale_": "f", "class_means_": "f",
     "latent_scale_": "f", "latent_whitening_": "f", "class_log_prior_": "f",
     "loss_curve_": "f",
     "validation_scores_": "f",
 }
 _LABEL_KINDS = "biufUS"
+# Parameters that files from earlier versions lack, and what those files' models did.
+_OPTIONAL_PARAMS = {"box_map": "linear"}
 # Arrays that files from earlier versions lack, and the value that means "not used".
 _OPTIONAL_ARRAYS = {"lambdas_": 1.0, "power_mean_": 0.0, "power_scale_": 1.0,
                     "discrete_": False, "boxed_": False, "lower_": 0.0, "upper_": 1.0}  # bools, integers, floats, unicode and bytes strings
+
+
+def _concatenated(features: list[np.ndarray], *values: list[np.ndarray]
+                  ) -> tuple[np.ndarray, ...]:
+    """Per-feature tables joined: the feature indices (int64) and each list of values
+    (float64), empty arrays for no feature."""
+    return (np.concatenate(features or [np.zeros(0)]).astype(np.int64),
+            *(np.concatenate(v or [np.zeros(0)]).astype(np.float64) for v in values))
 
 
 class InvertibleClassifier:
@@ -173,13 +192,22 @@ class InvertibleClassifier:
         ``discrete=True`` floors them back to integers). "auto": the active features whose
         training values are all integers; True: every active feature.
     logit : {"auto", True, False}, default "auto"
-        Map dequantised features through the logit of their box [min, max + 1) (counted
-        in the likelihood), so that generated values stay inside the box; values outside
-        it then have density 0. "auto": the features that look bounded, with at most 256
+        Map dequantised features through the logit of their box [min, max + 1) (see
+        ``boxed_``; counted in the likelihood), so that generated values stay inside the
+        box; values outside it then have density 0. "auto": the features that look bounded, with at most 256
         levels and at least 2% of the training rows (and 10 rows) on the minimum or the
         maximum (pixel intensities, small counts), the box reaching past an edge without
         such a pile by the range seen (that edge is only the extreme value seen, not a
         bound); True: every dequantised feature, in the box [min, max + 1).
+    box_map : {"linear", "levels"}, default "linear"
+        How the box is mapped onto (0, 1) before the logit: linearly, or by the feature's
+        distribution function over the box, piecewise linear with each unit cell weighing
+        its training count plus one half (see ``box_cdf_``), so that the piles of training
+        values at some levels (as pixels' zeros) are spread evenly and the flow draws no
+        sharp edge. On digits "levels" made samples much harder to tell from real ones
+        (two-sample test 0.65-0.66 instead of 0.74-0.75, the likelihood unchanged) but
+        less often read as the requested class by a logistic regression (0.94 instead of
+        0.96).
     power_transform : bool, default True
         Map each skewed feature through a Yeo-Johnson power transform (after
         standardisation, then standardised again) before the flow, counted in the likelihood.
@@ -214,10 +242,16 @@ class InvertibleClassifier:
         over, halving with every level.
     boxed_ : ndarray of bool, shape (n_features,)
         The features mapped through the logit of their box ``[lower_, upper_)`` (see
-        ``logit``): ``w = logit(s + (1 - 2 s) (X - lower_) / (upper_ - lower_))`` with
-        ``s = 1e-3``; ``w = X`` for the others. Values outside the box have density 0
+        ``logit``): ``w = logit(s + (1 - 2 s) F(X))`` with ``s = 1e-3`` and ``F``
+        piecewise linear from 0 at ``lower_`` to 1 at ``upper_`` (see ``box_map`` and
+        ``box_cdf_``); ``w = X`` for the others. Values outside the box have density 0
         (:meth:`score_samples` gives -inf) and are clipped to it elsewhere.
     lower_, upper_ : ndarray, shape (n_features,)
+    box_feature_, box_knot_, box_cdf_ : ndarray, shape (n_knots,)
+        The maps ``F``: per boxed feature (``box_feature_``, in increasing order), its
+        knots from ``lower_`` to ``upper_`` and the values of ``F`` there, from 0 to 1.
+        With ``box_map="linear"`` (or a box of more than 1024 cells) the knots are the
+        box's ends; with "levels", its unit cells' edges.
     mean_, scale_ : ndarray, shape (n_features,)
         The standardisation ``u = (w - mean_) / scale_``.
     lambdas_, power_mean_, power_scale_ : ndarray, shape (n_features,)
@@ -289,6 +323,7 @@ class InvertibleClassifier:
         class_context: Any = "auto",
         dequantize: Any = "auto",
         logit: Any = "auto",
+        box_map: str = "linear",
         power_transform: bool = True,
         temperature: float = 1.0,
         dtype: str = "float64",
@@ -312,6 +347,7 @@ class InvertibleClassifier:
         self.class_context = class_context
         self.dequantize = dequantize
         self.logit = logit
+        self.box_map = box_map
         self.power_transform = power_transform
         self.temperature = temperature
         self.dtype = dtype
@@ -400,6 +436,8 @@ class InvertibleClassifier:
                              f"{self.dequantize!r}")
         if not (isinstance(self.logit, (bool, np.bool_)) or self.logit == "auto"):
             raise ValueError(f"logit must be 'auto', True or False, got {self.logit!r}")
+        if self.box_map not in ("linear", "levels"):
+            raise ValueError(f"box_map must be 'linear' or 'levels', got {self.box_map!r}")
         if not (isinstance(self.class_context, (bool, np.bool_))
                 or self.class_context == "auto"):
             raise ValueError(f"class_context must be 'auto', True or False, got "
@@ -622,12 +660,38 @@ class InvertibleClassifier:
         self.lower_ = np.where(self.boxed_, np.where(low_bound, low, low - span), 0.0)
         self.upper_ = np.where(self.boxed_, np.where(high_bound, high + 1.0, high + 1.0 + span),
                                1.0)
+        self._fit_box_cdf(X)
         self.lambdas_, self.power_mean_, self.power_scale_ = np.ones(n), np.zeros(n), np.ones(n)
         self.mean_, self.scale_ = np.zeros(n), np.ones(n)
         w = self._boxed(X + self._noise(len(X), rng))[0]
         self.mean_ = w.mean(axis=0)
         self.scale_ = np.where(self.active_, w.std(axis=0), 1.0)
         self._fit_power_transform((w - self.mean_) / self.scale_)
+
+    def _fit_box_cdf(self, X: np.ndarray) -> None:
+        """The boxed features' maps onto [0, 1] (``box_*``, see ``box_map``) from the
+        training inputs X."""
+        features, knots, cdfs = [], [], []
+        for j in np.flatnonzero(self.boxed_):
+            lower, upper = self.lower_[j], self.upper_[j]
+            cells = int(np.ceil(upper - lower))
+            if self.box_map == "linear" or cells > _BOX_CELLS:
+                edges, weights = np.array([lower, upper]), np.ones(1)
+            else:
+                edges = np.minimum(lower + np.arange(cells + 1.0), upper)
+                cell = np.clip(np.floor(X[:, j] - lower), 0, cells - 1).astype(np.intp)
+                weights = np.bincount(cell, minlength=cells) + _BOX_PRIOR * np.diff(edges)
+            cdf = np.r_[0.0, np.cumsum(weights) / weights.sum()]
+            cdf[-1] = 1.0
+            features.append(np.full(len(edges), j))
+            knots.append(edges)
+            cdfs.append(cdf)
+        self.box_feature_, self.box_knot_, self.box_cdf_ = _concatenated(features, knots, cdfs)
+
+    def _box_functions(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(knots, F at the knots) of each boxed feature, in feature order."""
+        return [(self.box_knot_[self.box_feature_ == j], self.box_cdf_[self.box_feature_ == j])
+                for j in np.flatnonzero(self.boxed_)]
 
     def _fit_levels(self, X: np.ndarray) -> None:
         """The frequencies of the integer levels of the discrete features left out of the
@@ -641,10 +705,8 @@ class InvertibleClassifier:
             features.append(np.full(len(counts), j))
             values.append(low + np.arange(len(counts), dtype=np.float64))
             log_probs.append(np.log(counts / (counts.sum() + 1.0)))
-        self.level_feature_ = np.concatenate(features or [np.zeros(0, np.int64)]).astype(
-            np.int64)
-        self.level_value_ = np.concatenate(values or [np.zeros(0)])
-        self.level_log_prob_ = np.concatenate(log_probs or [np.zeros(0)])
+        self.level_feature_, self.level_value_, self.level_log_prob_ = _concatenated(
+            features, values, log_probs)
 
     def _level_log_prob(self, X: np.ndarray) -> np.ndarray:
         """Per row: the log-probability of the levels of the discrete features left out of
@@ -790,8 +852,11 @@ class InvertibleClassifier:
                                  f"{'/'.join(kinds)}, got {value.ndim}-d {value.dtype}")
             return value
 
-        params = {}
+        params: dict[str, Any] = {}
         for name in names:
+            if name in _OPTIONAL_PARAMS and _PARAMS_PREFIX + name not in contents:
+                params[name] = _OPTIONAL_PARAMS[name]  # a file from before the parameter
+                continue
             params[name] = _param_value(where, name, contents.get(_PARAMS_PREFIX + name))
         self = cls()
         try:
@@ -816,6 +881,14 @@ class InvertibleClassifier:
         for name in ("level_feature_", "level_value_", "level_log_prob_"):
             contents.setdefault(name, np.zeros(0, np.int64 if name == "level_feature_"
                                                else np.float64))
+        if "box_feature_" not in contents and not {"box_knot_", "box_cdf_"} & set(contents):
+            # files from before the boxes' distribution functions: a linear map of each box
+            boxed = np.flatnonzero(np.asarray(contents["boxed_"], dtype=bool))
+            lower, upper = (np.asarray(contents[k], dtype=np.float64) for k in ("lower_",
+                                                                               "upper_"))
+            contents["box_feature_"] = np.repeat(boxed, 2).astype(np.int64)
+            contents["box_knot_"] = np.column_stack([lower[boxed], upper[boxed]]).ravel()
+            contents["box_cdf_"] = np.tile([0.0, 1.0], len(boxed))
         two_d = ("class_means_", "latent_scale_")
         if "latent_whitening_" not in contents and "class_means_" in contents:
             # files from before the full covariances: every class's base is decorrelated
@@ -865,6 +938,7 @@ class InvertibleClassifier:
             raise ValueError(f"{where}: upper_ must exceed lower_")
         if np.any(fitted["boxed_"] & ~(fitted["discrete_"] & fitted["active_"])):
             raise ValueError(f"{where}: boxed_ features must be discrete_ and active_")
+        self._check_box_functions(fitted, where)
         levels = fitted["level_feature_"]
         if not (len(levels) == len(fitted["level_value_"]) == len(fitted["level_log_prob_"])):
             raise ValueError(f"{where}: level_feature_, level_value_ and level_log_prob_ "
@@ -911,6 +985,9 @@ class InvertibleClassifier:
         self.boxed_ = fitted["boxed_"]
         self.lower_ = fitted["lower_"]
         self.upper_ = fitted["upper_"]
+        self.box_feature_ = fitted["box_feature_"].astype(np.int64)
+        self.box_knot_ = fitted["box_knot_"]
+        self.box_cdf_ = fitted["box_cdf_"]
         self.level_feature_ = fitted["level_feature_"].astype(np.int64)
         self.level_value_ = fitted["level_value_"]
         self.level_log_prob_ = fitted["level_log_prob_"]
@@ -927,6 +1004,33 @@ class InvertibleClassifier:
         self.best_validation_score_ = None if best.shape == (0,) else float(best)
         self.n_iter_ = int(n_iter)
         return self
+
+    @staticmethod
+    def _check_box_functions(fitted: dict[str, np.ndarray], where: str) -> None:
+        """A ValueError unless ``box_*`` describe, for each boxed feature in turn, a
+        distribution function over its box: knots increasing from ``lower_`` to ``upper_``,
+        values increasing from 0 to 1."""
+        features, knots, cdf = (fitted[k] for k in ("box_feature_", "box_knot_", "box_cdf_"))
+        boxed = np.flatnonzero(fitted["boxed_"])
+        if not len(features) == len(knots) == len(cdf):
+            raise ValueError(f"{where}: box_feature_, box_knot_ and box_cdf_ must have one "
+                             f"length")
+        starts = np.flatnonzero(np.r_[True, features[1:] != features[:-1]])[:len(features)]
+        ends = np.r_[starts[1:], len(features)].astype(np.intp)[:len(starts)]
+        if not np.array_equal(features[starts], boxed) or np.any(ends - starts < 2):
+            raise ValueError(f"{where}: box_feature_ must list each boxed_ feature once, "
+                             f"in increasing order, with at least two knots")
+        if not (np.all(np.isfinite(knots)) and np.all(np.isfinite(cdf))):
+            raise ValueError(f"{where}: box_knot_ and box_cdf_ hold non-finite values")
+        within = np.ones(len(features), dtype=bool)
+        within[ends - 1] = False
+        if (np.any(knots[starts] != fitted["lower_"][boxed])
+                or np.any(knots[ends - 1] != fitted["upper_"][boxed])
+                or np.any(cdf[starts] != 0) or np.any(cdf[ends - 1] != 1)
+                or np.any(np.diff(knots)[within[:-1]] <= 0)
+                or np.any(np.diff(cdf)[within[:-1]] <= 0)):
+            raise ValueError(f"{where}: each boxed feature's box_knot_ must increase from "
+                             f"lower_ to upper_ and its box_cdf_ from 0 to 1")
 
     # -- input checks (scikit-learn's conventions, revcore._estimator) --------------------
 
@@ -972,11 +1076,16 @@ class InvertibleClassifier:
             lower, upper = self.lower_[columns], self.upper_[columns]
             x = X[:, columns]
             outside = np.any((x < lower) | (x >= upper), axis=1)
-            span = upper - lower
             x = np.clip(x, lower, upper)
-            p = _SQUEEZE + (1 - 2 * _SQUEEZE) * (x - lower) / span
+            f, slope = np.empty_like(x), np.empty_like(x)
+            for i, (knots, cdf) in enumerate(self._box_functions()):
+                f[:, i] = np.interp(x[:, i], knots, cdf)
+                cell = np.clip(np.searchsorted(knots, x[:, i], side="right") - 1, 0,
+                               len(knots) - 2)
+                slope[:, i] = (cdf[cell + 1] - cdf[cell]) / (knots[cell + 1] - knots[cell])
+            p = _SQUEEZE + (1 - 2 * _SQUEEZE) * f
             w[:, columns] = np.log(p) - np.log1p(-p)
-            log_jacobian += (np.log((1 - 2 * _SQUEEZE) / span) - np.log(p)
+            log_jacobian += (np.log((1 - 2 * _SQUEEZE) * slope) - np.log(p)
                              - np.log1p(-p)).sum(axis=1)
         return w, log_jacobian, outside
 
@@ -1003,8 +1112,15 @@ class InvertibleClassifier:
         columns = np.flatnonzero(self.boxed_)
         if len(columns):
             p = 0.5 * (1.0 + np.tanh(0.5 * out[:, columns]))
-            lower, upper = self.lower_[columns], self.upper_[columns]
-            out[:, columns] = lower + (p - _SQUEEZE) / (1 - 2 * _SQUEEZE) * (upper - lower)
+            f = (p - _SQUEEZE) / (1 - 2 * _SQUEEZE)
+            for i, (knots, cdf) in enumerate(self._box_functions()):
+                # within the squeeze beyond the box, the end cells' slopes go on
+                first = (knots[1] - knots[0]) / (cdf[1] - cdf[0])
+                last = (knots[-1] - knots[-2]) / (cdf[-1] - cdf[-2])
+                out[:, columns[i]] = np.where(
+                    f[:, i] < 0, knots[0] + f[:, i] * first, np.where(
+                        f[:, i] > 1, knots[-1] + (f[:, i] - 1) * last,
+                        np.interp(f[:, i], cdf, knots)))
         return out
 
     def _joint_log_proba(self, X: Any) -> np.ndarray:
