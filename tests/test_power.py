@@ -156,3 +156,28 @@ def test_power_transform_parameter_is_validated():
     X, y = _skewed(60)
     with pytest.raises(ValueError, match="power_transform must be True or False"):
         revcore.InvertibleClassifier(power_transform="yes").fit(X, y)
+
+
+def test_tukey_quantile_inverts_to_the_last_bits_and_its_log_slope_is_the_derivative():
+    from revcore._power import tukey_quantile, tukey_quantile_inverse
+
+    rng = np.random.default_rng(0)
+    # (the box map uses p in [1e-3, 1 - 1e-3]; towards 0, p^0.14 underflows against 1 only
+    # below 1e-100 or so, where Q is flat to rounding)
+    p = np.r_[rng.uniform(0, 1, 10000), 1e-12, 1e-3, 0.5, 1 - 1e-3, 1 - 1e-12]
+    w, log_slope = tukey_quantile(p)
+    assert np.all(np.diff(tukey_quantile(np.sort(p))[0]) >= 0)
+    # float64: Newton from a bracket ends within a few ulps of p
+    np.testing.assert_allclose(tukey_quantile_inverse(w), p, rtol=4e-15, atol=0)
+    # central differences, step 1e-6 in p (error ~1e-10 relative away from the ends)
+    inner = (p > 1e-3) & (p < 1 - 1e-3)
+    h = 1e-6
+    numeric = (tukey_quantile(p[inner] + h)[0] - tukey_quantile(p[inner] - h)[0]) / (2 * h)
+    np.testing.assert_allclose(np.exp(log_slope[inner]), numeric, rtol=1e-6)
+    # close to the normal's quantiles, times about 1.44
+    probit = np.array([-3.090232, -1.281552, 0.0, 1.281552, 3.090232])
+    ratio = tukey_quantile(np.array([1e-3, 0.1, 0.5, 0.9, 1 - 1e-3]))[0] / np.where(
+        probit == 0, 1, probit)
+    assert np.all(np.abs(ratio[[0, 1, 3, 4]] / 1.44 - 1) < 0.01)
+    # beyond Q's range (+-1 / 0.14): the ends of (0, 1)
+    np.testing.assert_array_equal(tukey_quantile_inverse(np.array([-9.0, 9.0])), [0.0, 1.0])
