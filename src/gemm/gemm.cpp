@@ -208,12 +208,13 @@ Plan cache_plan(const Blocking& bl, std::size_t elem, const CacheSizes& c, bool 
 }
 
 // Zen 3 (AVX2 only, 32 KiB L1d, 512 KiB L2, 32 MiB L3), from its caches (unknown ones taken
-// as these): the A micro-panel (MR x KC) 3/8 of L1d, so 12 KiB (KC 256 double, 512 float);
-// the B block (KC x NC) a quarter of L2, so 128 KiB (NC 64); the A block (MC x KC) 1/24 of L3
-// (678 rows on 32 MiB). Measured there at one thread, n = 1024 and 4096 x 1024 x 1024
-// double, with the other core busy: 5-10% faster than cache_plan's blocks for this CPU (KC
-// 256, MC 1362, NC 128), whose B block (half of L2) is not kept there beside the A panels
-// and C lines passing through; float alike (KC 384 -> 512, NC 192 -> 64: 3-6%).
+// as these): the A micro-panel (MR x KC) 3/8 of L1d, so 12 KiB (KC 384 double with its 4-row
+// panels, 512 float); the B block (KC x NC) a quarter of L2 to the nearest whole micro-panel
+// (NC 48 double, 64 float); the A block (MC x KC) 1/24 of L3 (452 rows double, 678 float on
+// 32 MiB). Measured there at one thread, with the other core busy, against cache_plan's
+// blocks for this CPU (KC 256 double / 384 float, MC 1362 / 1818, NC 128 / 192), whose B
+// block (half of L2) does not stay there beside the A panels and C lines passing through:
+// 5-10% faster at n = 1024 and 4096 x 1024 x 1024 in double, 3-6% in float.
 Plan zen3_plan(const Blocking& bl, std::size_t elem, const CacheSizes& c) {
   Plan p{bl.KC, bl.MC, bl.NC, false, false};
   const auto es = static_cast<index_t>(elem);
@@ -221,7 +222,8 @@ Plan zen3_plan(const Blocking& bl, std::size_t elem, const CacheSizes& c) {
   const long l2 = c.l2 > 0 ? c.l2 : 512 << 10;
   const long l3 = c.l3 > 0 ? c.l3 : 32 << 20;
   p.kc = std::max<index_t>(64, round_down(l1d * 3 / 8 / (bl.MR * es), 16));
-  p.nc = std::max(bl.NR, round_down(l2 / 4 / (p.kc * es), bl.NR));
+  const index_t panels = (l2 / 4 / (p.kc * es) + bl.NR / 2) / bl.NR;  // nearest whole number
+  p.nc = std::max<index_t>(1, panels) * bl.NR;
   p.mc = std::clamp(round_down(l3 / 24 / (p.kc * es), bl.MR), 8 * bl.MR, round_down(4096, bl.MR));
   return p;
 }
