@@ -49,9 +49,11 @@ struct GemmConfig {
   static constexpr int VL = S::VL;
   static constexpr int NV = static_cast<int>(B.NR / S::VL);
   static constexpr index_t NR = B.NR;
+  static constexpr int KU = static_cast<int>(B.KU);
   static constexpr Blocking blocking = B;
   static_assert(B.NR % S::VL == 0, "NR is a whole number of vectors");
   static_assert(B.MC % B.MR == 0 && B.NC % B.NR == 0, "cache blocks hold whole panels");
+  static_assert(B.KU == 1 || B.KU == 4, "the k loop is unrolled 4 times or left as it is");
 };
 
 template <typename T>
@@ -101,7 +103,14 @@ void gemm_ukernel(index_t kc, const typename Cfg::T* __restrict pa, index_t lda,
     pb += ldb;
   };
   const index_t body = kc > R ? kc - R : 0;
-  for (index_t p = 0; p < body; ++p) step();
+  if constexpr (Cfg::KU == 4) {
+    // (the pragma takes no template argument; unrolled by hand, the loop came out with its
+    // registers shuffled and 6% slower)
+#pragma GCC unroll 4
+    for (index_t p = 0; p < body; ++p) step();
+  } else {
+    for (index_t p = 0; p < body; ++p) step();
+  }
   for (index_t i = R - (kc - body); i < R; ++i) {
     prefetch<true>(c + i * rsc);
     prefetch<true>(c + i * rsc + NV * VL - 1);

@@ -31,9 +31,11 @@ struct Args {
 // Register block (MR x NR elements of C) and default cache blocks (KC deep, MC rows of A, NC
 // columns of B). Loop order and the cache level each block is sized for are described above
 // gemm_blocked in impl.hpp. Each ISA file holds one row per element type; the front end
-// (gemm.cpp) resizes the cache blocks at run time to the caches of the CPU.
+// (gemm.cpp) resizes the cache blocks at run time to the caches of the CPU. KU: k steps per
+// iteration of the micro-kernel's loop: 4, or 1 (as the compiler leaves it).
 struct Blocking {
   index_t MR, NR, KC, MC, NC;
+  index_t KU = 1;
 };
 
 // How one blocked product runs: the cache blocks (kc deep, mc rows of A a multiple of MR, nc
@@ -71,5 +73,7 @@ using Table = KernelTable<Kernels>;
 const Table* table_generic();
 const Table* table_avx2();
 const Table* table_avx512();
+// The AVX2 kernels for AMD Zen 3 (k loop unrolled, 4 x 12 in double; gemm.cpp chooses them).
+const Table* table_avx2_zen3();
 
 }  // namespace revcore::detail::gemm
