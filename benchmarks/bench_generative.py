@@ -2,7 +2,7 @@
 
     python benchmarks/bench_generative.py [--datasets iris wine ...] [--quick] [--json PATH]
         [--candidate module_or_path.py:ClassName] [--candidate-params '{"key": value}']
-        [--temperatures 1.0 0.8] [--seeds N] [--dequantize | --no-dequantize]
+        [--temperatures 0.95 1.0] [--seeds N] [--dequantize | --no-dequantize]
 
 Datasets: scikit-learn's iris, wine, breast_cancer, digits, and two 2-D generators,
 ``moons`` = make_moons(n_samples=1000, noise=0.1, random_state=0) and ``blobs`` =
@@ -717,9 +717,9 @@ def main(argv=None):
     parser.add_argument("--candidate-name", default=None)
     parser.add_argument("--no-candidate", action="store_true")
     parser.add_argument("--no-zuko", action="store_true")
-    parser.add_argument("--temperatures", type=float, nargs="+", default=[1.0, 0.8],
-                        help="the candidate's sampling temperatures (default: 1, revcore's "
-                             "default, then 0.8)")
+    parser.add_argument("--temperatures", type=float, nargs="+", default=[0.95, 1.0],
+                        help="the candidate's sampling temperatures (default: 0.95, revcore's "
+                             "default, then 1, its model's own density)")
     parser.add_argument("--bar-temperature", type=float, default=None,
                         help="the candidate row the bars are checked on (default: the first "
                              "of --temperatures)")

@@ -25,7 +25,7 @@ def counts(n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def fitted():
     X, y = counts()
     clf = revcore.InvertibleClassifier(n_blocks=2, hidden_width=16, max_iter=40,
-                                       random_state=0).fit(X, y)
+                                       box_map="linear", random_state=0).fit(X, y)
     return clf, X, y
 
 
@@ -176,8 +176,9 @@ def test_damaged_box_functions_give_value_error(levels, change, message):
 @pytest.fixture(scope="module")
 def levels():
     X, y = counts()
+    # the default box_map, "levels"
     return revcore.InvertibleClassifier(n_blocks=1, hidden_width=8, max_iter=5,
-                                        box_map="levels", random_state=0).fit(X, y), X, y
+                                        random_state=0).fit(X, y), X, y
 
 
 def test_linear_box_map_has_the_box_ends_as_its_knots(fitted):
