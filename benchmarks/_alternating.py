@@ -6,27 +6,12 @@ path, and so does pytest for the files here).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 import revcore
+from revcore.bench import median_times
 
-
-def median_times(calls: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
-    """Median seconds of each call after one warm-up call each, the calls taking turns in
-    every round (so a slow spell of the machine hits them all alike)."""
-    for f in calls.values():
-        f()
-    samples: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(rounds):
-        for name, f in calls.items():
-            start = time.perf_counter()
-            f()
-            samples[name].append(time.perf_counter() - start)
-    return {name: float(np.median(s)) for name, s in samples.items()}
+__all__ = ["median_times", "pin_threads"]
 
 
 def pin_threads(threads: int) -> Any:

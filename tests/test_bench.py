@@ -15,6 +15,16 @@ def test_median_time_is_positive_and_ordered():
     assert 0 < fast < slow
 
 
+def test_libraries_take_turns_in_every_round():
+    log = []
+    calls = {name: (lambda name=name: log.append(name)) for name in ("revcore", "numpy", "scipy")}
+    times = bench.median_times(calls, repeats=4, min_time=0.0)
+    assert set(times) == set(calls) and all(t >= 0 for t in times.values())
+    # each is called twice alone first (warm-up, then timing one call), then once per round
+    assert log[:6] == ["revcore", "revcore", "numpy", "numpy", "scipy", "scipy"]
+    assert log[6:] == ["revcore", "numpy", "scipy"] * 4
+
+
 def test_table_and_json(tmp_path, monkeypatch, capsys):
     a = np.ones((8, 8))
     monkeypatch.setattr(bench, "cases", lambda quick: [

@@ -2,8 +2,9 @@
 
 Times each operation in revcore and in numpy (and scipy / PyTorch where installed) in the same
 run, at the same thread count, and prints a table: operation, shape, dtype, revcore's median,
-the others' medians, their ratio to revcore's (> 1: revcore is faster), and revcore's GFLOP/s
-with its share of the machine's peak. ``--json PATH`` writes the rows for comparison across
+the others' medians (the libraries take turns in every timed round, so that a slow spell of
+the machine hits them alike), their ratio to revcore's (> 1: revcore is faster), and
+revcore's GFLOP/s with its share of the machine's peak. ``--json PATH`` writes the rows for comparison across
 runs. The full pytest-benchmark suite is ``pytest benchmarks``.
 """
 
@@ -46,25 +47,38 @@ class Row:
         return {name: t / self.revcore_seconds for name, t in self.others.items()}
 
 
+def median_times(calls: dict[str, Callable[[], Any]], repeats: int,
+                 min_time: float = 0.05) -> dict[str, float]:
+    """Median seconds per call of each of ``calls`` over ``repeats`` rounds in which the
+    calls take turns, so that a slow spell of the machine (other jobs, a neighbour on the
+    host) hits them all alike instead of biasing the ratio of whichever ran then. In each
+    round a call runs enough times in a row to last about ``min_time / repeats``; each is
+    called once first (warm-up, and caches such as LU factors)."""
+    counts = {}
+    for name, f in calls.items():
+        f()
+        calls_per_round = 1
+        while True:
+            start = time.perf_counter()
+            for _ in range(calls_per_round):
+                f()
+            if time.perf_counter() - start >= min_time / repeats or calls_per_round >= 1 << 16:
+                break
+            calls_per_round *= 2
+        counts[name] = calls_per_round
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, f in calls.items():
+            start = time.perf_counter()
+            for _ in range(counts[name]):
+                f()
+            samples[name].append((time.perf_counter() - start) / counts[name])
+    return {name: float(np.median(times)) for name, times in samples.items()}
+
+
 def median_time(f: Callable[[], Any], repeats: int, min_time: float = 0.05) -> float:
     """Median seconds per call over ``repeats`` rounds, each long enough to time reliably."""
-    f()  # warm-up (and caches, e.g. LU factors)
-    calls = 1
-    while True:
-        start = time.perf_counter()
-        for _ in range(calls):
-            f()
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_time / repeats or calls >= 1 << 16:
-            break
-        calls *= 2
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(calls):
-            f()
-        samples.append((time.perf_counter() - start) / calls)
-    return float(np.median(samples))
+    return median_times({"f": f}, repeats, min_time)["f"]
 
 
 def _optional(name: str) -> Any:
@@ -314,7 +328,7 @@ def run(quick: bool = False, repeats: int = 7, threads: int = 1,
                 if progress:
                     print(f"\r[{i + 1}/{len(todo)}] {operation} {shape} {dtype}".ljust(60),
                           end="", file=sys.stderr, flush=True)
-                times = {name: median_time(f, repeats) for name, f in calls.items()}
+                times = median_times(calls, repeats)
                 ours = times.pop("revcore")
                 rows.append(Row(operation, shape, dtype, flops, ours, times))
     finally:
@@ -399,8 +413,9 @@ def main(argv: list[str] | None = None) -> int:
         rows = run(args.quick, args.repeats, args.threads, not args.no_progress,
                    args.only)
         libraries = None
+    turns = "" if args.peers else " (the libraries taking turns in each round)"
     print(f"revcore {revcore.__version__}, {args.threads} thread(s), medians of "
-          f"{args.repeats}; ratio = other's time / revcore's (> 1: revcore faster)")
+          f"{args.repeats}{turns}; ratio = other's time / revcore's (> 1: revcore faster)")
     print(f"peak per core: float32 {peak['float32']:.1f}, float64 {peak['float64']:.1f} GFLOP/s"
           f" ({'given' if args.peak else 'measured: independent FMA chains'})")
     print(format_table(rows, peak, args.threads, libraries))
