@@ -109,11 +109,11 @@ def _inverse(batch):
 
 @pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
                     reason="signals reach the main thread only")
-@pytest.mark.parametrize("make_call,power,largest", [
-    (_matmul, 3, 8000), (_lu, 3, 8000), (_inverse, 1, 400_000)],
-    ids=["matmul", "lu_factor", "network_inverse"])
-def test_keyboard_interrupt_within_a_second(make_call, power, largest):
-    with revcore.num_threads(1):
+@pytest.mark.parametrize("make_call,power,largest,threads", [
+    (_matmul, 3, 8000, 1), (_matmul, 3, 8000, 2), (_lu, 3, 8000, 1), (_inverse, 1, 400_000, 1)],
+    ids=["matmul", "matmul_2_threads", "lu_factor", "network_inverse"])
+def test_keyboard_interrupt_within_a_second(make_call, power, largest, threads):
+    with revcore.num_threads(threads):
         call = _long(make_call, start=768 if power == 3 else 16000, largest=largest, power=power)
         previous = signal.signal(signal.SIGINT, signal.default_int_handler)
         sent = []
