@@ -284,9 +284,9 @@ bool run_team(const Kernels<T>& ops, const Args<T>& g, Plan plan, int threads) {
   // Allocated here, before the region: nothing in it may throw while others wait for it.
   T* buf = static_cast<T*>(workspace.get(
       static_cast<std::size_t>(a_elems + b_elems * static_cast<index_t>(threads)) * sizeof(T)));
-  TeamSync sync(threads);
+  TeamSync sync;
   plan.nc = unit;
-  const Team<T> team{&sync, buf, buf + a_elems, b_elems, unit, plan};
+  const Team<T> team{&sync, threads, buf, buf + a_elems, b_elems, unit, plan};
   const PoolTask task = [&](int member) { ops.gemm_team(g, team, member); };
   return pool_try_run(threads, task);
 }

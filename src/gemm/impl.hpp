@@ -417,12 +417,13 @@ void gemm_blocked(const Args<typename Cfg::T>& g, typename Cfg::T* pack_a_buf,
   }
 }
 
-// gemm_blocked's loops with a team (gemm::Team): per (ic, pc) block, two phases, each ended by
-// the team's barrier. First the members pack the A block together, claiming a few micro-panels
-// at a time into the one shared buffer; then they claim columns of C team.unit at a time, each
-// packing that part of B into its own buffer and running the micro-kernels over every row of
-// the block. Every tile of C is computed with the same k blocks and micro-kernel as by
-// gemm_blocked, so the result has the same bits; no part of A or B is packed twice.
+// gemm_blocked's loops with a team (gemm::Team, common/team.hpp): per (ic, pc) block two
+// phases of items. First the A block is packed into the one shared buffer, a few micro-panels
+// per item; then the columns of C, team.unit per item, each packing that part of B into the
+// member's own buffer and running the micro-kernels over every row of the block. Packing a
+// block waits for the products with the one before (they read the buffer), a product for the
+// packing of its block. Every tile of C is computed with the same k blocks and micro-kernel as
+// by gemm_blocked, so the result has the same bits; no part of A or B is packed twice.
 template <class Cfg>
 void gemm_team(const Args<typename Cfg::T>& g, const gemm::Team<typename Cfg::T>& team,
                int member) {
@@ -434,34 +435,41 @@ void gemm_team(const Args<typename Cfg::T>& g, const gemm::Team<typename Cfg::T>
   const bool b_direct = plan.b_in_place && g.csb == 1;
   T* pack_b_buf = team.pack_b + member * team.b_stride;
   const index_t units = (g.n + team.unit - 1) / team.unit;
+  index_t item = sync.claim();
+  index_t phase = 0;  // the first item of the current phase
   for (index_t ic = 0; ic < g.m; ic += plan.mc) {
     const index_t mc = imin(plan.mc, g.m - ic);
     for (index_t pc = 0; pc < g.k; pc += plan.kc) {
       const index_t kc = imin(plan.kc, g.k - pc);
       if (!a_direct) {
-        // About four claims per member: small enough to even out a member that starts late.
+        // About four items per member: small enough to even out a member that starts late.
         const index_t panels = (mc + MR - 1) / MR;
-        const index_t per_claim = imin(8, (panels + 4 * sync.size() - 1) / (4 * sync.size()));
+        const index_t per_item = imin(8, (panels + 4 * team.size - 1) / (4 * team.size));
+        const index_t end = phase + (panels + per_item - 1) / per_item;
         const T* ablock = g.a + ic * g.rsa + pc * g.csa;
-        for (index_t c = sync.claim(); c * per_claim < panels; c = sync.claim()) {
-          const index_t i0 = c * per_claim * MR;
-          const index_t rows = imin(per_claim * MR, mc - i0);
+        for (; item < end; item = sync.claim()) {
+          if (!sync.wait_finished(phase)) return;
+          const index_t i0 = (item - phase) * per_item * MR;
+          const index_t rows = imin(per_item * MR, mc - i0);
           pack_a<Cfg>(rows, kc, ablock + i0 * g.rsa, g.rsa, g.csa, team.pack_a + i0 * kc, true);
+          sync.finished();
         }
-        if (sync.sync(false)) return;
+        phase = end;
       }
-      bool stop = false;
-      for (index_t u = sync.claim(); u < units; u = sync.claim()) {
+      const index_t end = phase + units;
+      for (; item < end; item = sync.claim()) {
+        if (!sync.wait_finished(phase)) return;
         // Between cache blocks (not before the first: small products never read the clock).
-        if (member == 0 && (ic | pc | u) != 0 && cancelled()) {
-          stop = true;
-          break;
+        if (member == 0 && item != 0 && cancelled()) {
+          sync.stop();
+          return;
         }
-        const index_t jc = u * team.unit;
+        const index_t jc = (item - phase) * team.unit;
         gemm_block<Cfg>(g, ic, mc, pc, kc, jc, imin(team.unit, g.n - jc), team.pack_a, pack_b_buf,
                         a_direct, b_direct);
+        sync.finished();
       }
-      if (sync.sync(stop)) return;
+      phase = end;
     }
   }
 }

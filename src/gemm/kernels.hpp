@@ -48,15 +48,15 @@ struct Plan {
   bool b_in_place;
 };
 
-// One blocked product shared by a team of threads (gemm_team): each A block is packed once,
-// by all members together, into pack_a (plan.mc * plan.kc elements plus 64 of slack), and the
-// columns of C are then claimed `unit` at a time (a multiple of NR, at most plan.nc); each
-// claim packs its own part of B into the claiming member's pack_b + member * b_stride
-// (plan.kc * plan.nc elements plus 64 of slack, b_stride a multiple of 16). plan.mc is used
-// as given.
+// One blocked product shared by a team of `size` threads (gemm_team): each A block is packed
+// once, by the members together, into pack_a (plan.mc * plan.kc elements plus 64 of slack), and
+// the columns of C are then taken `unit` at a time (a multiple of NR, at most plan.nc); each
+// packs its own part of B into the member's pack_b + member * b_stride (plan.kc * unit
+// elements plus 64 of slack, b_stride a multiple of 16). plan.mc is used as given.
 template <typename T>
 struct Team {
   TeamSync* sync;
+  int size;
   T* pack_a;
   T* pack_b;
   index_t b_stride;
@@ -72,8 +72,8 @@ struct Kernels {
   // unspecified, once cancelled() (common/cancel.hpp) says so.
   void (*gemm_blocked)(const Args<T>& g, T* pack_a, T* pack_b, Plan plan);
   // The same product as gemm_blocked (the same bits), run by every member of a team at once,
-  // each calling it with its own index (0: the thread that may see cancelled(); once it
-  // does, every member returns at the end of the current phase).
+  // each calling it with its own index (0: the thread that may see cancelled(); once it does,
+  // every member returns after the item it is on).
   void (*gemm_team)(const Args<T>& g, const Team<T>& team, int member);
   // m == 1, k >= 1. work holds k elements (a contiguous copy of A's row when csa != 1).
   void (*gemv)(const Args<T>& g, T* work);
