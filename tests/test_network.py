@@ -124,11 +124,11 @@ def test_forward_against_reference(rng, sizes, activations, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_forward_of_many_rows_gives_the_bits_of_its_parts(rng, dtype):
-    # The forward pass takes a large batch in blocks of rows (8 MiB of activations per
-    # buffer: 2016 rows of width 520 in float64, 4032 in float32) and its products over
-    # threads; every row is computed as on its own, so neither may change a bit: one call
-    # over 4100 rows equals calls over slices (of two rows or more: a single row takes the
-    # vector product), at one thread and at two.
+    # The forward pass takes a large batch in blocks of rows (about 8 MiB of activations per
+    # buffer at width 520: three blocks of 1367 rows in float64, two of 2050 in float32) and,
+    # at two threads, in parts of rows per thread; every row is computed as on its own, so
+    # neither may change a bit: one call over 4100 rows equals calls over slices (of two rows
+    # or more: a single row takes the vector product), at one thread and at two.
     width, batch = 520, 4100
     weights = [(rng.standard_normal((width, width)) / np.sqrt(width)).astype(dtype)
                for _ in range(2)]
