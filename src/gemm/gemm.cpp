@@ -11,6 +11,7 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -295,6 +296,8 @@ bool run_team(const Kernels<T>& ops, const Args<T>& g, Plan plan, int threads) {
   return pool_try_run(threads, task);
 }
 
+bool poll_flag(void* flag) { return static_cast<std::atomic<bool>*>(flag)->load(); }
+
 template <typename T>
 void run_blocked(const Kernels<T>& ops, const Args<T>& g, Plan plan) {
   const int threads = get_num_threads();
@@ -323,6 +326,9 @@ void run_blocked(const Kernels<T>& ops, const Args<T>& g, Plan plan) {
       std::atomic<index_t> next{0};
       std::atomic<bool> stop{false};
       const PoolTask task = [&](int index) {
+        // The workers see the caller's cancellation through `stop`, within a part too.
+        std::optional<CancelScope> scope;
+        if (index != 0) scope.emplace(&poll_flag, static_cast<void*>(&stop));
         for (index_t p = next.fetch_add(1); p < parts && !stop.load(std::memory_order_relaxed);
              p = next.fetch_add(1)) {
           Args<T> sub = g;
