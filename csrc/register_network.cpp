@@ -71,12 +71,9 @@ py::array forward(const py::list& weights, const py::list& biases, const std::ve
       throw py::value_error("network: x must have shape (batch, n_in)");
     py::array_t<T> y({x.shape(0), static_cast<py::ssize_t>(layers.back().n_out)});
     T* out = y.mutable_data();
-    const index_t n_in = layers.front().n_in, n_out = layers.back().n_out;
+    // One call: network_forward takes the rows in blocks of its own and sees a cancellation.
     run_interruptible([&] {
-      for_blocks(x.shape(0), row_flops(layers), [&](index_t r0, index_t r1) {
-        network_forward<T>(layers.data(), static_cast<index_t>(layers.size()), r1 - r0,
-                           in + r0 * n_in, out + r0 * n_out);
-      });
+      network_forward<T>(layers.data(), static_cast<index_t>(layers.size()), x.shape(0), in, out);
     });
     return std::move(y);
   });

@@ -107,14 +107,26 @@ def _inverse(batch):
     return lambda: _NETWORK.inverse(y)
 
 
+_WIDE = np.random.default_rng(1).standard_normal((8, 1024, 1024)).astype(np.float32) / 32
+_FORWARD = revcore.Network.from_weights(list(_WIDE), [np.zeros(1024, np.float32)] * 8,
+                                        ["tanh"] * 8)
+
+
+def _forward(batch):
+    x = np.random.default_rng(0).standard_normal((batch, 1024)).astype(np.float32)
+    return lambda: _FORWARD.forward(x)
+
+
 @pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
                     reason="signals reach the main thread only")
-@pytest.mark.parametrize("make_call,power,largest", [
-    (_matmul, 3, 8000), (_lu, 3, 8000), (_inverse, 1, 400_000)],
-    ids=["matmul", "lu_factor", "network_inverse"])
-def test_keyboard_interrupt_within_a_second(make_call, power, largest):
-    with revcore.num_threads(1):
-        call = _long(make_call, start=768 if power == 3 else 16000, largest=largest, power=power)
+@pytest.mark.parametrize("make_call,power,largest,threads", [
+    (_matmul, 3, 8000, 1), (_matmul, 3, 8000, 2), (_lu, 3, 8000, 1), (_inverse, 1, 400_000, 1),
+    (_forward, 1, 100_000, 2)],
+    ids=["matmul", "matmul_2_threads", "lu_factor", "network_inverse", "forward_2_threads"])
+def test_keyboard_interrupt_within_a_second(make_call, power, largest, threads):
+    with revcore.num_threads(threads):
+        first = 768 if power == 3 else 2000 if make_call is _forward else 16000
+        call = _long(make_call, start=first, largest=largest, power=power)
         previous = signal.signal(signal.SIGINT, signal.default_int_handler)
         sent = []
         timer = threading.Timer(0.3, lambda: (sent.append(time.perf_counter()),

@@ -196,3 +196,48 @@ def test_crosses_cache_blocks(rng, m, k, n, layout_a, layout_b, dtype):
     scale = np.abs(a0.astype(np.float64)) @ np.abs(b0.astype(np.float64))
     # tol(dtype, k): the k-term dot-product bound of check_product.
     assert_close_scaled(c, reference.matmul(a0, b0), scale, tol(dtype, k))
+
+
+# Shapes for the threaded product, each large enough (2mnk >= 16 Mflop in float32 terms) to be
+# split over threads unless it takes a path of its own (k = 0: C = 0; m = 1 after the front
+# end's transposition: the vector product): C wide enough for a team sharing the packed A
+# blocks and claiming columns, or narrow (fewer than two micro-panels of columns per thread)
+# and split along its rows; sizes not multiples of any register block, one dimension smaller
+# than the thread count, k = 0 and 1, and k deep enough for several KC blocks.
+THREADED_SHAPES = [
+    (257, 263, 251),     # one cache block each way, ragged register blocks
+    (1031, 1, 4099),     # k = 1: one A panel column per row, many column claims
+    (3001, 0, 2999),     # k = 0: no product at all
+    (2, 3001, 2999),     # m smaller than the thread count: a team of two-row A blocks
+    (3, 1163, 4099),     # ... and k over KC
+    (4099, 1163, 3),     # n smaller than the thread count: split along the rows
+    (4097, 997, 37),     # narrow C: rows, with a ragged last column panel
+    (1999, 1163, 531),   # several A blocks deep, odd everywhere
+    (37, 2053, 1031),    # few rows, columns over NC
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,k,n", THREADED_SHAPES)
+@pytest.mark.parametrize("layout_b", ["C", "F"])
+def test_threads_give_the_single_thread_bits(rng, m, k, n, layout_b, dtype):
+    # Every tile of C is summed over the same k blocks by the same micro-kernel whatever the
+    # split, so the threaded product must equal the one-thread product bit for bit; and both
+    # must be right (a split that dropped or repeated a block would show here, not above).
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b0 = rng.standard_normal((k, n)).astype(dtype)
+    b = layout(b0, layout_b)
+    bias = rng.standard_normal(n).astype(dtype)
+    w = np.ascontiguousarray(b0.T)  # dense(x, w) = act(x w^T + bias): B read with swapped strides
+    with revcore.num_threads(1):
+        single = revcore.matmul(a, b)
+        single_dense = revcore.dense(a, w, bias, "tanh")
+    scale = np.abs(a.astype(np.float64)) @ np.abs(b0.astype(np.float64))
+    assert_close_scaled(single, reference.matmul(a, b0), scale, tol(dtype, k))
+    for threads in (2, 3):
+        with revcore.num_threads(threads):
+            for _ in range(2):  # races show up only now and then
+                threaded = revcore.matmul(a, b)
+                assert threaded.tobytes() == single.tobytes(), (threads, np.abs(threaded - single).max())
+                dense = revcore.dense(a, w, bias, "tanh")
+                assert dense.tobytes() == single_dense.tobytes(), (threads, "dense")

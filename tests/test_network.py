@@ -123,6 +123,27 @@ def test_forward_against_reference(rng, sizes, activations, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_forward_of_many_rows_gives_the_bits_of_its_parts(rng, dtype):
+    # The forward pass takes a large batch in blocks of rows (about 8 MiB of activations per
+    # buffer at width 520: three blocks of 1367 rows in float64, two of 2050 in float32) and,
+    # at two threads, in parts of rows per thread; every row is computed as on its own, so
+    # neither may change a bit: one call over 4100 rows equals calls over slices (of two rows
+    # or more: a single row takes the vector product), at one thread and at two.
+    width, batch = 520, 4100
+    weights = [(rng.standard_normal((width, width)) / np.sqrt(width)).astype(dtype)
+               for _ in range(2)]
+    biases = [rng.standard_normal(width).astype(dtype) * 0.1 for _ in range(2)]
+    net = revcore.Network.from_weights(weights, biases, ["tanh", "tanh"])
+    x = rng.uniform(-1, 1, (batch, width)).astype(dtype)
+    with revcore.num_threads(1):
+        parts = np.concatenate([net.forward(x[r:r + 1000]) for r in range(0, batch, 1000)])
+        whole = net.forward(x)
+    assert whole.tobytes() == parts.tobytes()
+    with revcore.num_threads(2):
+        assert net.forward(x).tobytes() == whole.tobytes()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("activation", INVERTIBLE)
 @pytest.mark.parametrize("width", [1, 8, 31])
 def test_inverse_and_check_against_reference(width, activation, dtype):

@@ -13,6 +13,7 @@
 
 #include "common/cancel.hpp"
 #include "common/common.hpp"
+#include "common/team.hpp"
 #include "gemm/kernels.hpp"
 
 namespace revcore::detail::REVCORE_ISA {
@@ -181,19 +182,27 @@ void transpose_block(const typename S::T* src, index_t lds, index_t count, typen
 }
 
 // Packs the mc x kc block of A into micro-panels of MR rows (the last one may have fewer,
-// r rows); see the layout above gemm_blocked. Writes up to VL elements of slack past the end.
+// r rows); see the layout above gemm_blocked. Writes up to VL elements of slack past the end,
+// unless exact_end (mc a whole number of panels): then nothing past the last panel, so that
+// team members can pack neighbouring panels of one buffer at once.
 template <class Cfg>
 void pack_a(index_t mc, index_t kc, const typename Cfg::T* a, index_t rsa, index_t csa,
-            typename Cfg::T* __restrict dst) {
+            typename Cfg::T* __restrict dst, bool exact_end = false) {
   using S = typename Cfg::S;
   constexpr index_t MR = Cfg::MR, VL = Cfg::VL;
+  // The stores of the last transposed chunk of a row reach at most VL - 1 - (MR - 1) % VL
+  // elements past it, which the scalar k tail of a whole panel (MR or more elements per k
+  // step) always covers.
+  static_assert(VL == 1 || VL - 1 - (MR - 1) % VL <= MR, "the k tail covers the overrun");
   for (index_t i0 = 0; i0 < mc; i0 += MR) {
     const index_t r = imin(MR, mc - i0);
     const typename Cfg::T* ap = a + i0 * rsa;
     if (csa == 1 && VL > 1) {
       // Rows contiguous: VL x VL transposes. Row chunks last to first, so the overrun of a
-      // chunk's stores is rewritten by the chunks before it; then the k tail.
-      const index_t kv = kc / VL * VL;
+      // chunk's stores is rewritten by the chunks before it; then the k tail (for an exact
+      // end at least one k step in the last panel, which rewrites the overrun of the steps
+      // before).
+      const index_t kv = exact_end && i0 + MR >= mc ? (kc - 1) / VL * VL : kc / VL * VL;
       for (index_t c0 = (r - 1) / VL * VL; c0 >= 0; c0 -= VL) {
         for (index_t p0 = 0; p0 < kv; p0 += VL)
           transpose_block<S>(ap + c0 * rsa + p0, rsa, imin(VL, r - c0), dst + p0 * r + c0, r);
@@ -323,80 +332,144 @@ void store_tile_general(typename Cfg::T* tile, index_t ldt, index_t r, index_t w
 // beta applies on the first KC step (then 1); bias and activation on the last. C tiles that
 // are ragged (width not a whole number of vectors) or have a non-unit column stride go
 // through a small tile buffer.
+// C[ic:ic+mc, jc:jc+nc] for the k slice [pc, pc + kc), with the A block already packed into
+// pack_a_buf (or read in place); packs its part of B into pack_b_buf first (see gemm_blocked).
 template <class Cfg>
-void gemm_blocked(const Args<typename Cfg::T>& g, typename Cfg::T* pack_a_buf,
-                  typename Cfg::T* pack_b_buf, Plan plan) {
+void gemm_block(const Args<typename Cfg::T>& g, index_t ic, index_t mc, index_t pc, index_t kc,
+                index_t jc, index_t nc, const typename Cfg::T* pack_a_buf,
+                typename Cfg::T* pack_b_buf, bool a_direct, bool b_direct) {
   using T = typename Cfg::T;
   using S = typename Cfg::S;
   constexpr index_t MR = Cfg::MR, NR = Cfg::NR, VL = Cfg::VL;
-  const bool a_direct = plan.a_in_place && g.csa == 1;
-  const bool b_direct = plan.b_in_place && g.csb == 1;
   const bool c_direct = g.csc == 1;
+  const bool last = pc + kc == g.k;
+  const T beta = pc == 0 ? g.beta : T(1);
+  const T* ablock = g.a + ic * g.rsa + pc * g.csa;
   alignas(64) T tile[MR * NR];
   const auto& table = gemm_ukernel_table<Cfg>;
+  const T* bblock = g.b + pc * g.rsb + jc * g.csb;
+  const index_t ragged = nc % NR;
+  if (!b_direct) {
+    pack_b<Cfg>(kc, nc, bblock, g.rsb, g.csb, pack_b_buf);
+  } else if (ragged % VL != 0) {
+    pack_b<Cfg>(kc, ragged, bblock + (nc - ragged), g.rsb, 1, pack_b_buf);
+  }
+  for (index_t ir = 0; ir < mc; ir += MR) {
+    const index_t r = imin(MR, mc - ir);
+    const T* pa = a_direct ? ablock + ir * g.rsa : pack_a_buf + ir * kc;
+    index_t direct_cols = 0;  // C[ir:ir+r, jc:jc+direct_cols] still needs the activation
+    for (index_t jr = 0; jr < nc; jr += NR) {
+      const index_t w = imin(NR, nc - jr);
+      const index_t nv = (w + VL - 1) / VL;
+      const T* pb;
+      index_t ldb;
+      if (!b_direct) {
+        pb = pack_b_buf + jr * kc;
+        ldb = nv * VL;
+      } else if (w % VL == 0) {
+        pb = bblock + jr;
+        ldb = g.rsb;
+      } else {
+        pb = pack_b_buf;
+        ldb = nv * VL;
+      }
+      const auto kernel = table.fn[a_direct][r - 1][nv - 1];
+      T* cp = g.c + (ic + ir) * g.rsc + (jc + jr) * g.csc;
+      WriteBack<T> wb{g.alpha, beta, nullptr, nullptr};
+      if (last) {
+        wb.bias_n = g.bias_n ? g.bias_n + jc + jr : nullptr;
+        wb.bias_m = g.bias_m ? g.bias_m + ic + ir : nullptr;
+      }
+      if (c_direct && w == nv * VL) {
+        kernel(kc, pa, g.rsa, pb, ldb, cp, g.rsc, wb);
+        direct_cols = jr + w;
+      } else {
+        kernel(kc, pa, g.rsa, pb, ldb, tile, NR, WriteBack<T>{T(1), T(0), nullptr, nullptr});
+        store_tile_general<Cfg>(tile, NR, r, w, cp, g.rsc, g.csc, wb,
+                                last ? g.act : Activation::identity, g.slope);
+      }
+    }
+    // One pass over the row panel just written (in L1/L2) rather than per tile: the
+    // activation's long dependency chains then overlap each other, not the next tile's
+    // FMAs.
+    if (last && direct_cols > 0)
+      activation_inplace<S>(g.c + (ic + ir) * g.rsc + jc, g.rsc, r, direct_cols, g.act, g.slope);
+  }
+}
 
+template <class Cfg>
+void gemm_blocked(const Args<typename Cfg::T>& g, typename Cfg::T* pack_a_buf,
+                  typename Cfg::T* pack_b_buf, Plan plan) {
+  const bool a_direct = plan.a_in_place && g.csa == 1;
+  const bool b_direct = plan.b_in_place && g.csb == 1;
   for (index_t ic = 0; ic < g.m; ic += plan.mc) {
     const index_t mc = imin(plan.mc, g.m - ic);
     for (index_t pc = 0; pc < g.k; pc += plan.kc) {
       const index_t kc = imin(plan.kc, g.k - pc);
-      const bool last = pc + kc == g.k;
-      const T beta = pc == 0 ? g.beta : T(1);
-      const T* ablock = g.a + ic * g.rsa + pc * g.csa;
-      if (!a_direct) pack_a<Cfg>(mc, kc, ablock, g.rsa, g.csa, pack_a_buf);
+      if (!a_direct) pack_a<Cfg>(mc, kc, g.a + ic * g.rsa + pc * g.csa, g.rsa, g.csa, pack_a_buf);
       for (index_t jc = 0; jc < g.n; jc += plan.nc) {
         // Between cache blocks (not before the first: small products never read the clock).
         if ((ic | pc | jc) != 0 && cancelled()) return;
-        const index_t nc = imin(plan.nc, g.n - jc);
-        const T* bblock = g.b + pc * g.rsb + jc * g.csb;
-        const index_t ragged = nc % NR;
-        if (!b_direct) {
-          pack_b<Cfg>(kc, nc, bblock, g.rsb, g.csb, pack_b_buf);
-        } else if (ragged % VL != 0) {
-          pack_b<Cfg>(kc, ragged, bblock + (nc - ragged), g.rsb, 1, pack_b_buf);
-        }
-        for (index_t ir = 0; ir < mc; ir += MR) {
-          const index_t r = imin(MR, mc - ir);
-          const T* pa = a_direct ? ablock + ir * g.rsa : pack_a_buf + ir * kc;
-          index_t direct_cols = 0;  // C[ir:ir+r, jc:jc+direct_cols] still needs the activation
-          for (index_t jr = 0; jr < nc; jr += NR) {
-            const index_t w = imin(NR, nc - jr);
-            const index_t nv = (w + VL - 1) / VL;
-            const T* pb;
-            index_t ldb;
-            if (!b_direct) {
-              pb = pack_b_buf + jr * kc;
-              ldb = nv * VL;
-            } else if (w % VL == 0) {
-              pb = bblock + jr;
-              ldb = g.rsb;
-            } else {
-              pb = pack_b_buf;
-              ldb = nv * VL;
-            }
-            const auto kernel = table.fn[a_direct][r - 1][nv - 1];
-            T* cp = g.c + (ic + ir) * g.rsc + (jc + jr) * g.csc;
-            WriteBack<T> wb{g.alpha, beta, nullptr, nullptr};
-            if (last) {
-              wb.bias_n = g.bias_n ? g.bias_n + jc + jr : nullptr;
-              wb.bias_m = g.bias_m ? g.bias_m + ic + ir : nullptr;
-            }
-            if (c_direct && w == nv * VL) {
-              kernel(kc, pa, g.rsa, pb, ldb, cp, g.rsc, wb);
-              direct_cols = jr + w;
-            } else {
-              kernel(kc, pa, g.rsa, pb, ldb, tile, NR, WriteBack<T>{T(1), T(0), nullptr, nullptr});
-              store_tile_general<Cfg>(tile, NR, r, w, cp, g.rsc, g.csc, wb,
-                                      last ? g.act : Activation::identity, g.slope);
-            }
-          }
-          // One pass over the row panel just written (in L1/L2) rather than per tile: the
-          // activation's long dependency chains then overlap each other, not the next tile's
-          // FMAs.
-          if (last && direct_cols > 0)
-            activation_inplace<S>(g.c + (ic + ir) * g.rsc + jc, g.rsc, r, direct_cols, g.act,
-                                  g.slope);
-        }
+        gemm_block<Cfg>(g, ic, mc, pc, kc, jc, imin(plan.nc, g.n - jc), pack_a_buf, pack_b_buf,
+                        a_direct, b_direct);
       }
+    }
+  }
+}
+
+// gemm_blocked's loops with a team (gemm::Team, common/team.hpp): per (ic, pc) block two
+// phases of items. First the A block is packed into the one shared buffer, a few micro-panels
+// per item; then the columns of C, team.unit per item, each packing that part of B into the
+// member's own buffer and running the micro-kernels over every row of the block. Packing a
+// block waits for the products with the one before (they read the buffer), a product for the
+// packing of its block. Every tile of C is computed with the same k blocks and micro-kernel as
+// by gemm_blocked, so the result has the same bits; no part of A or B is packed twice.
+template <class Cfg>
+void gemm_team(const Args<typename Cfg::T>& g, const gemm::Team<typename Cfg::T>& team,
+               int member) {
+  using T = typename Cfg::T;
+  constexpr index_t MR = Cfg::MR;
+  const Plan& plan = team.plan;
+  TeamSync& sync = *team.sync;
+  const bool a_direct = plan.a_in_place && g.csa == 1;
+  const bool b_direct = plan.b_in_place && g.csb == 1;
+  T* pack_b_buf = team.pack_b + member * team.b_stride;
+  const index_t units = (g.n + team.unit - 1) / team.unit;
+  index_t item = sync.claim();
+  index_t phase = 0;  // the first item of the current phase
+  for (index_t ic = 0; ic < g.m; ic += plan.mc) {
+    const index_t mc = imin(plan.mc, g.m - ic);
+    for (index_t pc = 0; pc < g.k; pc += plan.kc) {
+      const index_t kc = imin(plan.kc, g.k - pc);
+      if (!a_direct) {
+        // About four items per member: small enough to even out a member that starts late.
+        const index_t panels = (mc + MR - 1) / MR;
+        const index_t per_item = imin(8, (panels + 4 * team.size - 1) / (4 * team.size));
+        const index_t end = phase + (panels + per_item - 1) / per_item;
+        const T* ablock = g.a + ic * g.rsa + pc * g.csa;
+        for (; item < end; item = sync.claim()) {
+          if (!sync.wait_finished(phase)) return;
+          const index_t i0 = (item - phase) * per_item * MR;
+          const index_t rows = imin(per_item * MR, mc - i0);
+          pack_a<Cfg>(rows, kc, ablock + i0 * g.rsa, g.rsa, g.csa, team.pack_a + i0 * kc, true);
+          sync.finished();
+        }
+        phase = end;
+      }
+      const index_t end = phase + units;
+      for (; item < end; item = sync.claim()) {
+        if (!sync.wait_finished(phase)) return;
+        // Between cache blocks (not before the first: small products never read the clock).
+        if (member == 0 && item != 0 && cancelled()) {
+          sync.stop();
+          return;
+        }
+        const index_t jc = (item - phase) * team.unit;
+        gemm_block<Cfg>(g, ic, mc, pc, kc, jc, imin(team.unit, g.n - jc), team.pack_a, pack_b_buf,
+                        a_direct, b_direct);
+        sync.finished();
+      }
+      phase = end;
     }
   }
 }
@@ -564,7 +637,8 @@ double fma_probe(index_t rounds, typename Cfg::T* sink) {
 
 template <class Cfg>
 constexpr gemm::Kernels<typename Cfg::T> make_kernels() {
-  return {Cfg::blocking, &gemm_blocked<Cfg>, &gemv<Cfg>, &apply_activation<Cfg>, &fma_probe<Cfg>};
+  return {Cfg::blocking, &gemm_blocked<Cfg>,     &gemm_team<Cfg>,
+          &gemv<Cfg>,    &apply_activation<Cfg>, &fma_probe<Cfg>};
 }
 
 // The table of this ISA for its float and double blocking rows.

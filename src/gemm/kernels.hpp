@@ -5,6 +5,7 @@
 
 #include "common/common.hpp"
 #include "common/dispatch.hpp"
+#include "common/team.hpp"
 
 namespace revcore::detail::gemm {
 
@@ -47,6 +48,22 @@ struct Plan {
   bool b_in_place;
 };
 
+// One blocked product shared by a team of `size` threads (gemm_team): each A block is packed
+// once, by the members together, into pack_a (plan.mc * plan.kc elements plus 64 of slack), and
+// the columns of C are then taken `unit` at a time (a multiple of NR, at most plan.nc); each
+// packs its own part of B into the member's pack_b + member * b_stride (plan.kc * unit
+// elements plus 64 of slack, b_stride a multiple of 16). plan.mc is used as given.
+template <typename T>
+struct Team {
+  TeamSync* sync;
+  int size;
+  T* pack_a;
+  T* pack_b;
+  index_t b_stride;
+  index_t unit;
+  Plan plan;
+};
+
 template <typename T>
 struct Kernels {
   Blocking blocking;
@@ -54,6 +71,10 @@ struct Kernels {
   // plan.kc * plan.nc elements (64-byte aligned), each plus 64 of slack. Returns early, C
   // unspecified, once cancelled() (common/cancel.hpp) says so.
   void (*gemm_blocked)(const Args<T>& g, T* pack_a, T* pack_b, Plan plan);
+  // The same product as gemm_blocked (the same bits), run by every member of a team at once,
+  // each calling it with its own index (0: the thread that may see cancelled(); once it does,
+  // every member returns after the item it is on).
+  void (*gemm_team)(const Args<T>& g, const Team<T>& team, int member);
   // m == 1, k >= 1. work holds k elements (a contiguous copy of A's row when csa != 1).
   void (*gemv)(const Args<T>& g, T* work);
   // x[i] = act(x[i]) for a contiguous x.

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cmath>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "activation/activation.hpp"
@@ -16,6 +17,53 @@
 namespace revcore {
 
 namespace {
+
+// Bytes of one buffer of activations per block of rows of the forward pass: at most for
+// blocks kept in L2, and for wider layers.
+constexpr index_t kForwardL2Bytes = index_t(512) << 10;
+constexpr index_t kForwardBlockBytes = index_t(8) << 20;
+
+// Fewest rows per thread's part of the forward pass, and the least work (float32 flops;
+// float64 counts double) split over threads.
+constexpr index_t kForwardMinPartRows = 128;
+constexpr double kForwardParallelMinFlops = 16e6;
+
+// Rows of the forward pass without log_det, on the calling thread's products.
+template <typename T>
+void forward_rows(const DenseLayer<T>* layers, index_t depth, index_t batch, const T* x, T* y) {
+  index_t widest = 0;
+  for (index_t l = 0; l < depth; ++l) widest = std::max(widest, layers[l].n_out);
+  // Rows in blocks (of equal size: no last block of a row or two; a cancellation is seen
+  // between blocks, and within one by the GEMM). Narrow layers: kMinBlockItems rows, whose
+  // activations stay in L2 from one layer's product to the next (measured at width 256: 6%
+  // faster than blocks of 4096 rows, which pack each small weight less often). Wider ones:
+  // about kForwardBlockBytes of activations per buffer, still in L3 for the next layer, and
+  // each weight packed once per block (measured at width 1024: 4-5% faster than 256 rows,
+  // whose packing of the weights costs more than L2 saves).
+  const index_t row_bytes = std::max<index_t>(1, widest) * static_cast<index_t>(sizeof(T));
+  const index_t most = kMinBlockItems * row_bytes <= kForwardL2Bytes
+                           ? kMinBlockItems
+                           : std::max(kMinBlockItems, kForwardBlockBytes / row_bytes);
+  const index_t blocks = (batch + most - 1) / most;
+  const index_t block = (batch + blocks - 1) / blocks;
+  std::vector<T> ping(static_cast<std::size_t>(block * widest));
+  std::vector<T> pong(ping.size());
+  const index_t n_in = layers[0].n_in, n_out = layers[depth - 1].n_out;
+  for (index_t r0 = 0; r0 < batch && !cancelled(); r0 += block) {
+    const index_t rows = std::min(block, batch - r0);
+    const T* in = x + r0 * n_in;
+    for (index_t l = 0; l < depth; ++l) {
+      const DenseLayer<T>& L = layers[l];
+      T* out = l + 1 == depth ? y + r0 * n_out : (l % 2 ? pong.data() : ping.data());
+      // B = W^T, read through swapped strides.
+      gemm_bias_act<T>(rows, L.n_out, L.n_in, in, L.n_in, 1, L.weight, 1, L.n_in, out, L.n_out, 1,
+                       L.bias, L.act, L.negative_slope);
+      in = out;
+    }
+  }
+}
+
+bool poll_flag(void* flag) { return static_cast<std::atomic<bool>*>(flag)->load(); }
 
 // Rows [r0, r1) through every layer with the log-determinant: each layer's product leaves
 // the pre-activations z (bias added) in the output buffer, and one pass over them, while they
@@ -68,19 +116,37 @@ void network_forward(const DenseLayer<T>* layers, index_t depth, index_t batch, 
     });
     return;
   }
-  index_t widest = 0;
-  for (index_t l = 0; l < depth; ++l) widest = std::max(widest, layers[l].n_out);
-  std::vector<T> ping(static_cast<std::size_t>(batch * widest));
-  std::vector<T> pong(ping.size());
-  const T* in = x;
-  for (index_t l = 0; l < depth; ++l) {
-    const DenseLayer<T>& L = layers[l];
-    T* out = l + 1 == depth ? y : (l % 2 ? pong.data() : ping.data());
-    // B = W^T, read through swapped strides.
-    gemm_bias_act<T>(batch, L.n_out, L.n_in, in, L.n_in, 1, L.weight, 1, L.n_in, out, L.n_out, 1,
-                     L.bias, L.act, L.negative_slope);
-    in = out;
+  if (depth == 0 || batch == 0) return;
+  // Rows split over the threads, each part run through every layer by one thread (its
+  // products then run on that thread): no synchronisation per layer, and each thread's blocks
+  // stay in its own caches. Measured on 2 cores, depth 8, width 256, batch 256 and 4096: 1.8-2.0x
+  // one thread, against 1.6-1.8x with every layer's product shared by the threads (which pays
+  // for a parallel region and its hand-offs per layer); the weights are then packed once per
+  // part, a cost that 128 rows per part keep small. Parts are claimed from a counter, so a
+  // thread slowed by other jobs takes fewer.
+  const int threads = get_num_threads();
+  const double flops = network_row_flops(layers, depth) * static_cast<double>(batch) *
+                       static_cast<double>(sizeof(T) / sizeof(float));
+  const index_t parts = std::min<index_t>(batch / kForwardMinPartRows, 2 * index_t(threads));
+  if (threads > 1 && parts >= 2 && flops >= kForwardParallelMinFlops) {
+    const index_t n_in = layers[0].n_in, n_out = layers[depth - 1].n_out;
+    std::atomic<index_t> next{0};
+    std::atomic<bool> stop{false};
+    const detail::PoolTask task = [&](int member) {
+      // Only the calling thread (member 0) polls for a cancellation; the others see it through
+      // `stop`, inside their products too.
+      std::optional<CancelScope> scope;
+      if (member != 0) scope.emplace(&poll_flag, static_cast<void*>(&stop));
+      for (index_t p = next.fetch_add(1); p < parts && !stop.load(std::memory_order_relaxed);
+           p = next.fetch_add(1)) {
+        const index_t r0 = batch * p / parts, r1 = batch * (p + 1) / parts;
+        forward_rows(layers, depth, r1 - r0, x + r0 * n_in, y + r0 * n_out);
+        if (member == 0 && cancelled()) stop.store(true, std::memory_order_relaxed);
+      }
+    };
+    if (detail::pool_try_run(static_cast<int>(std::min<index_t>(threads, parts)), task)) return;
   }
+  forward_rows(layers, depth, batch, x, y);
 }
 
 namespace {
