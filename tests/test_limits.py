@@ -146,7 +146,10 @@ def test_keyboard_interrupt_within_a_second(make_call, power, largest, threads):
             timer.join()
             signal.signal(signal.SIGINT, previous)
     assert not finished, f"the call ended ({finished[0]:.2f} s) before the signal: too short"
-    assert sent and stopped - sent[0] < 1.0, f"took {stopped - sent[0]:.2f} s after SIGINT"
+    # A second; twice that in the sanitizers' instrumented build (tools/sanitize.sh), whose
+    # kernels run 2-3x slower between the points where they look for a cancellation.
+    limit = 2.0 if os.environ.get("REVCORE_SANITIZED") else 1.0
+    assert sent and stopped - sent[0] < limit, f"took {stopped - sent[0]:.2f} s after SIGINT"
     # Nothing left behind: the next call works and gives the right answer.
     a = np.arange(6.0).reshape(2, 3)
     np.testing.assert_array_equal(revcore.matmul(a, a.T), a @ a.T)
