@@ -7,6 +7,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 
 #include "common/common.hpp"
@@ -57,6 +58,10 @@ class CancelScope {
   cancel_detail::State state_;
   cancel_detail::State* previous_;
 };
+
+// A poll function for worker threads: `flag` points at a std::atomic<bool> that the calling
+// thread sets once it sees a cancellation, so the workers stop within their part too.
+inline bool poll_flag(void* flag) { return static_cast<std::atomic<bool>*>(flag)->load(); }
 
 // Work per block of for_blocks: ~20-50 ms with the portable GEMM, so a cancellation is seen
 // that often.

@@ -296,8 +296,6 @@ bool run_team(const Kernels<T>& ops, const Args<T>& g, Plan plan, int threads) {
   return pool_try_run(threads, task);
 }
 
-bool poll_flag(void* flag) { return static_cast<std::atomic<bool>*>(flag)->load(); }
-
 template <typename T>
 void run_blocked(const Kernels<T>& ops, const Args<T>& g, Plan plan) {
   const int threads = get_num_threads();

@@ -63,8 +63,6 @@ void forward_rows(const DenseLayer<T>* layers, index_t depth, index_t batch, con
   }
 }
 
-bool poll_flag(void* flag) { return static_cast<std::atomic<bool>*>(flag)->load(); }
-
 // Rows [r0, r1) through every layer with the log-determinant: each layer's product leaves
 // the pre-activations z (bias added) in the output buffer, and one pass over them, while they
 // are in cache, applies f and adds sum_j log|f'(z_j)| to the rows' log_det.
