@@ -1204,8 +1204,7 @@ class InvertibleClassifier:
             passes = [self.network_.forward_log_det(inputs)] * k
         joint = np.empty((len(inputs), k))
         for c, (z, log_det) in enumerate(passes):
-            u = self._whitened(z.astype(np.float64) - self.class_means_[c], c) / \
-                self.latent_scale_[c]
+            u = self._standardised(z.astype(np.float64) - self.class_means_[c], c)
             joint[:, c] = (-0.5 * (u * u).sum(axis=1) - np.log(self.latent_scale_[c]).sum()
                            - 0.5 * u.shape[1] * LOG_2PI + log_det.astype(np.float64))
         return joint + log_jacobian[:, None] + self.class_log_prior_[None, :]
@@ -1324,8 +1323,8 @@ class InvertibleClassifier:
 
     def _nearest_classes(self, z: np.ndarray) -> np.ndarray:
         """The class whose base density (times its prior) is highest at each code z."""
-        u = np.stack([self._whitened(z - self.class_means_[c], c)
-                      for c in range(len(self.classes_))], axis=1) / self.latent_scale_[None]
+        u = np.stack([self._standardised(z - self.class_means_[c], c)
+                      for c in range(len(self.classes_))], axis=1)
         score = (-0.5 * (u * u).sum(axis=2) - np.log(self.latent_scale_).sum(axis=1)
                  + self.class_log_prior_)
         return np.argmax(score, axis=1)
@@ -1340,6 +1339,11 @@ class InvertibleClassifier:
             return offsets
         # the native product: numpy's BLAS threads would wait on busy cores (Dask workers)
         return Backend.matmul(offsets, self.latent_whitening_[c].T)
+
+    def _standardised(self, offsets: np.ndarray, c: int) -> np.ndarray:
+        """Code offsets from class c's mean in its base's standard units: ``A_c offsets / s_c``
+        (``latent_scale_``), independent standard normals under that class."""
+        return self._whitened(offsets, c) / self.latent_scale_[c]
 
     def _unwhitened(self, offsets: np.ndarray, classes: np.ndarray) -> np.ndarray:
         """``A_y^-1 offsets`` row by row, y the rows' classes (see ``latent_whitening_``)."""
@@ -1442,7 +1446,7 @@ class InvertibleClassifier:
         standard = np.empty_like(offsets)
         for c in np.unique(source):
             rows = source == c
-            standard[rows] = self._whitened(offsets[rows], c) / self.latent_scale_[c]
+            standard[rows] = self._standardised(offsets[rows], c)
         offsets = self._unwhitened(self.latent_scale_[target] * standard, target)
         Z[:, self.active_] = self.class_means_[target] + offsets
         return self._decode(Z, target)
