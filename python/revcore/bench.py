@@ -4,8 +4,8 @@ Times each operation in revcore and in numpy (and scipy / PyTorch where installe
 run, at the same thread count, and prints a table: operation, shape, dtype, revcore's median,
 the others' medians (the libraries take turns in every timed round, so that a slow spell of
 the machine hits them alike), their ratio to revcore's (> 1: revcore is faster), and
-revcore's GFLOP/s with its share of the machine's peak. ``--json PATH`` writes the rows for comparison across
-runs. The full pytest-benchmark suite is ``pytest benchmarks``.
+revcore's GFLOP/s with its share of the machine's peak. ``--json PATH`` writes the rows for
+comparison across runs. The full pytest-benchmark suite is ``pytest benchmarks``.
 """
 
 from __future__ import annotations
