@@ -27,7 +27,7 @@ def test_libraries_take_turns_in_every_round():
 
 def test_table_and_json(tmp_path, monkeypatch, capsys):
     a = np.ones((8, 8))
-    monkeypatch.setattr(bench, "cases", lambda quick: [
+    monkeypatch.setattr(bench, "cases", lambda quick, only=None: [
         ("matmul", "8x8x8", "float64", 2.0 * 8**3,
          {"revcore": lambda: revcore.matmul(a, a), "numpy": lambda: a @ a}),
     ])
@@ -138,9 +138,27 @@ def test_fma_peak_refuses_bad_arguments(args, message):
 
 def test_given_peak_is_used_as_it_is(monkeypatch, capsys):
     a = np.ones((4, 4))
-    monkeypatch.setattr(bench, "cases", lambda quick: [
+    monkeypatch.setattr(bench, "cases", lambda quick, only=None: [
         ("matmul", "4x4x4", "float64", 2.0 * 4**3,
          {"revcore": lambda: revcore.matmul(a, a), "numpy": lambda: a @ a}),
     ])
     assert bench.main(["--repeats", "1", "--no-progress", "--peak", "30", "15"]) == 0
     assert "float32 30.0, float64 15.0 GFLOP/s (given)" in capsys.readouterr().out
+
+
+def test_only_builds_the_chosen_operations():
+    chosen = bench.cases(quick=True, only="lu_solve")
+    assert chosen and {case[0] for case in chosen} == {"lu_solve"}
+    splines = {case[0] for case in bench.cases(quick=True, only="rq_spline inverse")}
+    assert "rq_spline inverse" in splines and "matmul" not in splines
+    assert bench.cases(quick=True, only="no such operation") == []
+
+
+def test_openblas_threads_sleep_between_turns_at_two_threads():
+    environ = {"PATH": "/bin"}
+    assert bench.quiet_blas_environment(1, environ) is None
+    quiet = bench.quiet_blas_environment(2, environ)
+    assert quiet == {"PATH": "/bin", "OPENBLAS_THREAD_TIMEOUT": "4"}
+    assert environ == {"PATH": "/bin"}  # the caller's mapping is left alone
+    # a value the user chose is kept: no second start
+    assert bench.quiet_blas_environment(2, {"OPENBLAS_THREAD_TIMEOUT": "28"}) is None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -93,8 +94,13 @@ _Calls = dict[str, Callable[..., Any]]
 Case = tuple[str, str, str, float, _Calls]
 
 
-def cases(quick: bool) -> list[Case]:
-    """(operation, shape, dtype, flops, {library: call}) for every benchmark."""
+def cases(quick: bool, only: str | None = None) -> list[Case]:
+    """(operation, shape, dtype, flops, {library: call}) for every benchmark, or for those
+    whose operation contains ``only`` (the others' operands are not built)."""
+
+    def wanted(*operations: str) -> bool:
+        return only is None or any(only in operation for operation in operations)
+
     rng = np.random.default_rng(0)
     linalg = _optional("scipy.linalg")
     torch = _optional("torch")
@@ -103,7 +109,7 @@ def cases(quick: bool) -> list[Case]:
     square = [256, 512] if quick else [256, 512, 1024, 2048]
     for dtype in (np.float32, np.float64):
         name = np.dtype(dtype).name
-        for n in square:
+        for n in square if wanted("matmul") else []:
             a = rng.standard_normal((n, n)).astype(dtype)
             b = rng.standard_normal((n, n)).astype(dtype)
             calls = {"revcore": lambda a=a, b=b: revcore.matmul(a, b),
@@ -114,7 +120,7 @@ def cases(quick: bool) -> list[Case]:
             out.append(("matmul", f"{n}x{n}x{n}", name, 2.0 * n**3, calls))
         layers = [(32, 64), (256, 256), (4096, 256)] if quick else [
             (b, w) for b in (1, 32, 256, 4096) for w in (64, 256, 1024)]
-        for batch, width in layers:
+        for batch, width in layers if wanted("dense tanh") else []:
             x = rng.standard_normal((batch, width)).astype(dtype)
             w = (rng.standard_normal((width, width)) / np.sqrt(width)).astype(dtype)
             bias = rng.standard_normal(width).astype(dtype)
@@ -127,13 +133,14 @@ def cases(quick: bool) -> list[Case]:
                 calls["torch"] = lambda tx=tx, tw=tw, tb=tb: torch.tanh(
                     torch.nn.functional.linear(tx, tw, tb))
             out.append(("dense tanh", f"{batch}x{width}", name, 2.0 * batch * width**2, calls))
-        for n in ([256, 1024] if quick else [256, 1024, 2048]):
+        for n in ([] if not wanted("lu_factor") else [256, 1024] if quick else
+                  [256, 1024, 2048]):
             a = rng.standard_normal((n, n)).astype(dtype)
             calls = {"revcore": lambda a=a: revcore.lu_factor(a)}  # type: ignore[misc]
             if linalg is not None:
                 calls["scipy"] = lambda a=a: linalg.lu_factor(a)
             out.append(("lu_factor", f"{n}x{n}", name, 2.0 * n**3 / 3, calls))
-        for n, nrhs in ([(64, 1), (256, 32)] if quick else
+        for n, nrhs in ([] if not wanted("lu_solve") else [(64, 1), (256, 32)] if quick else
                         [(64, 1), (256, 32), (256, 1024), (1024, 32), (1024, 1024)]):
             a = rng.standard_normal((n, n)).astype(dtype)
             rhs = rng.standard_normal((n, nrhs)).astype(dtype)
@@ -142,7 +149,8 @@ def cases(quick: bool) -> list[Case]:
             if linalg is not None:
                 calls["scipy"] = lambda f=factors, rhs=rhs: linalg.lu_solve(f, rhs)
             out.append(("lu_solve", f"{n}x{n} rhs {nrhs}", name, 2.0 * n * n * nrhs, calls))
-        for width, batch in ([(64, 256), (256, 256)] if quick else
+        for width, batch in ([] if not wanted("network inverse") else
+                             [(64, 256), (256, 256)] if quick else
                              [(w, b) for w in (64, 256, 1024) for b in (1, 256, 4096)]):
             net = revcore.Network.random(width, 8, "leaky_relu", dtype=dtype, seed=0)
             y = net.forward(rng.standard_normal((batch, width)).astype(dtype))
@@ -160,7 +168,8 @@ def cases(quick: bool) -> list[Case]:
                 calls["scipy"] = scipy_inverse
             out.append(("network inverse (depth 8)", f"{batch}x{width}", name,
                         8 * 2.0 * batch * width**2, calls))
-        out += _spline_cases(rng, dtype, quick, torch)
+        if wanted(*(f"rq_spline {kind}" for kind in ("forward", "inverse", "backward"))):
+            out += _spline_cases(rng, dtype, quick, torch)
     return out
 
 
@@ -323,7 +332,7 @@ def run(quick: bool = False, repeats: int = 7, threads: int = 1,
     rows = []
     try:
         with revcore.num_threads(threads):
-            todo = [case for case in cases(quick) if only is None or only in case[0]]
+            todo = [case for case in cases(quick, only) if only is None or only in case[0]]
             for i, (operation, shape, dtype, flops, calls) in enumerate(todo):
                 if progress:
                     print(f"\r[{i + 1}/{len(todo)}] {operation} {shape} {dtype}".ljust(60),
@@ -379,6 +388,19 @@ def _time(seconds: float) -> str:
     return f"{seconds * 1e9:.3g} ns"
 
 
+def quiet_blas_environment(threads: int, environ: dict[str, str]) -> dict[str, str] | None:
+    """The environment to run the benchmark again in, or None if this one will do.
+
+    After each call OpenBLAS's idle threads busy-wait for about 2**28 cycles (0.1 s; its
+    default), on the cores that revcore's next turn needs: at two threads this slowed
+    revcore's 1024 float64 product by half when it followed numpy's. With
+    ``OPENBLAS_THREAD_TIMEOUT=4`` they sleep at once. OpenBLAS reads it when it loads, so
+    the command starts again with it set (unless the user set it)."""
+    if threads == 1 or "OPENBLAS_THREAD_TIMEOUT" in environ:
+        return None
+    return {**environ, "OPENBLAS_THREAD_TIMEOUT": "4"}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m revcore.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -396,6 +418,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="only the operations whose name contains TEXT")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    environment = quiet_blas_environment(args.threads, dict(os.environ))
+    if argv is None and environment is not None:  # run as a command: start again
+        sys.stdout.flush()
+        os.execve(sys.executable, [sys.executable, "-m", "revcore.bench", *sys.argv[1:]],
+                  environment)
     peak = (dict(zip(("float32", "float64"), args.peak)) if args.peak
             else measured_peak_per_core())
     extra: dict[str, Any] = {}
@@ -418,6 +445,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.repeats}{turns}; ratio = other's time / revcore's (> 1: revcore faster)")
     print(f"peak per core: float32 {peak['float32']:.1f}, float64 {peak['float64']:.1f} GFLOP/s"
           f" ({'given' if args.peak else 'measured: independent FMA chains'})")
+    if "OPENBLAS_THREAD_TIMEOUT" in os.environ:
+        print(f"OPENBLAS_THREAD_TIMEOUT={os.environ['OPENBLAS_THREAD_TIMEOUT']} (OpenBLAS's "
+              "idle threads spin for about 2**that cycles before they sleep)")
     print(format_table(rows, peak, args.threads, libraries))
     if args.peers:
         notes = sorted({(name, reason) for row in rows for name, reason in row.notes.items()
