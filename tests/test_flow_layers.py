@@ -13,7 +13,7 @@ import pytest
 import revcore
 from revcore import reference
 from revcore._backend import Backend
-from revcore._layers import Coupling, LUDense, permutation_pivots
+from revcore._layers import Coupling, LUDense, permutation_pivots, product_triangle, times_triangle
 from revcore._training import FlowModel, objective
 from revcore.reference import _ReferenceBackend
 from support import (
@@ -122,10 +122,39 @@ def test_log_det_matches_finite_difference_jacobian(make, d):
                                     lambda v, i: net.forward(v), atol=1e-7)
 
 
+@pytest.mark.parametrize("batch", [2, 6])  # fewer rows than d: through the factors, else W
 @pytest.mark.parametrize("d", [1, 2, 3, 5])
-def test_lu_dense_gradients_match_finite_differences(d):
+def test_lu_dense_gradients_match_finite_differences(d, batch):
     rng = np.random.default_rng(30 + d)
-    check_layer_gradients(LUDense, lu_layer(d, rng).params(), rng.standard_normal((4, d)), rng)
+    check_layer_gradients(LUDense, lu_layer(d, rng).params(), rng.standard_normal((batch, d)),
+                          rng)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("batch, d", [(1, 2), (5, 37), (16, 64), (63, 64), (2, 129), (7, 300)])
+def test_lu_dense_training_through_factors_matches_through_weight(batch, d, dtype):
+    # Training with fewer rows than columns multiplies by U^T then L^T instead of forming W;
+    # both must give the same outputs and gradients (to rounding: TOL, scaled by the sums'
+    # magnitudes, which grow like sqrt(d)).
+    rng = np.random.default_rng(d)
+    p = lu_layer(d, rng, dtype).params()
+    x = rng.standard_normal((batch, d)).astype(dtype)
+    grad_y = rng.standard_normal((batch, d)).astype(dtype)
+    grad_log_det = rng.standard_normal(batch).astype(dtype)
+    backend = Backend()
+    ways = [LUDense.train_forward(p, x, backend, weight) for weight in
+            (None, LUDense.weight_of(p, backend))]
+    assert ways[0][2][2] is None and ways[1][2][2] is not None  # the two paths were taken
+    tol = TOL[dtype] * np.sqrt(d)
+    np.testing.assert_allclose(ways[0][0], ways[1][0], rtol=tol, atol=tol)
+    (gx0, g0), (gx1, g1) = (LUDense.train_backward(p, cache, grad_y, grad_log_det, backend)
+                            for _, _, cache in ways)
+    np.testing.assert_allclose(gx0, gx1, rtol=tol, atol=tol)
+    assert g0.keys() == g1.keys()
+    for key in g0:
+        assert g0[key].dtype == dtype and g0[key].shape == p[key].shape
+        np.testing.assert_allclose(g0[key], g1[key], rtol=tol, atol=tol * np.sqrt(batch),
+                                   err_msg=key)
 
 
 @pytest.mark.parametrize("d", [1, 2, 3, 5])
@@ -326,3 +355,31 @@ def test_lu_dense_stacks_run_in_the_fused_kernels(d, dtype):
         np.testing.assert_allclose(native.inverse(ref_y), ref.inverse(ref_y), rtol=tol,
                                    atol=tol)
         np.testing.assert_allclose(native.inverse(y), x, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 2, 127, 128, 257, 300, 515])
+@pytest.mark.parametrize("lower", [True, False])
+def test_triangular_products_skip_only_zero_blocks(n, lower, dtype):
+    # Blocks of about 128 columns: 1 to 4 blocks here, uneven ones included. Entries are sums
+    # of up to n products of standard normals (size ~sqrt(n)); TOL is relative to that.
+    rng = np.random.default_rng(n)
+    a = rng.standard_normal((5, n)).astype(dtype)
+    t = (np.tril if lower else np.triu)(rng.standard_normal((n, n))).astype(dtype)
+    for matmul in (revcore.matmul, np.matmul):
+        product = times_triangle(matmul, a, t, lower)
+        assert product.dtype == dtype and product.shape == (5, n)
+        np.testing.assert_allclose(product, a @ t, rtol=TOL[dtype], atol=TOL[dtype] * np.sqrt(n))
+    b = rng.standard_normal((5, n)).astype(dtype)
+    full = a.T @ b
+    triangle = (np.tril if lower else np.triu)(np.ones((n, n), dtype=bool))
+    for matmul in (revcore.matmul, np.matmul):
+        product = product_triangle(matmul, a.T, b, lower)
+        assert product.dtype == dtype and product.shape == (n, n)
+        np.testing.assert_allclose(product[triangle], full[triangle], rtol=TOL[dtype],
+                                   atol=TOL[dtype])
+        # beyond the diagonal blocks (under 256 columns wide) it is zero; the caller masks
+        # the rest
+        near = np.tril(np.ones((n, n), dtype=bool), 255) & np.triu(np.ones((n, n), bool), -255)
+        far = ~near
+        assert not np.any(product[far & ~triangle])

@@ -318,8 +318,11 @@ class TorchFlow:
                 lower = torch.tril(p["lower"], -1) + eye
                 upper = torch.triu(p["upper"], 1) + torch.diag(
                     p["sign"] * torch.exp(p["log_scale"]))
-                weight = (lower @ upper)[p["permutation"]]
-                x = torch.nn.functional.linear(x, weight, p["bias"])
+                if x.shape[0] < width:  # as revcore: through the factors, W not formed
+                    x = ((x @ upper.T) @ lower.T)[:, p["permutation"]] + p["bias"]
+                else:
+                    weight = (lower @ upper)[p["permutation"]]
+                    x = torch.nn.functional.linear(x, weight, p["bias"])
                 log_det = log_det + p["log_scale"].sum()
             else:
                 depth = len(p) // 2
