@@ -1,6 +1,7 @@
 """The benchmark command's machinery (the timings themselves live in benchmarks/)."""
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -82,6 +83,37 @@ def test_peers_quick_run_checks_every_peer(tmp_path, monkeypatch, capsys):
     step = [row for row in data["rows"] if row["operation"].startswith("train step")]
     assert {row["dtype"] for row in step} == {"float32", "float64"}
     assert all("torch" in row["others"] for row in step)
+
+
+def test_freia_is_checked_and_timed_on_every_stack(monkeypatch):
+    pytest.importorskip("torch")
+    pytest.importorskip("FrEIA")
+    from revcore import _bench_peers
+
+    all_cases = _bench_peers.cases
+
+    def small_stacks(quick, modules, reasons):
+        for case in all_cases(True, modules, reasons):
+            if case.shape == "256x64" and case.operation.endswith(f" d{_bench_peers.DEPTH}"):
+                yield case
+
+    monkeypatch.setattr(_bench_peers, "cases", small_stacks)
+    rows, reasons = _bench_peers.run(quick=True, repeats=1, progress=False)
+    assert "FrEIA" not in reasons
+    # forward, inverse and log|det J|, of both stacks, in both dtypes
+    assert len(rows) == 12
+    for row in rows:
+        # a disagreeing FrEIA would have a note instead of a time
+        assert "FrEIA" in row.others, (row.operation, row.dtype, row.notes.get("FrEIA"))
+        assert row.checks["FrEIA"] <= _bench_peers.TOLERANCE[row.dtype]
+
+
+def test_a_flow_library_that_cannot_be_imported_is_skipped_with_a_reason(monkeypatch):
+    from revcore import _bench_peers
+
+    monkeypatch.setitem(sys.modules, "FrEIA", None)  # makes `import FrEIA` fail
+    modules, reasons = _bench_peers.load_peers()
+    assert "FrEIA" not in modules and reasons["FrEIA"]
 
 
 def test_peer_that_disagrees_is_reported_not_timed(monkeypatch, capsys):

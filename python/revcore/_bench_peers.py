@@ -1,15 +1,16 @@
 """The peers section of the benchmark command: ``python -m revcore.bench --peers``.
 
-revcore's flow operations against PyTorch (plain modules and autograd), nflows and zuko,
-where installed. Every peer is loaded with the same weights as revcore and its result is
-compared with revcore's before it is timed; a peer that disagrees is reported, not timed.
+revcore's flow operations against PyTorch (plain modules and autograd), nflows, zuko and
+FrEIA, where installed. Every peer is loaded with the same weights as revcore and its result
+is compared with revcore's before it is timed; a peer that disagrees is reported, not timed.
 All libraries run in one process, one case after the other (revcore, then each peer), at the
 same thread count. The peers are imported here only, and only when this section runs.
 
 The stacks are depth 8 and built from one set of factors per layer, ``W = P L U`` with L
 unit lower triangular, U upper triangular with a positive diagonal and P a permutation:
 every peer can hold such weights exactly (nflows' ``LULinear`` keeps U's diagonal positive
-through a softplus, zuko's ``LULinearTransform`` takes L with the diagonal and U unit).
+through a softplus, zuko's ``LULinearTransform`` takes L with the diagonal and U unit,
+FrEIA's ``FixedLinearTransform`` takes the product W itself).
 """
 
 from __future__ import annotations
@@ -33,7 +34,11 @@ from ._training import LOG_2PI, FlowModel, objective, train
 
 __all__ = ["PEERS", "PeerCase", "cases", "run"]
 
-PEERS = ("torch", "torch fused", "nflows", "zuko")
+PEERS = ("torch", "torch fused", "nflows", "zuko", "FrEIA")
+# The flow libraries and the submodules each is used through (imported up front: one that
+# fails makes the library skipped with a reason, not an error in the middle of the run).
+FLOW_LIBRARIES = {"nflows": ("nflows.transforms",), "zuko": ("zuko.transforms",),
+                  "FrEIA": ("FrEIA.framework", "FrEIA.modules")}
 DEPTH = 8
 NEGATIVE_SLOPE = 0.01
 # zuko's LU inverse broadcasts L and U to one (width, width) pair per sample: cases whose two
@@ -79,16 +84,14 @@ def load_peers() -> tuple[dict[str, Any], dict[str, str]]:
     """The importable peer modules by name, and a reason for each one that is not."""
     modules: dict[str, Any] = {}
     reasons: dict[str, str] = {}
-    for name in ("torch", "nflows", "zuko"):
+    for name in ("torch", *FLOW_LIBRARIES):
         if name != "torch" and "torch" not in modules:
             reasons[name] = "needs PyTorch, which is not installed"
             continue
         try:
             modules[name] = __import__(name)
-            if name == "nflows":
-                __import__("nflows.transforms")
-            if name == "zuko":
-                __import__("zuko.transforms")
+            for submodule in FLOW_LIBRARIES.get(name, ()):
+                __import__(submodule)
         except (ImportError, AttributeError, OSError, RuntimeError, TypeError,
                 ValueError) as error:  # a broken install raises more than ImportError
             reasons[name] = f"cannot be imported ({type(error).__name__}: {error})"
@@ -275,6 +278,23 @@ def zuko_stack(torch: Any, zuko: Any, layers: list[Factors], dtype: Any) -> Any:
                   transforms.PermutationTransform(torch.from_numpy(f.permutation)),
                   transforms.AdditiveTransform(torch.from_numpy(f.bias.astype(dtype)))]
     return transforms.ComposedTransform(*parts)
+
+
+def freia_stack(torch: Any, freia: Any, layers: list[Factors], dtype: Any,
+                leaky: bool) -> Any:
+    """FrEIA's ``SequenceINN`` of ``FixedLinearTransform`` (``y = W x + b``; it computes
+    log|det W| and an explicit inverse of W once, when built) and, for leaky ReLU,
+    ``InvAutoActTwoSided`` (a leaky ReLU with learnable slopes) with its slopes fixed at 1
+    and 0.01; build under _default_dtype, as the slopes are made in the default dtype."""
+    modules = freia.modules
+    inn = freia.framework.SequenceINN(len(layers[0].bias))
+    for f in layers:
+        inn.append(modules.FixedLinearTransform, M=torch.from_numpy(f.weight.astype(dtype)),
+                   b=torch.from_numpy(f.bias.astype(dtype)))
+        if leaky:
+            inn.append(modules.InvAutoActTwoSided, init_pos=1.0, init_neg=NEGATIVE_SLOPE,
+                       learnable=False)
+    return inn.eval()
 
 
 # -- the training step: the classifier's network in torch autograd ---------------------------
@@ -547,6 +567,20 @@ def _stack_cases(stack: str, layers: list[Factors], x: np.ndarray, targets: np.n
             built[2].peers["zuko"] = Peer(lambda: transform.call_and_ladj(tx),
                                           lambda: _numpy(*transform.call_and_ladj(tx)),
                                           torch.inference_mode)
+    if "FrEIA" in modules:
+        with _default_dtype(torch, dtype):
+            inn = freia_stack(torch, modules["FrEIA"], layers, dtype, leaky)
+        # FrEIA 0.2's SequenceINN adds up the log-determinants even with jac=False, which
+        # InvAutoActTwoSided then returns as None: with leaky ReLU, its passes need jac=True
+        jac = leaky
+        built[0].peers["FrEIA"] = Peer(lambda: inn(ty, rev=True, jac=jac),
+                                       lambda: _numpy(inn(ty, rev=True, jac=jac)[0]),
+                                       torch.inference_mode)
+        built[1].peers["FrEIA"] = Peer(lambda: inn(tx, jac=jac),
+                                       lambda: _numpy(inn(tx, jac=jac)[0]),
+                                       torch.inference_mode)
+        built[2].peers["FrEIA"] = Peer(lambda: inn(tx), lambda: _numpy(*inn(tx)),
+                                       torch.inference_mode)
     for case in built:
         for peer in case.peers:
             case.skipped.pop(peer, None)
@@ -568,7 +602,7 @@ def _step_case(width: int, batch: int, name: str, torch: Any,
 
     case = PeerCase("train step (classifier net)", f"{batch}x{width}", name,
                     _revcore_step(start.copy(), x, y, beta, rate), revcore_result)
-    for peer in ("nflows", "zuko"):
+    for peer in FLOW_LIBRARIES:
         case.skipped[peer] = "the same network and loss are not expressible as-is"
     if torch is None:
         case.skipped["torch"] = reasons["torch"]
@@ -606,8 +640,9 @@ def _fit_case(epochs: int, name: str, torch: Any, reasons: dict[str, str]) -> Pe
                     lambda: _revcore_fit(x, y, epochs, name),
                     lambda: [np.array(_revcore_fit(x, y, epochs, name))],
                     tolerance=FIT_TOLERANCE[name])
-    case.skipped["nflows"] = case.skipped["zuko"] = (
-        "no flow library fits this model (class-conditional Gaussian base, hybrid loss)")
+    for peer in FLOW_LIBRARIES:
+        case.skipped[peer] = (
+            "no flow library fits this model (class-conditional Gaussian base, hybrid loss)")
     case.skipped["torch fused"] = "the fit uses Adam's default step"
     if torch is None:
         case.skipped["torch"] = reasons["torch"]
