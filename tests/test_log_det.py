@@ -127,15 +127,19 @@ def test_replacing_a_layer_updates_its_log_det():
                                rtol=1e-12)
 
 
-def test_threads_give_the_serial_result():
-    net = revcore.Network.random(64, 3, "sigmoid", seed=2)
-    x = np.random.default_rng(1).normal(size=(3000, 64))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("width, batch", [(64, 3000), (300, 700), (300, 129)])
+def test_threads_give_the_serial_result(width, batch, dtype):
+    # rows split over the threads, in chunks kept in L2 (width 64) or whole parts (300)
+    net = revcore.Network.random(width, 3, "sigmoid", seed=2, dtype=dtype)
+    x = np.random.default_rng(1).normal(size=(batch, width)).astype(dtype)
     with revcore.num_threads(1):
         serial = net.forward_log_det(x)
-    with revcore.num_threads(2):
-        threaded = net.forward_log_det(x)
-    np.testing.assert_array_equal(serial[0], threaded[0])
-    np.testing.assert_array_equal(serial[1], threaded[1])
+    for threads in (2, 3):
+        with revcore.num_threads(threads):
+            threaded = net.forward_log_det(x)
+        assert threaded[0].tobytes() == serial[0].tobytes()
+        assert threaded[1].tobytes() == serial[1].tobytes()
 
 
 def test_mixed_networks_keep_the_layer_loop():

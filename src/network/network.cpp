@@ -90,44 +90,19 @@ void forward_log_det_rows(const DenseLayer<T>* layers, index_t depth, index_t r0
   }
 }
 
-}  // namespace
-
-template <typename T>
-void network_forward(const DenseLayer<T>* layers, index_t depth, index_t batch, const T* x, T* y,
-                     T* log_det) {
-  if (log_det) {
-    if (depth == 0 || batch == 0) return;
-    // Small weights are read in place by the GEMM (no packing per call), so rows can go in
-    // chunks whose pre-activations stay in L2 (256 KiB) for the pass after the product; the
-    // chunks are independent and split over threads when the whole is worth it. Wider
-    // layers take the block whole: the product then dwarfs a second pass over memory.
-    const index_t n = layers[0].n_in;
-    const bool small = n * n * static_cast<index_t>(sizeof(T)) <= (index_t(256) << 10);
-    const index_t chunk =
-        small ? std::max<index_t>(16, (index_t(256) << 10) / (n * static_cast<index_t>(sizeof(T))))
-              : batch;
-    const index_t chunks = (batch + chunk - 1) / chunk;
-    const double flops = network_row_flops(layers, depth) * double(batch);
-    detail::parallel_ranges(chunks, small && flops >= 16e6, [&](index_t c0, index_t c1, index_t) {
-      forward_log_det_rows(layers, depth, c0 * chunk, std::min(batch, c1 * chunk), chunk, x, y,
-                           log_det);
-    });
-    return;
-  }
-  if (depth == 0 || batch == 0) return;
-  // Rows split over the threads, each part run through every layer by one thread (its
-  // products then run on that thread): no synchronisation per layer, and each thread's blocks
-  // stay in its own caches. Measured on 2 cores, depth 8, width 256, batch 256 and 4096: 1.8-2.0x
-  // one thread, against 1.6-1.8x with every layer's product shared by the threads (which pays
-  // for a parallel region and its hand-offs per layer); the weights are then packed once per
-  // part, a cost that 128 rows per part keep small. Parts are claimed from a counter, so a
-  // thread slowed by other jobs takes fewer.
+// body(r0, r1) over the rows [0, batch) of a forward pass: in parts split over the threads,
+// each part run through every layer by one thread (its products then run on that thread): no
+// synchronisation per layer, and each thread's blocks stay in its own caches. Measured on 2
+// cores, depth 8, width 256, batch 256 and 4096: 1.8-2.0x one thread, against 1.6-1.8x with
+// every layer's product shared by the threads (which pays for a parallel region and its
+// hand-offs per layer); the weights are then packed once per part, a cost that 128 rows per
+// part keep small. Parts are claimed from a counter, so a thread slowed by other jobs takes
+// fewer. `flops` is the whole pass's, in float32 flops (float64 counts double).
+template <typename F>
+void over_row_parts(index_t batch, double flops, F&& body) {
   const int threads = get_num_threads();
-  const double flops = network_row_flops(layers, depth) * static_cast<double>(batch) *
-                       static_cast<double>(sizeof(T) / sizeof(float));
   const index_t parts = std::min<index_t>(batch / kForwardMinPartRows, 2 * index_t(threads));
   if (threads > 1 && parts >= 2 && flops >= kForwardParallelMinFlops) {
-    const index_t n_in = layers[0].n_in, n_out = layers[depth - 1].n_out;
     std::atomic<index_t> next{0};
     std::atomic<bool> stop{false};
     const detail::PoolTask task = [&](int member) {
@@ -137,14 +112,39 @@ void network_forward(const DenseLayer<T>* layers, index_t depth, index_t batch, 
       if (member != 0) scope.emplace(&poll_flag, static_cast<void*>(&stop));
       for (index_t p = next.fetch_add(1); p < parts && !stop.load(std::memory_order_relaxed);
            p = next.fetch_add(1)) {
-        const index_t r0 = batch * p / parts, r1 = batch * (p + 1) / parts;
-        forward_rows(layers, depth, r1 - r0, x + r0 * n_in, y + r0 * n_out);
+        body(batch * p / parts, batch * (p + 1) / parts);
         if (member == 0 && cancelled()) stop.store(true, std::memory_order_relaxed);
       }
     };
     if (detail::pool_try_run(static_cast<int>(std::min<index_t>(threads, parts)), task)) return;
   }
-  forward_rows(layers, depth, batch, x, y);
+  body(0, batch);
+}
+
+}  // namespace
+
+template <typename T>
+void network_forward(const DenseLayer<T>* layers, index_t depth, index_t batch, const T* x, T* y,
+                     T* log_det) {
+  if (depth == 0 || batch == 0) return;
+  const double flops = network_row_flops(layers, depth) * static_cast<double>(batch) *
+                       static_cast<double>(sizeof(T) / sizeof(float));
+  const index_t n_in = layers[0].n_in, n_out = layers[depth - 1].n_out;
+  if (log_det) {
+    // Small weights are read in place by the GEMM (no packing per call), so rows can go in
+    // chunks whose pre-activations stay in L2 (256 KiB) for the pass after the product. Wider
+    // layers take each part whole: the product then dwarfs a second pass over memory.
+    const bool small = n_in * n_in * static_cast<index_t>(sizeof(T)) <= (index_t(256) << 10);
+    const index_t chunk =
+        std::max<index_t>(16, (index_t(256) << 10) / (n_in * static_cast<index_t>(sizeof(T))));
+    over_row_parts(batch, flops, [&](index_t r0, index_t r1) {
+      forward_log_det_rows(layers, depth, r0, r1, small ? chunk : r1 - r0, x, y, log_det);
+    });
+    return;
+  }
+  over_row_parts(batch, flops, [&](index_t r0, index_t r1) {
+    forward_rows(layers, depth, r1 - r0, x + r0 * n_in, y + r0 * n_out);
+  });
 }
 
 namespace {
