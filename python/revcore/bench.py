@@ -413,7 +413,8 @@ def main(argv: list[str] | None = None) -> int:
                              "measured at the start, independent vector FMA chains)")
     parser.add_argument("--peers", action="store_true",
                         help="instead of the kernels, time flow operations against PyTorch, "
-                             "nflows and zuko (those installed), same weights, results checked")
+                             "nflows, zuko and FrEIA (those installed), same weights, results "
+                             "checked")
     parser.add_argument("--only", metavar="TEXT",
                         help="only the operations whose name contains TEXT")
     parser.add_argument("--no-progress", action="store_true")
@@ -440,9 +441,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = run(args.quick, args.repeats, args.threads, not args.no_progress,
                    args.only)
         libraries = None
-    turns = "" if args.peers else " (the libraries taking turns in each round)"
     print(f"revcore {revcore.__version__}, {args.threads} thread(s), medians of "
-          f"{args.repeats}{turns}; ratio = other's time / revcore's (> 1: revcore faster)")
+          f"{args.repeats} (the libraries taking turns in each round); ratio = other's time / revcore's (> 1: revcore faster)")
     print(f"peak per core: float32 {peak['float32']:.1f}, float64 {peak['float64']:.1f} GFLOP/s"
           f" ({'given' if args.peak else 'measured: independent FMA chains'})")
     if "OPENBLAS_THREAD_TIMEOUT" in os.environ:
