@@ -120,9 +120,10 @@ def _forward(batch):
 @pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
                     reason="signals reach the main thread only")
 @pytest.mark.parametrize("make_call,power,largest,threads", [
-    (_matmul, 3, 8000, 1), (_matmul, 3, 8000, 2), (_lu, 3, 8000, 1), (_inverse, 1, 400_000, 1),
-    (_forward, 1, 100_000, 2)],
-    ids=["matmul", "matmul_2_threads", "lu_factor", "network_inverse", "forward_2_threads"])
+    (_matmul, 3, 8000, 1), (_matmul, 3, 8000, 2), (_lu, 3, 8000, 1), (_lu, 3, 8000, 2),
+    (_inverse, 1, 400_000, 1), (_forward, 1, 100_000, 2)],
+    ids=["matmul", "matmul_2_threads", "lu_factor", "lu_factor_2_threads", "network_inverse",
+         "forward_2_threads"])
 def test_keyboard_interrupt_within_a_second(make_call, power, largest, threads):
     with revcore.num_threads(threads):
         first = 768 if power == 3 else 2000 if make_call is _forward else 16000

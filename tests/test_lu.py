@@ -109,6 +109,54 @@ def test_factor_block_boundaries(rng, shape, dtype):
         np.testing.assert_array_equal(piv, scipy_linalg.lu_factor(a)[1])
 
 
+# Orders for the threaded factorization: tiny and odd ones, either side of the order where it
+# takes over (512) and of its panel widths (64 up to 767, 128 up to 1535, then 192), tall and
+# wide, with panels that do not divide the order.
+THREADED_SHAPES = [(1, 1), (2, 2), (7, 7), (255, 255), (511, 511), (512, 512), (513, 513),
+                   (767, 767), (768, 768), (1000, 1000), (1536, 1536), (900, 520), (520, 900),
+                   (2000, 515), (515, 700)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", THREADED_SHAPES, ids=str)
+def test_threads_give_the_same_factors(rng, shape, dtype):
+    # The threaded factorization does the same arithmetic for any number of threads (each
+    # column sees the same updates in the same order), so 2 and 3 threads must agree bit for
+    # bit, also from call to call (a race would show as a difference now and then); the one
+    # thread path sums in a different order, so it is compared through the pivots and the
+    # reconstruction.
+    a = rng.standard_normal(shape).astype(dtype)
+    with revcore.num_threads(1):
+        lu_single, piv_single = revcore.lu_factor(a)
+    assert_reconstructs(a, lu_single, piv_single)
+    first = None
+    for threads in (2, 3, 2):
+        with revcore.num_threads(threads):
+            lu, piv = revcore.lu_factor(a)
+        assert_reconstructs(a, lu, piv)
+        if dtype == np.float64:
+            # float32 rounding may flip a near-tie of two candidate pivots (as against scipy
+            # in test_factor_block_boundaries); float64 leaves none at these orders.
+            np.testing.assert_array_equal(piv, piv_single)
+        if first is None:
+            first = lu, piv
+        else:
+            assert lu.tobytes() == first[0].tobytes() and np.array_equal(piv, first[1]), threads
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("zero_columns", [[0], [64], [130, 600], [700], [767]], ids=str)
+def test_threads_report_the_first_zero_pivot(rng, zero_columns, dtype):
+    a = rng.standard_normal((768, 768)).astype(dtype)
+    a[:, zero_columns] = 0
+    for threads in (1, 2, 3):
+        with revcore.num_threads(threads), pytest.warns(revcore.LinAlgWarning) as record:
+            lu, piv = revcore.lu_factor(a)
+        assert f"Diagonal number {zero_columns[0] + 1} " in str(record[0].message), threads
+        assert np.all(np.diag(lu)[zero_columns] == 0)
+        assert_reconstructs(a, lu, piv)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("zero_columns", [[0], [5, 8], [63, 64], [128, 200], [299]], ids=str)
 def test_zero_columns_report_first_zero_pivot(rng, zero_columns, dtype):

@@ -1,8 +1,11 @@
 #include "lu/lu.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
+#include <optional>
+#include <thread>
 #include <vector>
 
 #include "common/cancel.hpp"
@@ -204,17 +207,175 @@ index_t lu_recursive(index_t m, index_t n, T* a, index_t lda, std::int32_t* piv,
   return info;
 }
 
+// Waits until ready() or the team is stopped; false when stopped. The caller (member 0) also
+// looks for a cancellation while it waits and stops the team when it sees one.
+template <class Ready>
+bool wait_for(Ready ready, std::atomic<bool>& stop, bool caller) {
+  for (int spin = 0; !ready(); ++spin) {
+    if (stop.load(std::memory_order_relaxed)) return false;
+    if (caller && spin % 256 == 0 && cancelled()) stop.store(true, std::memory_order_relaxed);
+    // Spin briefly, then give the core away: on a machine shared with other jobs the member
+    // we wait for may be waiting for one.
+    if (spin < 4096) {
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+      __builtin_ia32_pause();
+#endif
+    } else {
+      std::this_thread::yield();
+    }
+  }
+  return !stop.load(std::memory_order_relaxed);
+}
+
+// Panel width of the threaded factorization (lu_threaded): wide enough for the rank-nb
+// updates to run near the GEMM's speed, narrow enough that a panel's factorization (on one
+// thread) hides behind the update of the rest.
+index_t threaded_panel(index_t k) { return k >= 1536 ? 192 : k >= 768 ? 128 : 64; }
+
+// The square part (m x k, k <= m) on `threads` members of the pool: right-looking, in panels
+// of nb columns, with a look-ahead of one panel. Step s applies panel s (its interchanges,
+// U12 = L11^-1 A12 and A22 -= L21 U12) to the columns on its right, in tasks of whole blocks
+// of nb columns; the first task of a step updates only the next panel's block and then
+// factors it, so that factorization (serial, lu_recursive) overlaps the rest of the step's
+// update on the other threads. Tasks are claimed in order from one counter and each waits
+// only for tasks claimed before it (the panel it applies; the previous step's update of its
+// blocks), so a member that starts late holds nobody up. Every column sees the same
+// arithmetic however the tasks fall, so any number of threads gives the same factors.
+// Returns false, having done nothing, when the pool is busy.
+template <typename T>
+bool lu_threaded(index_t m, index_t k, T* a, index_t lda, std::int32_t* piv, int threads,
+                 index_t& info) {
+  // Block b is columns [start[b], start[b + 1]). The first is half as wide: its factorization
+  // is the one thing no other thread can overlap, and a panel costs m nb^2 flops.
+  const index_t nb = threaded_panel(k);
+  std::vector<index_t> start{0};
+  for (index_t c = std::min(k, nb / 2); c < k; c = std::min(k, c + nb)) start.push_back(c);
+  start.push_back(k);
+  const auto blocks = static_cast<index_t>(start.size()) - 1;
+  threads = static_cast<int>(std::min<index_t>(threads, blocks));
+  struct Task {
+    index_t step, b0, b1;  // apply panel `step` (none when < 0) to blocks [b0, b1)
+    bool factor;           // then factor block b0 as the next panel
+  };
+  std::vector<Task> tasks{{-1, 0, 1, true}};
+  for (index_t s = 0; s + 1 < blocks; ++s) {
+    tasks.push_back({s, s + 1, s + 2, true});
+    // The block after the look-ahead on its own: the next step's first task needs it early.
+    // The rest in about two tasks per member.
+    if (s + 2 < blocks) tasks.push_back({s, s + 2, s + 3, false});
+    const index_t rest = blocks - (s + 3);
+    const index_t per = std::max<index_t>(1, (rest + 2 * threads - 1) / (2 * threads));
+    for (index_t b = s + 3; b < blocks; b += per)
+      tasks.push_back({s, b, std::min(blocks, b + per), false});
+  }
+  // Everything a member allocates, allocated here: nothing in the region may throw while
+  // others wait for it.
+  std::vector<Workspace<T>> ws(static_cast<std::size_t>(threads));
+  for (Workspace<T>& w : ws) {
+    w.panel.reserve(static_cast<std::size_t>(m * (nb + 64 / index_t(sizeof(T)))));
+    w.leaf.reserve(static_cast<std::size_t>(m * kLeaf));
+    w.trsm.reserve(static_cast<std::size_t>(kTrsmLeaf * detail::lu::kernels<T>().lanes));
+  }
+  std::vector<index_t> infos(static_cast<std::size_t>(blocks), 0);
+  // updated[b]: panels applied to block b so far; factored: panels factored so far.
+  std::vector<std::atomic<index_t>> updated(static_cast<std::size_t>(blocks));
+  for (auto& u : updated) u.store(0, std::memory_order_relaxed);
+  std::atomic<index_t> factored{0}, next{0};
+  std::atomic<bool> stop{false};
+  const auto count = static_cast<index_t>(tasks.size());
+
+  auto run = [&](const Task& t, Workspace<T>& w) {
+    const index_t c0 = start[t.b0], cols = start[t.b1] - c0;
+    if (t.step >= 0) {
+      const index_t r0 = start[t.step], width = start[t.step + 1] - r0;
+      for (index_t i = r0; i < r0 + width; ++i) swap_row_segments(cols, a + c0, lda, i, piv[i]);
+      T* u12 = a + r0 * lda + c0;
+      trsm_unit_lower_rowmajor(width, cols, a + r0 * lda + r0, lda, u12, lda, w.trsm);
+      gemm<T>(m - r0 - width, cols, width, T(-1), a + (r0 + width) * lda + r0, lda, 1, u12, lda, 1,
+              T(1), u12 + width * lda, lda, 1);
+    }
+    for (index_t b = t.b0; b < t.b1; ++b) updated[b].store(t.step + 1, std::memory_order_release);
+    if (t.factor) {
+      const index_t r0 = c0;
+      std::int32_t* p = piv + r0;
+      infos[t.b0] = lu_recursive(m - r0, cols, a + r0 * lda + r0, lda, p, w, false);
+      for (index_t i = 0; i < cols; ++i) p[i] += static_cast<std::int32_t>(r0);
+      factored.store(t.b0 + 1, std::memory_order_release);
+    }
+  };
+  const detail::PoolTask task = [&](int member) {
+    // The workers see the caller's cancellation through `stop` (lu_recursive and the GEMM
+    // look for it between blocks of work).
+    std::optional<CancelScope> scope;
+    if (member != 0) scope.emplace(&poll_flag, static_cast<void*>(&stop));
+    const bool caller = member == 0;
+    try {
+      for (index_t i = next.fetch_add(1); i < count; i = next.fetch_add(1)) {
+        const Task& t = tasks[i];
+        auto ready = [&] {
+          if (factored.load(std::memory_order_acquire) <= t.step) return false;
+          for (index_t b = t.b0; b < t.b1; ++b)
+            if (updated[b].load(std::memory_order_acquire) < t.step) return false;
+          return true;
+        };
+        if (!wait_for(ready, stop, caller)) return;
+        run(t, ws[static_cast<std::size_t>(member)]);
+        if (caller ? cancelled() : stop.load(std::memory_order_relaxed)) {
+          stop.store(true, std::memory_order_relaxed);
+          return;
+        }
+      }
+    } catch (...) {
+      stop.store(true, std::memory_order_relaxed);
+      throw;
+    }
+  };
+  if (!detail::pool_try_run(threads, task)) return false;
+  if (stop.load(std::memory_order_relaxed)) return true;  // cancelled: the factors are discarded
+  info = 0;
+  for (index_t b = 0; b < blocks && info == 0; ++b)
+    if (infos[b] != 0) info = infos[b] + start[b];
+  // The later panels' interchanges in the columns of L left of them.
+  detail::parallel_ranges(blocks - 1, true, [&](index_t b0, index_t b1, index_t) {
+    for (index_t b = b0; b < b1; ++b)
+      for (index_t i = start[b + 1]; i < k; ++i)
+        swap_row_segments(start[b + 1] - start[b], a + start[b], lda, i, piv[i]);
+  });
+  return true;
+}
+
+// U12 = L^-1 U12 for the columns right of a wide matrix's square part, in column slices on
+// the pool (the columns are independent).
+template <typename T>
+void trsm_wide_part(index_t k, index_t cols, const T* l, index_t lda, T* b) {
+  const index_t lanes = detail::lu::kernels<T>().lanes;
+  const index_t slices = (cols + lanes - 1) / lanes;
+  const double flops = double(k) * double(k) * double(cols);
+  detail::parallel_ranges(slices, flops > 4e6, [&](index_t s0, index_t s1, index_t) {
+    std::vector<T> scratch;
+    const index_t c0 = s0 * lanes, c1 = std::min(cols, s1 * lanes);
+    trsm_unit_lower_rowmajor(k, c1 - c0, l, lda, b + c0, lda, scratch);
+  });
+}
+
+// Below this order the threaded factorization does not pay for its waits.
+constexpr index_t kThreadedMinOrder = 512;
+
 template <typename T>
 index_t lu_factor_rowmajor(index_t m, index_t n, T* a, index_t lda, std::int32_t* piv) {
   const index_t k = std::min(m, n);
   if (k == 0) return 0;
   Workspace<T> ws;
-  const index_t info = lu_recursive(m, k, a, lda, piv, ws, false);
+  index_t info = 0;
+  const int threads = get_num_threads();
+  const bool threaded =
+      threads > 1 && k >= kThreadedMinOrder && lu_threaded(m, k, a, lda, piv, threads, info);
+  if (!threaded) info = lu_recursive(m, k, a, lda, piv, ws, false);
   if (cancelled()) return info;
   if (n > k) {
     // Wide: the columns right of the square part only see the interchanges and L^-1.
     for (index_t i = 0; i < k; ++i) swap_row_segments(n - k, a + k, lda, i, piv[i]);
-    trsm_unit_lower_rowmajor(k, n - k, a, lda, a + k, lda, ws.trsm);
+    trsm_wide_part(k, n - k, a, lda, a + k);
   }
   return info;
 }
