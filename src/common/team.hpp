@@ -15,6 +15,19 @@
 
 namespace revcore::detail {
 
+// One step of a wait (spin counts the steps so far): spin briefly, since what is awaited is
+// usually a few microseconds away, then give the core away: on a machine shared with other
+// jobs the member awaited may be waiting for one.
+inline void wait_step(int spin) noexcept {
+  if (spin < 4096) {
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_ia32_pause();
+#endif
+  } else {
+    std::this_thread::yield();
+  }
+}
+
 class TeamSync {
  public:
   TeamSync() = default;
@@ -32,16 +45,7 @@ class TeamSync {
   bool wait_finished(index_t count) const noexcept {
     for (int spin = 0; done_.load(std::memory_order_acquire) < count; ++spin) {
       if (stopped()) return false;
-      // Spin briefly (the last items are usually a few microseconds away), then give the core
-      // away: on a machine shared with other jobs the member finishing them may be waiting
-      // for one.
-      if (spin < 4096) {
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-        __builtin_ia32_pause();
-#endif
-      } else {
-        std::this_thread::yield();
-      }
+      wait_step(spin);
     }
     return !stopped();
   }

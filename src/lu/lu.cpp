@@ -5,11 +5,11 @@
 #include <cmath>
 #include <limits>
 #include <optional>
-#include <thread>
 #include <vector>
 
 #include "common/cancel.hpp"
 #include "common/dispatch.hpp"
+#include "common/team.hpp"
 #include "common/thread_pool.hpp"
 #include "gemm/gemm.hpp"
 #include "lu/kernels.hpp"
@@ -214,15 +214,7 @@ bool wait_for(Ready ready, std::atomic<bool>& stop, bool caller) {
   for (int spin = 0; !ready(); ++spin) {
     if (stop.load(std::memory_order_relaxed)) return false;
     if (caller && spin % 256 == 0 && cancelled()) stop.store(true, std::memory_order_relaxed);
-    // Spin briefly, then give the core away: on a machine shared with other jobs the member
-    // we wait for may be waiting for one.
-    if (spin < 4096) {
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-      __builtin_ia32_pause();
-#endif
-    } else {
-      std::this_thread::yield();
-    }
+    detail::wait_step(spin);
   }
   return !stop.load(std::memory_order_relaxed);
 }
