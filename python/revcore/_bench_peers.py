@@ -3,8 +3,8 @@
 revcore's flow operations against PyTorch (plain modules and autograd), nflows, zuko and
 FrEIA, where installed. Every peer is loaded with the same weights as revcore and its result
 is compared with revcore's before it is timed; a peer that disagrees is reported, not timed.
-All libraries run in one process, one case after the other (revcore, then each peer), at the
-same thread count. The peers are imported here only, and only when this section runs.
+All libraries run in one process, taking turns in every timed round, at the same thread
+count. The peers are imported here only, and only when this section runs.
 
 The stacks are depth 8 and built from one set of factors per layer, ``W = P L U`` with L
 unit lower triangular, U upper triangular with a positive diagonal and P a permutation:
@@ -29,8 +29,7 @@ import revcore
 
 from ._backend import Backend
 from ._layers import LUDense
-from ._optimizers import Adam
-from ._training import LOG_2PI, FlowModel, objective, train
+from ._training import LOG_2PI, FlowModel, Stepper, objective, train
 
 __all__ = ["PEERS", "PeerCase", "cases", "run"]
 
@@ -386,19 +385,11 @@ def _perturbed_flow(width: int, n_classes: int, rng: np.random.Generator,
 
 
 def _revcore_step(model: FlowModel, x: np.ndarray, y: np.ndarray, beta: float,
-                  rate: float) -> Callable[[], None]:
-    """One step of revcore's training loop (the classifier's): objective and its hand-written
-    gradients, then Adam on the flat parameter buffers."""
-    groups = model.share_buffers()
-    buffers = [flat for flat, _ in groups]
-    optimizer = Adam(buffers)
-    backend = Backend()
-
-    def step() -> None:
-        _, grads = objective(model, x, y, beta, backend, gradients=True)
-        flat = [np.concatenate([grads[i].ravel() for i in where]) for _, where in groups]
-        optimizer.step(buffers, flat, rate)
-    return step
+                  rate: float) -> Callable[[], float]:
+    """One step of revcore's training loop (the classifier's ``Stepper``): objective and its
+    hand-written gradients, then Adam on the flat parameter buffers; returns the loss."""
+    stepper = Stepper(model, rate, len(x), beta, Backend())
+    return lambda: stepper.step(x, y)
 
 
 def _torch_step(torch: Any, flow: TorchFlow, x: Any, y: Any, beta: float, rate: float,
