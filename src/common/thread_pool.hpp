@@ -2,8 +2,11 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <functional>
+#include <optional>
 
+#include "common/cancel.hpp"
 #include "common/common.hpp"
 
 namespace revcore {
@@ -39,6 +42,27 @@ void parallel_ranges(index_t count, bool worth_threads, F&& f) {
     if (pool_try_run(static_cast<int>(parts), task)) return;
   }
   f(index_t(0), count, index_t(0));
+}
+
+// body(p) for the parts p = 0 .. parts-1, claimed one at a time from a counter by up to
+// `threads` members of the pool, so a member that starts late (other jobs on the machine)
+// takes fewer parts instead of holding up the caller. Only the caller polls for a
+// cancellation; it stops the others through a flag that their own cancelled() sees, within a
+// part too. Returns false, having run nothing, when the pool is busy.
+template <class F>
+bool claim_parts(index_t parts, int threads, F&& body) {
+  std::atomic<index_t> next{0};
+  std::atomic<bool> stop{false};
+  const PoolTask task = [&](int member) {
+    std::optional<CancelScope> scope;
+    if (member != 0) scope.emplace(&poll_flag, static_cast<void*>(&stop));
+    for (index_t p = next.fetch_add(1); p < parts && !stop.load(std::memory_order_relaxed);
+         p = next.fetch_add(1)) {
+      body(p);
+      if (member == 0 && cancelled()) stop.store(true, std::memory_order_relaxed);
+    }
+  };
+  return pool_try_run(static_cast<int>(std::min<index_t>(threads, parts)), task);
 }
 
 }  // namespace detail

@@ -11,7 +11,6 @@
 #include <cstring>
 #include <memory>
 #include <new>
-#include <optional>
 #include <utility>
 #include <vector>
 
@@ -320,29 +319,16 @@ void run_blocked(const Kernels<T>& ops, const Args<T>& g, Plan plan) {
     // starts late takes fewer parts instead of holding up the caller. Two parts per thread.
     const index_t part = round_up((g.m + 2 * threads - 1) / (2 * threads), bl.MR);
     const index_t parts = (g.m + part - 1) / part;
-    if (parts > 1) {
-      std::atomic<index_t> next{0};
-      std::atomic<bool> stop{false};
-      const PoolTask task = [&](int index) {
-        // The workers see the caller's cancellation through `stop`, within a part too.
-        std::optional<CancelScope> scope;
-        if (index != 0) scope.emplace(&poll_flag, static_cast<void*>(&stop));
-        for (index_t p = next.fetch_add(1); p < parts && !stop.load(std::memory_order_relaxed);
-             p = next.fetch_add(1)) {
-          Args<T> sub = g;
-          const index_t begin = p * part;
-          sub.m = std::min(part, g.m - begin);
-          sub.a += begin * g.rsa;
-          sub.c += begin * g.rsc;
-          if (sub.bias_m) sub.bias_m += begin;
-          run_blocked_serial(ops, sub, plan);
-          // Only the calling thread (task 0) sees a cancellation; it stops the others too.
-          if (index == 0 && cancelled()) stop.store(true, std::memory_order_relaxed);
-        }
-      };
-      const int team = static_cast<int>(std::min<index_t>(threads, parts));
-      if (pool_try_run(team, task)) return;
-    }
+    const auto run_part = [&](index_t p) {
+      Args<T> sub = g;
+      const index_t begin = p * part;
+      sub.m = std::min(part, g.m - begin);
+      sub.a += begin * g.rsa;
+      sub.c += begin * g.rsc;
+      if (sub.bias_m) sub.bias_m += begin;
+      run_blocked_serial(ops, sub, plan);
+    };
+    if (parts > 1 && claim_parts(parts, threads, run_part)) return;
   }
   run_blocked_serial(ops, g, plan);
 }

@@ -4,7 +4,6 @@
 #include <atomic>
 #include <cmath>
 #include <memory>
-#include <optional>
 #include <vector>
 
 #include "activation/activation.hpp"
@@ -102,22 +101,10 @@ template <typename F>
 void over_row_parts(index_t batch, double flops, F&& body) {
   const int threads = get_num_threads();
   const index_t parts = std::min<index_t>(batch / kForwardMinPartRows, 2 * index_t(threads));
-  if (threads > 1 && parts >= 2 && flops >= kForwardParallelMinFlops) {
-    std::atomic<index_t> next{0};
-    std::atomic<bool> stop{false};
-    const detail::PoolTask task = [&](int member) {
-      // Only the calling thread (member 0) polls for a cancellation; the others see it through
-      // `stop`, inside their products too.
-      std::optional<CancelScope> scope;
-      if (member != 0) scope.emplace(&poll_flag, static_cast<void*>(&stop));
-      for (index_t p = next.fetch_add(1); p < parts && !stop.load(std::memory_order_relaxed);
-           p = next.fetch_add(1)) {
-        body(batch * p / parts, batch * (p + 1) / parts);
-        if (member == 0 && cancelled()) stop.store(true, std::memory_order_relaxed);
-      }
-    };
-    if (detail::pool_try_run(static_cast<int>(std::min<index_t>(threads, parts)), task)) return;
-  }
+  if (threads > 1 && parts >= 2 && flops >= kForwardParallelMinFlops &&
+      detail::claim_parts(parts, threads,
+                          [&](index_t p) { body(batch * p / parts, batch * (p + 1) / parts); }))
+    return;
   body(0, batch);
 }
 
