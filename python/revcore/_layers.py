@@ -672,7 +672,12 @@ class LUDense(_TrainableKind):
     @classmethod
     def weight_of(cls, p: dict[str, np.ndarray], backend: LayerBackend) -> np.ndarray:
         """W = P L U of parameters p."""
-        lower, upper = cls.triangles(p)
+        return cls._weight(p, *cls.triangles(p), backend)
+
+    @staticmethod
+    def _weight(p: dict[str, np.ndarray], lower: np.ndarray, upper: np.ndarray,
+                backend: LayerBackend) -> np.ndarray:
+        """W = P L U from p's triangles L and U."""
         return times_triangle(backend.matmul, lower, upper, False)[p["permutation"]]
 
     @classmethod
@@ -694,7 +699,7 @@ class LUDense(_TrainableKind):
             saved = u
         else:
             if weight is None:
-                weight = cls.weight_of(p, backend)
+                weight = cls._weight(p, lower, upper, backend)
             y = backend.dense(x, weight, p["bias"])
             saved = y
         log_det = np.full(len(x), p["log_scale"].sum(), dtype=y.dtype)
