@@ -15,7 +15,6 @@ Nothing else runs BLAS here, so no other library's threads spin between the turn
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +24,7 @@ import revcore
 from revcore._backend import Backend
 from revcore._bench_peers import BETA, LEARNING_RATE, _perturbed_flow
 from revcore._training import Stepper
+from revcore.bench import timed_rounds
 
 Case = tuple[str, str, str, Callable[[], Any]]
 
@@ -72,21 +72,17 @@ def cases(quick: bool, only: str | None) -> list[Case]:
 def timed_in_turns(f: Callable[[], Any], threads: int, repeats: int
                    ) -> tuple[float, float, float, float]:
     """(median seconds at one thread, median ratio, lowest and highest per-round ratio)."""
-    one: list[float] = []
-    many: list[float] = []
-    for counts in (1, threads):  # warm-up at each thread count (caches, the pool)
-        with revcore.num_threads(counts):
-            start = time.perf_counter()
-            f()
-    calls = max(1, int(0.02 / (time.perf_counter() - start)))  # rounds of about 20 ms or more
-    for _ in range(repeats):
-        for counts, into in ((1, one), (threads, many)):
-            with revcore.num_threads(counts):
-                start = time.perf_counter()
-                for _ in range(calls):
-                    f()
-                into.append((time.perf_counter() - start) / calls)
-    ratios = np.array(one) / np.array(many)
+
+    def at(count: int) -> Callable[[], Any]:
+        def call() -> Any:
+            with revcore.num_threads(count):
+                return f()
+        return call
+
+    # rounds of about 20 ms or more
+    rounds = timed_rounds({"one": at(1), "many": at(threads)}, repeats, 0.02 * repeats)
+    one, many = np.array(rounds["one"]), np.array(rounds["many"])
+    ratios = one / many
     return float(np.median(one)), float(np.median(one) / np.median(many)), \
         float(ratios.min()), float(ratios.max())
 

@@ -51,10 +51,18 @@ class Row:
 def median_times(calls: dict[str, Callable[[], Any]], repeats: int,
                  min_time: float = 0.05) -> dict[str, float]:
     """Median seconds per call of each of ``calls`` over ``repeats`` rounds in which the
-    calls take turns, so that a slow spell of the machine (other jobs, a neighbour on the
-    host) hits them all alike instead of biasing the ratio of whichever ran then. In each
-    round a call runs enough times in a row to last about ``min_time / repeats``; each is
-    called once first (warm-up, and caches such as LU factors)."""
+    calls take turns (see :func:`timed_rounds`)."""
+    return {name: float(np.median(times))
+            for name, times in timed_rounds(calls, repeats, min_time).items()}
+
+
+def timed_rounds(calls: dict[str, Callable[[], Any]], repeats: int,
+                 min_time: float = 0.05) -> dict[str, list[float]]:
+    """Seconds per call of each of ``calls`` in each of ``repeats`` rounds in which the calls
+    take turns, so that a slow spell of the machine (other jobs, a neighbour on the host)
+    hits them all alike instead of biasing the ratio of whichever ran then. In each round a
+    call runs enough times in a row to last about ``min_time / repeats``; each is called once
+    first (warm-up, and caches such as LU factors)."""
     counts = {}
     for name, f in calls.items():
         f()
@@ -74,7 +82,7 @@ def median_times(calls: dict[str, Callable[[], Any]], repeats: int,
             for _ in range(counts[name]):
                 f()
             samples[name].append((time.perf_counter() - start) / counts[name])
-    return {name: float(np.median(times)) for name, times in samples.items()}
+    return samples
 
 
 def median_time(f: Callable[[], Any], repeats: int, min_time: float = 0.05) -> float:
@@ -442,7 +450,8 @@ def main(argv: list[str] | None = None) -> int:
                    args.only)
         libraries = None
     print(f"revcore {revcore.__version__}, {args.threads} thread(s), medians of "
-          f"{args.repeats} (the libraries taking turns in each round); ratio = other's time / revcore's (> 1: revcore faster)")
+          f"{args.repeats} (the libraries taking turns in each round); ratio = other's time / "
+          "revcore's (> 1: revcore faster)")
     print(f"peak per core: float32 {peak['float32']:.1f}, float64 {peak['float64']:.1f} GFLOP/s"
           f" ({'given' if args.peak else 'measured: independent FMA chains'})")
     if "OPENBLAS_THREAD_TIMEOUT" in os.environ:
